@@ -1,0 +1,24 @@
+# The README's two commands: `make study` and `make test`. Both install into .venv first (once, and
+# again when pyproject.toml or constraints.txt change), with the exact versions of constraints.txt.
+VENV ?= .venv
+CORES ?= 2
+PYTHON ?= python3
+
+.PHONY: install study test lock
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --constraint constraints.txt --editable ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+study: install
+	$(VENV)/bin/snakemake --cores $(CORES)
+
+test: install
+	$(VENV)/bin/python -m pytest
+
+# Refresh the lock after changing dependencies in pyproject.toml.
+lock: install
+	$(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^transferstudy' > constraints.txt

@@ -1,0 +1,73 @@
+"""Collect per-job result JSONs into the tidy accuracy table.
+
+One row per (model, dataset, setting): the test metric's ``value``, the model's ``source_top1``, and the
+fields that trace the number back (checkpoint hash, split seed, split sizes, chosen hyper-parameters,
+non-converged fits).
+
+    python -m transferstudy.aggregate results/probe/*/*.json --pretrain results/models/*/pretrain.json \
+        --out accuracy.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .io import atomic_path, read_json
+
+COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "checkpoint_sha256",
+           "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
+
+
+def accuracy_table(result_paths, pretrain_paths):
+    """Rows of result JSONs joined with their model's source top-1 (from the pretrain JSONs)."""
+    source = {}
+    for path in pretrain_paths:
+        metrics = read_json(path)
+        source[Path(path).parent.name] = metrics
+    rows = []
+    for path in result_paths:
+        result = read_json(path)
+        attrs = result["features"]["attrs"]
+        model = result["model"]
+        if model not in source:
+            raise ValueError(f"{path}: no pretrain metrics for model {model!r} (have: {sorted(source)})")
+        rows.append({
+            "model": model,
+            "dataset": result["dataset"],
+            "setting": result["setting"],
+            "metric": result["metric"],
+            "value": result["test_metric"],
+            "source_top1": source[model]["source_top1"],
+            "arch": attrs.get("arch"),
+            "checkpoint_sha256": attrs.get("checkpoint_sha256"),
+            "split_seed": attrs.get("split_seed"),
+            "n_train": result["sizes"]["train"],
+            "n_val": result["sizes"]["val"],
+            "n_test": result["sizes"]["test"],
+            "hyperparameters": json.dumps({"penalty": result["chosen_penalty"]}),
+            "not_converged": result["not_converged"],
+        })
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return table.sort_values(["setting", "dataset", "source_top1", "model"], ignore_index=True)
+
+
+def write_csv(table, path):
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", nargs="+", help="result JSONs (probe, fine-tune, ...)")
+    parser.add_argument("--pretrain", nargs="+", required=True, help="pretrain JSONs, in results/models/<model>/")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    write_csv(accuracy_table(args.results, args.pretrain), args.out)
+
+
+if __name__ == "__main__":
+    main()

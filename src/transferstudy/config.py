@@ -1,0 +1,48 @@
+"""Checks of a study configuration that a JSON schema cannot express: names against the registries."""
+
+from __future__ import annotations
+
+from . import datasets, models
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key and the valid choices."""
+
+
+def _check_options(key, name, options):
+    info = datasets.get_dataset_info(name)
+    unknown = set(options or {}) - set(info.options)
+    if unknown:
+        raise ConfigError(f"config: {key} has unknown option(s) {sorted(unknown)} for dataset {name!r}; "
+                          f"valid: {sorted(info.options)}")
+
+
+def check_config(config):
+    """Raise ``ConfigError`` naming the first invalid key; returns the config unchanged."""
+    source = config["source"]["dataset"]
+    if source not in datasets.list_datasets(role="source"):
+        raise ConfigError(f"config: source.dataset = {source!r} is not a source dataset; "
+                          f"valid: {', '.join(datasets.list_datasets(role='source'))}")
+    _check_options("source.options", source, config["source"].get("options"))
+    targets = datasets.list_datasets(role="target")
+    for name, options in config["datasets"].items():
+        if name not in targets:
+            raise ConfigError(f"config: datasets.{name} is not a known target dataset; valid: {', '.join(targets)}")
+        _check_options(f"datasets.{name}", name, options)
+    for name, entry in config["models"].items():
+        if entry["arch"] not in models.list_models():
+            raise ConfigError(f"config: models.{name}.arch = {entry['arch']!r} is not a known architecture; "
+                              f"valid: {', '.join(models.list_models())}")
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"config: model name {name!r} may hold only letters, digits, '_' and '-'")
+    probe = config["probe"]
+    if probe.get("penalty_min", 0) > probe.get("penalty_max", float("inf")):
+        raise ConfigError(f"config: probe.penalty_min ({probe['penalty_min']}) exceeds probe.penalty_max "
+                          f"({probe['penalty_max']})")
+    return config
+
+
+def pretrain_recipe(config, model):
+    """The shared recipe with the model's own overrides applied."""
+    return {**config["pretrain"], **(config["models"][model].get("pretrain") or {})}
+

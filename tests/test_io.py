@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from transferstudy.io import atomic_path, read_attrs, read_split_file, write_json, read_json, write_split_file
+
+
+def _splits(n=5, d=3):
+    rng = np.random.default_rng(0)
+    return {s: {"features": rng.normal(size=(n, d)).astype(np.float32), "labels": np.arange(n)}
+            for s in ("train", "val", "test")}
+
+
+def test_split_file_round_trip_keeps_arrays_and_provenance(tmp_path):
+    path = tmp_path / "f.h5"
+    attrs = {"model": "m", "checkpoint_sha256": "ab" * 32, "image_size": 32, "val_fraction": 0.2,
+             "multilabel": False, "preprocessing": {"mean": [0.1, 0.2, 0.3], "crop": "centre"},
+             "classes": ["a", "b"]}
+    splits = _splits()
+    write_split_file(path, splits, attrs)
+    back, back_attrs = read_split_file(path, ("features", "labels"))
+    for split in splits:
+        np.testing.assert_array_equal(back[split]["features"], splits[split]["features"])
+        assert back[split]["features"].dtype == np.float32
+    assert back_attrs == attrs
+    assert read_attrs(path) == attrs
+
+
+def test_read_split_file_names_file_and_problem(tmp_path):
+    path = tmp_path / "f.h5"
+    splits = _splits()
+    del splits["val"]
+    write_split_file(path, splits, {})
+    with pytest.raises(ValueError, match=r"f\.h5: missing group 'val'"):
+        read_split_file(path, ("features", "labels"))
+    with pytest.raises(ValueError, match="has no dataset 'images'"):
+        read_split_file(path, ("images",), splits=("train",))
+    splits["train"]["labels"] = np.arange(4)
+    write_split_file(path, splits, {})
+    with pytest.raises(ValueError, match="arrays of different lengths"):
+        read_split_file(path, ("features", "labels"), splits=("train",))
+
+
+def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path):
+    target = tmp_path / "out" / "result.json"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half written")
+            raise RuntimeError("killed")
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+
+
+def test_atomic_path_replaces_only_on_success(tmp_path):
+    target = tmp_path / "result.json"
+    write_json(target, {"a": np.float32(1.5), "b": np.arange(2)})
+    assert read_json(target) == {"a": 1.5, "b": [0, 1]}
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]

@@ -1,0 +1,138 @@
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from transferstudy import probe
+from transferstudy.io import write_split_file
+
+
+def _blobs(n=400, d=12, classes=4, seed=0, spread=2.5):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 1, (classes, d))
+    labels = np.arange(n) % classes
+    x = centers[labels] + spread * rng.normal(size=(n, d))
+    return x, labels
+
+
+def _objective(x, labels, coef, intercept, penalty):
+    logits = x @ coef.T + intercept
+    logits -= logits.max(1, keepdims=True)
+    log_prob = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    return -log_prob[np.arange(len(x)), labels].mean() + penalty / (2 * len(x)) * (coef ** 2).sum()
+
+
+@pytest.mark.parametrize("penalty", [1e-2, 1.0, 100.0])
+def test_multinomial_fit_matches_scikit_learn(penalty):
+    x, labels = _blobs()
+    sk = LogisticRegression(C=1 / penalty, tol=1e-10, max_iter=10_000).fit(x, labels)
+    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 4, False, standardize=False)
+    problem.penalty = penalty
+    theta = problem.zeros()
+    info = probe.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-7, history_size=10)
+    assert info.converged and info.grad_norm <= 1e-7
+    coef, intercept = theta[:, :-1].numpy(), theta[:, -1].numpy()
+    ours = _objective(x, labels, coef, intercept, penalty)
+    theirs = _objective(x, labels, sk.coef_, sk.intercept_, penalty)
+    assert ours == pytest.approx(theirs, rel=1e-7) and info.loss == pytest.approx(ours, rel=1e-7)
+    assert np.linalg.norm(coef) == pytest.approx(np.linalg.norm(sk.coef_), rel=1e-4)
+    ours_pred = np.argmax(x @ coef.T + intercept, 1)
+    assert np.mean(ours_pred == labels) == pytest.approx(sk.score(x, labels))
+
+
+def test_float32_fit_reaches_the_float64_optimum():
+    x, labels = _blobs(n=2000, d=64, classes=10, seed=1)
+    fits = {}
+    for dtype in (torch.float32, torch.float64):
+        problem = probe.LogisticProblem(torch.tensor(x, dtype=dtype), torch.tensor(labels), 10, False)
+        problem.penalty = 1.0
+        theta = problem.zeros()
+        fits[dtype] = probe.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-4, history_size=10), theta
+    assert fits[torch.float32][0].converged and fits[torch.float64][0].converged
+    assert fits[torch.float32][0].loss == pytest.approx(fits[torch.float64][0].loss, rel=1e-5)
+
+
+def test_multilabel_fit_is_one_binary_regression_per_class():
+    x, labels = _blobs(n=300, d=8, classes=3, seed=2)
+    rng = np.random.default_rng(3)
+    targets = np.stack([labels == 0, labels == 1, rng.random(len(x)) < 0.3], 1).astype(np.uint8)
+    penalty = 3.0
+    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(targets), 3, True, standardize=False)
+    problem.penalty = penalty
+    theta = problem.zeros()
+    assert probe.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-8, history_size=10).converged
+    for k in range(3):
+        sk = LogisticRegression(C=1 / penalty, tol=1e-10, max_iter=10_000).fit(x, targets[:, k])
+        np.testing.assert_allclose(theta[k, :-1].numpy(), sk.coef_[0], rtol=1e-4, atol=1e-6)
+        assert theta[k, -1].item() == pytest.approx(sk.intercept_[0], rel=1e-4, abs=1e-6)
+
+
+def _features_file(path, *, n=240, d=16, classes=4, multilabel=False, metric="top1", corrupt=None):
+    x, labels = _blobs(n=n, d=d, classes=classes, seed=4)
+    x = x.astype(np.float32)
+    if multilabel:
+        labels = np.eye(classes, dtype=np.uint8)[labels]
+    thirds = np.array_split(np.arange(n), 3)
+    splits = {s: {"features": x[idx], "labels": labels[idx]} for s, idx in zip(("train", "val", "test"), thirds)}
+    if corrupt:
+        corrupt(splits)
+    attrs = {"model": "m", "dataset": "blobs", "metric": metric, "multilabel": multilabel, "num_classes": classes,
+             "checkpoint_sha256": "0" * 64, "split_seed": 0}
+    write_split_file(path, splits, attrs)
+    return path
+
+
+def test_run_probe_records_the_whole_path_and_selects_on_val(tmp_path):
+    path = _features_file(tmp_path / "f.h5")
+    result = probe.run_probe(path, tmp_path / "r.json", num_penalties=7, penalty_min=1e-3, penalty_max=1e3)
+    on_disk = json.loads((tmp_path / "r.json").read_text())
+    assert on_disk["test_metric"] == result["test_metric"]
+    grid = result["grid"]
+    assert [g["penalty"] for g in grid] == pytest.approx(np.logspace(3, -3, 7))
+    for entry in grid:
+        assert set(entry) >= {"penalty", "val_metric", "iterations", "grad_norm", "converged"}
+    best = max(grid, key=lambda g: g["val_metric"])
+    assert result["chosen_penalty"] == best["penalty"]
+    assert result["sizes"] == {"train": 80, "val": 80, "test": 80}
+    assert result["features"]["attrs"]["checkpoint_sha256"] == "0" * 64
+    assert 0.25 < result["test_metric"] <= 1.0
+    assert result["not_converged"] == 0
+
+
+def test_multilabel_probe_scores_11_point_map(tmp_path):
+    path = _features_file(tmp_path / "f.h5", multilabel=True, metric="map11")
+    result = probe.run_probe(path, num_penalties=5, penalty_min=1e-2, penalty_max=1e2)
+    assert result["metric"] == "map11" and 0.3 < result["test_metric"] <= 1.0
+
+
+def test_non_convergence_is_reported_not_silenced(tmp_path, caplog):
+    path = _features_file(tmp_path / "f.h5")
+    with caplog.at_level(logging.WARNING):
+        result = probe.run_probe(path, num_penalties=3, penalty_min=1e-3, penalty_max=1e-1, max_iter=2, tol=1e-9)
+    assert result["not_converged"] == 4
+    assert not any(g["converged"] for g in result["grid"])
+    assert "did not converge" in caplog.text
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda s: s["train"]["features"].__setitem__((slice(0, 3), 0), np.nan), "split 'train' has 3 NaN/inf"),
+    (lambda s: s["val"].__setitem__("labels", np.where(s["val"]["labels"] == 2, 1, s["val"]["labels"])),
+     r"class\(es\) \[2\] missing from split 'val'"),
+    (lambda s: s["test"].__setitem__("labels", s["test"]["labels"][:-1]), "arrays of different lengths"),
+    (lambda s: s.pop("val"), "missing group 'val'"),
+])
+def test_bad_features_are_refused_naming_the_file(tmp_path, corrupt, message):
+    path = _features_file(tmp_path / "bad.h5", corrupt=corrupt)
+    with pytest.raises(ValueError, match=message) as error:
+        probe.run_probe(path, num_penalties=2)
+    assert "bad.h5" in str(error.value)
+
+
+def test_command_line_runs_the_same_code(tmp_path):
+    path = _features_file(tmp_path / "f.h5")
+    probe.main([str(path), "--out", str(tmp_path / "cli.json"), "--num-penalties", "3"])
+    result = json.loads((tmp_path / "cli.json").read_text())
+    assert len(result["grid"]) == 3 and result["solver"]["num_penalties"] == 3

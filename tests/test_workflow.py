@@ -1,0 +1,97 @@
+"""The workflow as a user runs it: dry-run, DAG, and a tiny study end to end."""
+
+import hashlib
+import json
+import re
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_snakemake
+from transferstudy import datasets, models
+from transferstudy.io import read_split_file
+
+
+def _job_counts(output):
+    table = output[output.index("Job stats"):]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
+    result = run_snakemake("-n", workdir=tmp_path, configfile=ROOT / "config" / "config.yaml")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = _job_counts(result.stdout)
+    assert counts["dataset"] == 6 and counts["pretrain"] == 7
+    assert counts["extract_features"] == counts["probe"] == 7 * 5
+    assert counts["figure"] == 1 and counts["all"] == 1
+
+
+def test_dag_and_rulegraph_are_graphviz(tmp_path):
+    for flag in ("--dag", "--rulegraph"):
+        result = run_snakemake(flag, workdir=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.lstrip().startswith("digraph")
+        assert "pretrain" in result.stdout and "probe" in result.stdout
+
+
+@pytest.mark.slow
+def test_tiny_study_end_to_end(tmp_path):
+    result = run_snakemake("--cores", "2", workdir=tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    model_names, dataset_names = ["mini_convnet", "mini_vgg", "mini_resnet8"], ["digits", "textures",
+                                                                                 "glyphs_multilabel", "glyphs_fewshot"]
+
+    accuracy = pd.read_csv(tmp_path / "results/tables/accuracy.csv")
+    assert len(accuracy) == len(model_names) * len(dataset_names)
+    assert set(accuracy.model) == set(model_names) and set(accuracy.dataset) == set(dataset_names)
+    assert accuracy.value.between(0, 1).all() and (accuracy.setting == "logistic_regression").all()
+    for name in dataset_names:
+        assert set(accuracy[accuracy.dataset == name].metric) == {datasets.get_dataset_info(name).metric}
+    # Digits are easy even for tiny networks pretrained for two epochs: well above chance (0.1).
+    assert accuracy[accuracy.dataset == "digits"].value.min() > 0.5
+
+    for model in model_names:
+        checkpoint = tmp_path / f"results/models/{model}/checkpoint.pt"
+        pretrain = json.loads((tmp_path / f"results/models/{model}/pretrain.json").read_text())
+        assert pretrain["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+        assert 0 < pretrain["source_top1"] <= 1
+        assert (accuracy[accuracy.model == model].source_top1 == pretrain["source_top1"]).all()
+        assert len(pretrain["history"]) == (3 if model == "mini_resnet8" else 2)  # per-model override applied
+        for name in dataset_names:
+            feats, attrs = read_split_file(tmp_path / f"results/features/{model}/{name}.h5", ("features", "labels"))
+            data, _ = read_split_file(tmp_path / f"results/data/{name}.h5", ("images", "labels"))
+            dim = models.create_model(model, num_classes=2).num_features
+            for split in ("train", "val", "test"):
+                assert feats[split]["features"].dtype == np.float32
+                assert feats[split]["features"].shape == (len(data[split]["labels"]), dim)
+                assert np.isfinite(feats[split]["features"]).all()
+                np.testing.assert_array_equal(feats[split]["labels"], data[split]["labels"])
+            assert attrs["checkpoint_sha256"] == pretrain["checkpoint_sha256"]
+            assert attrs["model"] == model and attrs["layer"].startswith("global average pool")
+            assert attrs["image_size"] == 32 and attrs["preprocessing"]["augmentation"] is None
+            assert attrs["val_split"] in {"official", "holdout"} and "torch" in attrs["versions"]
+            if attrs["val_split"] == "holdout":
+                assert attrs["split_seed"] == 0 and attrs["val_fraction"] == 0.2
+            probe = json.loads((tmp_path / f"results/probe/{model}/{name}.json").read_text())
+            assert len(probe["grid"]) == 9
+            row = accuracy[(accuracy.model == model) & (accuracy.dataset == name)].iloc[0]
+            assert row.value == probe["test_metric"] and row.n_test == len(feats["test"]["labels"])
+
+    correlation = pd.read_csv(tmp_path / "results/tables/correlation.csv")
+    assert set(correlation.dataset) == set(dataset_names) | {"mean (logit)"}
+    assert (correlation.n_models == 3).all() and correlation.pearson_r.between(-1, 1).all()
+
+    figure = tmp_path / "figures/fig1_imagenet_vs_transfer.pdf"
+    assert figure.read_bytes()[:4] == b"%PDF"
+    with h5py.File(tmp_path / "results/features/mini_vgg/digits.h5") as f:
+        assert f["train/features"].shape[1] == 64
+
+    # Nothing left to do; one figure is rebuilt alone, by its target.
+    again = run_snakemake("-n", workdir=tmp_path)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    figure.unlink()
+    rebuilt = run_snakemake("--cores", "2", "figures/fig1_imagenet_vs_transfer.pdf", workdir=tmp_path)
+    assert rebuilt.returncode == 0 and figure.exists()
+    assert _job_counts(rebuilt.stdout + rebuilt.stderr) == {"figure": 1, "total": 1}

@@ -1,0 +1,7 @@
+"""Collect all result JSONs into the tidy accuracy table (rule accuracy_table)."""
+
+from transferstudy.aggregate import accuracy_table, write_csv
+from transferstudy.logs import log_to
+
+log_to(snakemake.log[0])
+write_csv(accuracy_table(snakemake.input.results, snakemake.input.pretrain), snakemake.output[0])

@@ -1,0 +1,9 @@
+"""Penultimate-layer features of one model on one dataset (rule extract_features)."""
+
+from transferstudy.features import extract_features
+from transferstudy.logs import log_to
+
+log_to(snakemake.log[0])
+extract_features(snakemake.input.checkpoint, snakemake.input.dataset, snakemake.output[0],
+                 model_name=snakemake.wildcards.model, batch_size=snakemake.params.batch_size,
+                 threads=snakemake.threads, device=snakemake.params.device)

@@ -1,0 +1,9 @@
+"""Build one dataset's HDF5 split file (rule dataset)."""
+
+from transferstudy.datasets import prepare_dataset
+from transferstudy.logs import log_to
+
+log_to(snakemake.log[0])
+prepare_dataset(snakemake.wildcards.dataset, snakemake.output[0], seed=snakemake.params.seed,
+                split_seed=snakemake.params.split["seed"], val_fraction=snakemake.params.split["val_fraction"],
+                **snakemake.params.options)
