@@ -136,3 +136,15 @@ def test_command_line_runs_the_same_code(tmp_path):
     probe.main([str(path), "--out", str(tmp_path / "cli.json"), "--num-penalties", "3"])
     result = json.loads((tmp_path / "cli.json").read_text())
     assert len(result["grid"]) == 3 and result["solver"]["num_penalties"] == 3
+
+
+def test_analytic_gradient_equals_autograd():
+    x, labels = _blobs(n=50, d=5, classes=3)
+    for multilabel, y in ((False, torch.tensor(labels)), (True, torch.tensor(np.eye(3)[labels]))):
+        problem = probe.LogisticProblem(torch.tensor(x), y, 3, multilabel)
+        problem.penalty = 2.0
+        theta = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+        _, grad = problem(theta.detach())
+        loss, _ = problem.data_term(problem.x @ theta.T)
+        (loss + problem.penalty / (2 * problem.n) * (theta[:, :-1] ** 2).sum()).backward()
+        torch.testing.assert_close(grad, theta.grad)

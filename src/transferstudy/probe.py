@@ -85,55 +85,93 @@ class LogisticProblem:
     def zeros(self):
         return torch.zeros(self.targets.shape[1], self.x.shape[1], dtype=self.x.dtype, device=self.x.device)
 
-    def __call__(self, theta):
-        logits = self.x @ theta.T
+    def data_term(self, logits):
+        """Mean data loss and the residual d(loss)/d(logits) * N, from the logits alone (no matmul)."""
         if self.multilabel:
-            data_loss = (torch.nn.functional.softplus(logits) - self.targets * logits).sum() / self.n
-            residual = torch.sigmoid(logits) - self.targets
-        else:
-            data_loss = (torch.logsumexp(logits, 1) - (logits * self.targets).sum(1)).mean()
-            residual = torch.softmax(logits, 1) - self.targets
+            loss = (torch.nn.functional.softplus(logits) - self.targets * logits).sum() / self.n
+            return loss, torch.sigmoid(logits) - self.targets
+        # One exp pass gives both the log-sum-exp and the softmax (torch.logsumexp alone costs a matmul's time).
+        top = logits.max(1, keepdim=True).values
+        exp = torch.exp(logits - top)
+        total = exp.sum(1, keepdim=True)
+        loss = (top + torch.log(total)).sum() / self.n - (logits * self.targets).sum() / self.n
+        return loss, exp / total - self.targets
+
+    def gradient(self, residual, theta):
+        return residual.T @ self.x / self.n + self.penalty / self.n * (theta * self.penalized)
+
+    def __call__(self, theta):
+        """Loss and gradient at ``theta``."""
+        loss, residual = self.data_term(self.x @ theta.T)
         weights = theta * self.penalized
-        loss = data_loss + self.penalty / (2 * self.n) * (weights * weights).sum()
-        grad = residual.T @ self.x / self.n + self.penalty / self.n * weights
-        return loss.item(), grad
+        loss = loss + self.penalty / (2 * self.n) * (weights * weights).sum()
+        return loss.item(), self.gradient(residual, theta)
 
     def preconditioner(self):
         """Diagonal inverse-curvature guess for the first step: data curvature ~1/4, plus the penalty's."""
         return 1.0 / (0.25 + self.penalty / self.n * self.penalized)
 
 
-def minimize_lbfgs(problem, theta, *, max_iter, tol, history_size):
+class _Line:
+    """The objective along theta + t * direction. The logits move linearly, so after one matmul for
+    X direction^T each trial step costs O(N C); only the accepted step's gradient needs another matmul."""
+
+    def __init__(self, problem, theta, logits, direction):
+        self.problem, self.theta, self.logits, self.direction = problem, theta, logits, direction
+        self.moves = problem.x @ direction.T
+        w, d = theta * problem.penalized, direction * problem.penalized
+        self.ww, self.wd, self.dd = (w * w).sum().item(), (w * d).sum().item(), (d * d).sum().item()
+        self.scale = problem.penalty / problem.n
+
+    def __call__(self, step):
+        """Loss and slope at ``step``; keeps what the gradient at that step needs."""
+        logits = self.logits + step * self.moves
+        data_loss, residual = self.problem.data_term(logits)
+        loss = data_loss.item() + self.scale / 2 * (self.ww + 2 * step * self.wd + step * step * self.dd)
+        slope = (residual * self.moves).sum().item() / self.problem.n + self.scale * (self.wd + step * self.dd)
+        self.last = (logits, residual)
+        return loss, slope
+
+
+def minimize_lbfgs(problem, theta, *, max_iter, tol, history_size, history=None):
     """L-BFGS from ``theta`` (updated in place) until the gradient criterion or ``max_iter`` is met.
+
+    ``history`` (a list of curvature pairs, updated in place) lets a caller start from an earlier fit's
+    quasi-Newton memory, as ``regularization_path`` does.
 
     Converged means max |gradient| <= ``tol``, scikit-learn's criterion. The line search also accepts
     Hager and Zhang's approximate Wolfe conditions: near the optimum a float32 loss cannot resolve the
     decrease the Armijo test asks for, but directional derivatives stay accurate, so the search keeps
     making progress where a loss-based search (torch.optim.LBFGS) stalls.
     """
-    loss, grad = problem(theta)
+    logits = problem.x @ theta.T
+    data_loss, residual = problem.data_term(logits)
+    weights = theta * problem.penalized
+    loss = data_loss.item() + problem.penalty / (2 * problem.n) * (weights * weights).sum().item()
+    grad = problem.gradient(residual, theta)
     h0 = problem.preconditioner()
-    history = []
+    history = [] if history is None else history
     iterations = 0
     grad_norm = grad.abs().max().item()
     while grad_norm > tol and iterations < max_iter:
         direction = _two_loop(grad, history, h0)
-        slope = (grad * direction).sum().item()
-        if slope >= 0:  # not a descent direction: restart from the preconditioned gradient
+        if (grad * direction).sum().item() >= 0:  # not a descent direction: restart from the preconditioned gradient
             history.clear()
             direction = -h0 * grad
-            slope = (grad * direction).sum().item()
-        step, new_loss, new_grad = _line_search(problem, theta, direction, loss, slope)
+        line = _Line(problem, theta, logits, direction)
+        step, loss = _line_search(line, loss, (grad * direction).sum().item())
         if step is None:
             break
         s = step * direction
+        theta += s
+        logits, residual = line.last
+        new_grad = problem.gradient(residual, theta)
         y = new_grad - grad
         sy = (s * y).sum().item()
         if sy > 1e-12 * (y * y).sum().item():
             history.append((s, y, 1.0 / sy))
             del history[:-history_size]
-        theta += s
-        loss, grad = new_loss, new_grad
+        grad = new_grad
         grad_norm = grad.abs().max().item()
         iterations += 1
     return FitInfo(problem.penalty, iterations, grad_norm, grad_norm <= tol, loss)
@@ -157,19 +195,18 @@ def _two_loop(grad, history, h0):
     return -q
 
 
-def _line_search(problem, theta, direction, loss0, slope0, c1=1e-4, c2=0.9, max_evals=40):
-    """Bracketing secant search for a (weak) Wolfe step; returns (step, loss, grad) or Nones."""
+def _line_search(line, loss0, slope0, c1=1e-4, c2=0.9, max_evals=40):
+    """Bracketing secant search for a (weak) Wolfe step on ``line``; returns (step, loss) or Nones."""
     noise = 1e-6 * abs(loss0) + 1e-12
     lo, slope_lo, hi, slope_hi = 0.0, slope0, None, None
     step = 1.0
     for _ in range(max_evals):
-        loss, grad = problem(theta + step * direction)
-        slope = (grad * direction).sum().item()
+        loss, slope = line(step)
         curvature = slope >= c2 * slope0
         armijo = loss <= loss0 + c1 * step * slope0
         approximate = loss <= loss0 + noise and slope <= (2 * c1 - 1) * slope0
         if curvature and (armijo or approximate):
-            return step, loss, grad
+            return step, loss
         if slope < 0 and loss <= loss0 + noise:
             lo, slope_lo = step, slope
         else:
@@ -180,7 +217,7 @@ def _line_search(problem, theta, direction, loss0, slope0, c1=1e-4, c2=0.9, max_
             width = hi - lo
             secant = lo - slope_lo * width / (slope_hi - slope_lo) if slope_hi > slope_lo else lo + width / 2
             step = min(max(secant, lo + 0.1 * width), hi - 0.1 * width)
-    return None, None, None
+    return None, None
 
 
 def check_features(path, splits, num_classes, multilabel):
@@ -211,34 +248,52 @@ def check_features(path, splits, num_classes, multilabel):
 
 
 
+def shift_curvature_pairs(history, delta, penalized):
+    """Carry L-BFGS curvature pairs over to a penalty changed by ``delta`` (already divided by N).
+
+    The data term's curvature does not depend on the penalty and the penalty's is exactly ``delta`` on the
+    weights, so y = grad change becomes y + delta * s on the weights. Pairs whose curvature would no longer
+    be positive are dropped.
+    """
+    shifted = []
+    for s, y, _ in history:
+        y = y + delta * s * penalized
+        sy = (s * y).sum().item()
+        if sy > 0:
+            shifted.append((s, y, 1.0 / sy))
+    history[:] = shifted
+
+
 def regularization_path(problem, penalties, val_features, val_labels, metric, **fit_options):
-    """Warm-started fits from the largest penalty down; returns (grid records, solutions)."""
+    """Fits from the largest penalty down, each scored on val; returns the grid records.
+
+    Each fit starts from the previous solution (as scikit-learn's ``warm_start``) and, beyond it, from the
+    previous fit's quasi-Newton memory corrected for the new penalty, which cuts the iterations per value.
+    """
     theta = problem.zeros()
-    grid, solutions = [], []
+    grid = []
+    history = []
     for penalty in penalties:
+        shift_curvature_pairs(history, (float(penalty) - problem.penalty) / problem.n, problem.penalized)
         problem.penalty = float(penalty)
-        info = minimize_lbfgs(problem, theta, **fit_options)
+        info = minimize_lbfgs(problem, theta, history=history, **fit_options)
         val_scores = (val_features @ theta.T).cpu().numpy()
         grid.append({**asdict(info), "val_metric": metrics.score(metric, val_labels, val_scores)})
-        solutions.append(theta.clone())
         if not info.converged:
             log.warning("penalty %.3g did not converge in %d iterations (max |grad| %.2e > tol %.0e)",
                         penalty, info.iterations, info.grad_norm, fit_options["tol"])
         log.info("penalty %.3g: val %s %.4f (%d iterations)", penalty, metric, grid[-1]["val_metric"],
                  info.iterations)
-    return grid, solutions
+    return grid
 
 
-def run_probe(features_path, out_path=None, **solver):
-    """The whole protocol on one features file; returns (and optionally writes) the result dict."""
+def probe_arrays(splits, num_classes, multilabel, metric, **solver):
+    """The protocol on in-memory ``{split: {"features", "labels"}}``: path on train scored on val, refit of
+    the best penalty on train+val, scored on test. Returns the result without file provenance."""
     unknown = set(solver) - set(DEFAULT_SOLVER)
     if unknown:
         raise ValueError(f"probe: unknown solver option(s) {sorted(unknown)}; valid: {sorted(DEFAULT_SOLVER)}")
     solver = {**DEFAULT_SOLVER, **solver}
-    started = time.time()
-    splits, attrs = read_split_file(features_path, ("features", "labels"))
-    num_classes, multilabel, metric = int(attrs["num_classes"]), bool(attrs["multilabel"]), attrs["metric"]
-    check_features(features_path, splits, num_classes, multilabel)
     dtype = {"float32": torch.float32, "float64": torch.float64}[solver["dtype"]]
     device = torch.device(solver["device"])
     x = {s: torch.as_tensor(splits[s]["features"], dtype=dtype, device=device) for s in splits}
@@ -249,8 +304,8 @@ def run_probe(features_path, out_path=None, **solver):
 
     problem = LogisticProblem(x["train"], y["train"], num_classes, multilabel, standardize=solver["standardize"])
     penalties = penalty_grid(solver["penalty_min"], solver["penalty_max"], solver["num_penalties"])
-    grid, solutions = regularization_path(problem, penalties, problem.transform(x["val"]), splits["val"]["labels"],
-                                          metric, **fit_options)
+    grid = regularization_path(problem, penalties, problem.transform(x["val"]), splits["val"]["labels"], metric,
+                               **fit_options)
     # Ties go to the larger penalty (earlier in the path): the simpler model.
     best = int(np.argmax([g["val_metric"] for g in grid]))
     chosen = grid[best]["penalty"]
@@ -266,10 +321,7 @@ def run_probe(features_path, out_path=None, **solver):
     test_scores = (refit_problem.transform(x["test"]) @ theta.T).cpu().numpy()
     test_metric = metrics.score(metric, splits["test"]["labels"], test_scores)
     log.info("chosen penalty %.3g (val %.4f); test %s %.4f", chosen, grid[best]["val_metric"], metric, test_metric)
-
-    result = {
-        "model": attrs.get("model"),
-        "dataset": attrs.get("dataset"),
+    return {
         "setting": "logistic_regression",
         "metric": metric,
         "test_metric": test_metric,
@@ -281,10 +333,22 @@ def run_probe(features_path, out_path=None, **solver):
         "sizes": {split: int(len(splits[split]["labels"])) for split in ("train", "val", "test")},
         "feature_dim": int(x["train"].shape[1]),
         "solver": solver,
+    }
+
+
+def run_probe(features_path, out_path=None, **solver):
+    """The whole protocol on one features file; returns (and optionally writes) the result dict."""
+    started = time.time()
+    splits, attrs = read_split_file(features_path, ("features", "labels"))
+    num_classes, multilabel, metric = int(attrs["num_classes"]), bool(attrs["multilabel"]), attrs["metric"]
+    check_features(features_path, splits, num_classes, multilabel)
+    result = {"model": attrs.get("model"), "dataset": attrs.get("dataset"),
+              **probe_arrays(splits, num_classes, multilabel, metric, **solver)}
+    result.update({
         "wall_seconds": round(time.time() - started, 3),
         "features": {"path": str(features_path), "sha256": sha256_file(features_path), "attrs": attrs},
         "versions": library_versions(),
-    }
+    })
     if out_path is not None:
         write_json(out_path, result)
     return result
