@@ -90,6 +90,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--no-whiten", dest="whiten", action="store_false", help="solve over standardised features")
     parser.add_argument("--skip-sklearn", action="store_true", help="time ours only")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -108,7 +109,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
         started = time.perf_counter()
-        ours = probe.probe_arrays(splits, classes, False, "top1", device=args.device, dtype=args.dtype, **grid)
+        ours = probe.probe_arrays(splits, classes, False, "top1", device=args.device, dtype=args.dtype,
+                                  whiten=args.whiten, **grid)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         ours_seconds = time.perf_counter() - started

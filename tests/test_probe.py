@@ -25,16 +25,19 @@ def _objective(x, labels, coef, intercept, penalty):
     return -log_prob[np.arange(len(x)), labels].mean() + penalty / (2 * len(x)) * (coef ** 2).sum()
 
 
+@pytest.mark.parametrize("whiten", [False, True])
 @pytest.mark.parametrize("penalty", [1e-2, 1.0, 100.0])
-def test_multinomial_fit_matches_scikit_learn(penalty):
+def test_multinomial_fit_matches_scikit_learn(penalty, whiten):
     x, labels = _blobs()
     sk = LogisticRegression(C=1 / penalty, tol=1e-10, max_iter=10_000).fit(x, labels)
-    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 4, False, standardize=False)
+    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 4, False, standardize=False,
+                                    whiten=whiten)
     problem.penalty = penalty
     theta = problem.zeros()
     info = probe.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-7, history_size=10)
     assert info.converged and info.grad_norm <= 1e-7
-    coef, intercept = theta[:, :-1].numpy(), theta[:, -1].numpy()
+    weights = problem.standardized_weights(theta)
+    coef, intercept = weights[:, :-1].numpy(), weights[:, -1].numpy()
     ours = _objective(x, labels, coef, intercept, penalty)
     theirs = _objective(x, labels, sk.coef_, sk.intercept_, penalty)
     assert ours == pytest.approx(theirs, rel=1e-7) and info.loss == pytest.approx(ours, rel=1e-7)
@@ -43,27 +46,45 @@ def test_multinomial_fit_matches_scikit_learn(penalty):
     assert np.mean(ours_pred == labels) == pytest.approx(sk.score(x, labels))
 
 
-def test_float32_fit_reaches_the_float64_optimum():
+@pytest.mark.parametrize("whiten", [False, True])
+def test_float32_fit_is_converged_when_checked_in_float64(whiten):
     x, labels = _blobs(n=2000, d=64, classes=10, seed=1)
-    fits = {}
-    for dtype in (torch.float32, torch.float64):
-        problem = probe.LogisticProblem(torch.tensor(x, dtype=dtype), torch.tensor(labels), 10, False)
+    problems = {dtype: probe.LogisticProblem(torch.tensor(x, dtype=dtype), torch.tensor(labels), 10, False,
+                                             whiten=whiten) for dtype in (torch.float32, torch.float64)}
+    for problem in problems.values():
         problem.penalty = 1.0
-        theta = problem.zeros()
-        fits[dtype] = probe.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-4, history_size=10), theta
-    assert fits[torch.float32][0].converged and fits[torch.float64][0].converged
-    assert fits[torch.float32][0].loss == pytest.approx(fits[torch.float64][0].loss, rel=1e-5)
+    theta = problems[torch.float32].zeros()
+    info = probe.minimize_lbfgs(problems[torch.float32], theta, max_iter=1000, tol=1e-4, history_size=10)
+    assert info.converged
+    # The float32 solution, over standardised features, evaluated by the float64 problem without whitening.
+    exact = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 10, False, whiten=False)
+    exact.penalty = 1.0
+    weights = problems[torch.float32].standardized_weights(theta).double()
+    loss, grad = exact(weights)
+    assert grad.abs().max().item() <= 2e-4
+    # Stopping at tol = 1e-4 leaves an objective gap to the optimum; float32 must not leave a larger one
+    # than float64 stopped at the same tolerance.
+    optimum = exact.zeros()
+    assert probe.minimize_lbfgs(exact, optimum, max_iter=1000, tol=1e-9, history_size=10).converged
+    same_tol = problems[torch.float64].zeros()
+    assert probe.minimize_lbfgs(problems[torch.float64], same_tol, max_iter=1000, tol=1e-4, history_size=10).converged
+    best = exact(optimum)[0]
+    gap64 = exact(problems[torch.float64].standardized_weights(same_tol))[0] - best
+    assert 0 <= loss - best <= 1.5 * gap64 + 1e-7
 
 
-def test_multilabel_fit_is_one_binary_regression_per_class():
+@pytest.mark.parametrize("whiten", [False, True])
+def test_multilabel_fit_is_one_binary_regression_per_class(whiten):
     x, labels = _blobs(n=300, d=8, classes=3, seed=2)
     rng = np.random.default_rng(3)
     targets = np.stack([labels == 0, labels == 1, rng.random(len(x)) < 0.3], 1).astype(np.uint8)
     penalty = 3.0
-    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(targets), 3, True, standardize=False)
+    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(targets), 3, True, standardize=False,
+                                    whiten=whiten)
     problem.penalty = penalty
     theta = problem.zeros()
     assert probe.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-8, history_size=10).converged
+    theta = problem.standardized_weights(theta)
     for k in range(3):
         sk = LogisticRegression(C=1 / penalty, tol=1e-10, max_iter=10_000).fit(x, targets[:, k])
         np.testing.assert_allclose(theta[k, :-1].numpy(), sk.coef_[0], rtol=1e-4, atol=1e-6)
@@ -138,13 +159,29 @@ def test_command_line_runs_the_same_code(tmp_path):
     assert len(result["grid"]) == 3 and result["solver"]["num_penalties"] == 3
 
 
-def test_analytic_gradient_equals_autograd():
+@pytest.mark.parametrize("whiten", [False, True])
+def test_analytic_gradient_equals_autograd_of_the_original_objective(whiten):
     x, labels = _blobs(n=50, d=5, classes=3)
     for multilabel, y in ((False, torch.tensor(labels)), (True, torch.tensor(np.eye(3)[labels]))):
-        problem = probe.LogisticProblem(torch.tensor(x), y, 3, multilabel)
+        problem = probe.LogisticProblem(torch.tensor(x), y, 3, multilabel, whiten=whiten)
         problem.penalty = 2.0
         theta = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
-        _, grad = problem(theta.detach())
-        loss, _ = problem.data_term(problem.x @ theta.T)
-        (loss + problem.penalty / (2 * problem.n) * (theta[:, :-1] ** 2).sum()).backward()
+        loss, grad = problem(theta.detach())
+        # The objective written over standardised features, whatever coordinates the solver uses.
+        weights = problem.standardized_weights(theta)
+        xs = (torch.tensor(x) - problem.mean) / problem.std
+        data, _ = problem.data_term(xs @ weights[:, :-1].T + weights[:, -1])
+        original = data + problem.penalty / (2 * problem.n) * (weights[:, :-1] ** 2).sum()
+        original.backward()
+        assert loss == pytest.approx(original.item())
         torch.testing.assert_close(grad, theta.grad)
+
+
+def test_carry_over_keeps_every_logit():
+    x, labels = _blobs(n=60, d=5, classes=3)
+    first = probe.LogisticProblem(torch.tensor(x[:40]), torch.tensor(labels[:40]), 3, False)
+    second = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 3, False)
+    theta = torch.randn(3, 6, dtype=torch.float64)
+    probe_x = torch.tensor(np.random.default_rng(0).normal(size=(7, 5)))
+    torch.testing.assert_close(second.transform(probe_x) @ second.carry_over(theta, first).T,
+                               first.transform(probe_x) @ theta.T)

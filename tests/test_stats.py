@@ -52,3 +52,55 @@ def test_fewer_than_three_models_gives_a_note_not_a_number():
 def test_bad_tables_are_refused_with_the_reason(change, message):
     with pytest.raises(ValueError, match=message):
         stats.correlation_table(change(_table()))
+
+
+def test_bootstrap_interval_is_seeded_repeatable_and_covers_the_estimate():
+    table = _table(n_models=8)
+    first = stats.correlation_table(table, seed=3)
+    again = stats.correlation_table(table, seed=3)
+    other = stats.correlation_table(table, seed=4)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first.pearson_low.equals(other.pearson_low)
+    assert (first.pearson_low <= first.pearson_r).all() and (first.pearson_r <= first.pearson_high).all()
+    assert (first.spearman_low <= first.spearman_high).all()
+
+
+def test_bootstrap_interval_matches_scipy_percentile_interval():
+    x = np.array([0.1, 0.4, 0.35, 0.8, 0.9, 1.3])
+    y = np.array([0.0, 0.5, 0.2, 0.9, 0.7, 1.5])
+    low, high, degenerate = stats.bootstrap_interval(x, y, stats._pearson, seed=0, n_resamples=2000)
+    reference = scipy_stats.bootstrap((x, y), stats._pearson, paired=True, vectorized=True, n_resamples=2000,
+                                      method="percentile", rng=np.random.default_rng(0))
+    finite = reference.bootstrap_distribution[np.isfinite(reference.bootstrap_distribution)]
+    assert (low, high) == pytest.approx(tuple(np.percentile(finite, [2.5, 97.5])))
+    assert degenerate == 2000 - len(finite)
+
+
+def test_mixed_effects_equals_statsmodels_and_ols_band_brackets_the_fit():
+    import statsmodels.formula.api as smf
+
+    table = _table(n_models=6, datasets=("a", "b", "c", "d"))
+    offsets = table.dataset.map({"a": -0.25, "b": 0.0, "c": 0.1, "d": 0.3})  # datasets differ in difficulty
+    table = table.assign(value=(table.value + offsets).clip(0.01, 0.99))
+    result = stats.mixed_effects_table(table).iloc[0]
+    assert result.converged and result.warnings == "" and result.dataset_variance > 0
+    data = pd.DataFrame({"t": stats.logit(table.value), "s": stats.logit(table.source_top1), "g": table.dataset})
+    direct = smf.mixedlm("t ~ s", data, groups=data["g"]).fit(reml=True)
+    assert result.slope == pytest.approx(direct.params["s"])
+    assert result.slope_p == pytest.approx(direct.pvalues["s"])
+    assert result.slope_low < result.slope < result.slope_high
+    x, y = np.arange(5.0), np.array([0.1, 1.2, 1.9, 3.2, 3.9])
+    mean, low, high = stats.ols_band(x, y, x)
+    np.testing.assert_allclose(mean, np.polyval(np.polyfit(x, y, 1), x))
+    assert (low < mean).all() and (mean < high).all()
+
+
+def test_mixed_effects_needs_models_and_datasets():
+    result = stats.mixed_effects_table(_table(n_models=5, datasets=("a",)))
+    assert result.slope.isna().all() and "2 datasets" in result.note.iloc[0]
+
+
+def test_mixed_effects_records_fitting_warnings_instead_of_hiding_them():
+    # Datasets that do not differ put the random-effect variance on the boundary of its space.
+    result = stats.mixed_effects_table(_table(n_models=6, datasets=("a", "b", "c"))).iloc[0]
+    assert "boundary" in result.warnings or not result.converged

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, run_snakemake
-from transferstudy import datasets, models
+from transferstudy import datasets, figures, models
 from transferstudy.io import read_split_file
 
 
@@ -25,7 +25,7 @@ def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     counts = _job_counts(result.stdout)
     assert counts["dataset"] == 6 and counts["pretrain"] == 7
     assert counts["extract_features"] == counts["probe"] == 7 * 5
-    assert counts["figure"] == 1 and counts["all"] == 1
+    assert counts["figure"] == len(figures.FIGURES) and counts["all"] == 1
 
 
 def test_dag_and_rulegraph_are_graphviz(tmp_path):
@@ -82,9 +82,16 @@ def test_tiny_study_end_to_end(tmp_path):
     correlation = pd.read_csv(tmp_path / "results/tables/correlation.csv")
     assert set(correlation.dataset) == set(dataset_names) | {"mean (logit)"}
     assert (correlation.n_models == 3).all() and correlation.pearson_r.between(-1, 1).all()
+    assert (correlation.pearson_low <= correlation.pearson_high).all()
+    mixed = pd.read_csv(tmp_path / "results/tables/mixed_effects.csv")
+    assert mixed.n_datasets.iloc[0] == 4 and np.isfinite(mixed.slope.iloc[0])
+    matrix = pd.read_csv(tmp_path / "results/tables/accuracy_matrix_logistic_regression.csv")
+    assert list(matrix.columns[:2]) == ["model", "source_top1"] and len(matrix) == 3
+    assert "tabular" in (tmp_path / "results/tables/correlation.tex").read_text()
 
+    for name in figures.FIGURES:
+        assert (tmp_path / f"figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
     figure = tmp_path / "figures/fig1_imagenet_vs_transfer.pdf"
-    assert figure.read_bytes()[:4] == b"%PDF"
     with h5py.File(tmp_path / "results/features/mini_vgg/digits.h5") as f:
         assert f["train/features"].shape[1] == 64
 
@@ -95,3 +102,11 @@ def test_tiny_study_end_to_end(tmp_path):
     rebuilt = run_snakemake("--cores", "2", "figures/fig1_imagenet_vs_transfer.pdf", workdir=tmp_path)
     assert rebuilt.returncode == 0 and figure.exists()
     assert _job_counts(rebuilt.stdout + rebuilt.stderr) == {"figure": 1, "total": 1}
+
+    # A self-contained report with every figure and table, and the figures' captions.
+    report = run_snakemake("--report", str(tmp_path / "report.html"), workdir=tmp_path)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (tmp_path / "report.html").read_text()
+    for name in [*figures.FIGURES, "accuracy.csv", "correlation.csv", "mixed_effects.csv"]:
+        assert name in html
+    assert "least-squares fit with its 95% confidence band" in html

@@ -9,9 +9,13 @@ accuracy is the mean of its logit accuracies over datasets (the paper's Figure 1
 from __future__ import annotations
 
 import argparse
+import logging
+import warnings
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
 from scipy import stats as scipy_stats
 
 from .aggregate import write_csv
@@ -20,6 +24,10 @@ from .aggregate import write_csv
 EPS = 1e-4
 MIN_MODELS = 3
 MEAN_OVER_DATASETS = "mean (logit)"
+BOOTSTRAP_RESAMPLES = 10_000
+CONFIDENCE = 0.95
+
+log = logging.getLogger(__name__)
 
 
 def logit(p, eps=EPS):
@@ -53,14 +61,56 @@ def model_means(table):
     return summary
 
 
-def _correlate(source_top1, transfer_logit):
-    pearson = scipy_stats.pearsonr(logit(source_top1), transfer_logit)
+def _pearson(x, y, axis=-1):
+    """Pearson r along ``axis``, NaN where either side is constant (a degenerate bootstrap resample)."""
+    xm = x - x.mean(axis, keepdims=True)
+    ym = y - y.mean(axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (xm * ym).sum(axis) / np.sqrt((xm * xm).sum(axis) * (ym * ym).sum(axis))
+
+
+def _spearman(x, y, axis=-1):
+    return _pearson(scipy_stats.rankdata(x, axis=axis), scipy_stats.rankdata(y, axis=axis), axis=axis)
+
+
+def bootstrap_interval(x, y, statistic, *, seed=0, n_resamples=BOOTSTRAP_RESAMPLES, level=CONFIDENCE):
+    """Percentile bootstrap interval of ``statistic(x, y)`` resampling (x, y) pairs, i.e. models.
+
+    The resamples come from ``scipy.stats.bootstrap``; those in which the statistic is undefined (all
+    resampled models alike) are left out of the percentiles and counted. Returns (low, high, degenerate).
+    """
+    with warnings.catch_warnings():
+        # scipy warns that *its* interval is NaN when any resample is degenerate; that interval is not used
+        # here: the percentiles below skip those resamples, and their count is returned and reported.
+        warnings.simplefilter("ignore", scipy_stats.DegenerateDataWarning)
+        result = scipy_stats.bootstrap((np.asarray(x, float), np.asarray(y, float)), statistic, paired=True,
+                                       vectorized=True, n_resamples=n_resamples, method="percentile",
+                                       rng=np.random.default_rng(seed))
+    distribution = result.bootstrap_distribution
+    defined = distribution[np.isfinite(distribution)]
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(defined, [tail, 100 - tail]) if len(defined) else (np.nan, np.nan)
+    return float(low), float(high), int(len(distribution) - len(defined))
+
+
+def correlate(source_top1, transfer_logit, *, seed=0):
+    """Pearson r of logit(source top-1) with logit transfer accuracy and Spearman rho, each with its p-value
+    (scipy) and a 95% bootstrap interval over models."""
+    x = logit(source_top1)
+    pearson = scipy_stats.pearsonr(x, transfer_logit)
     spearman = scipy_stats.spearmanr(source_top1, transfer_logit)
-    return {"pearson_r": pearson.statistic, "pearson_p": pearson.pvalue,
-            "spearman_rho": spearman.statistic, "spearman_p": spearman.pvalue}
+    p_low, p_high, p_bad = bootstrap_interval(x, transfer_logit, _pearson, seed=seed)
+    s_low, s_high, s_bad = bootstrap_interval(x, transfer_logit, _spearman, seed=seed)
+    return {"pearson_r": pearson.statistic, "pearson_low": p_low, "pearson_high": p_high,
+            "pearson_p": pearson.pvalue, "spearman_rho": spearman.statistic, "spearman_low": s_low,
+            "spearman_high": s_high, "spearman_p": spearman.pvalue, "bootstrap_degenerate": max(p_bad, s_bad)}
 
 
-def correlation_table(table):
+CORRELATION_COLUMNS = ["setting", "dataset", "n_models", "pearson_r", "pearson_low", "pearson_high", "pearson_p",
+                       "spearman_rho", "spearman_low", "spearman_high", "spearman_p", "bootstrap_degenerate", "note"]
+
+
+def correlation_table(table, *, seed=0):
     """Per setting: correlation of logit(source top-1) with logit transfer accuracy, per dataset and for the
     mean over datasets. Rows with fewer than ``MIN_MODELS`` models carry a note instead of numbers."""
     check_accuracy_table(table)
@@ -76,10 +126,49 @@ def correlation_table(table):
             elif np.ptp(source_top1) == 0 or np.ptp(transfer) == 0:
                 row["note"] = "constant source or transfer accuracy: no correlation"
             else:
-                row.update(_correlate(source_top1, transfer))
+                row.update(correlate(source_top1, transfer, seed=seed))
             rows.append(row)
-    columns = ["setting", "dataset", "n_models", "pearson_r", "pearson_p", "spearman_rho", "spearman_p", "note"]
-    return pd.DataFrame(rows).reindex(columns=columns)
+    return pd.DataFrame(rows).reindex(columns=CORRELATION_COLUMNS)
+
+
+def ols_band(x, y, grid, level=CONFIDENCE):
+    """Least-squares line of y on x and its confidence band for the mean, over ``grid`` (statsmodels)."""
+    fit = sm.OLS(np.asarray(y, float), sm.add_constant(np.asarray(x, float))).fit()
+    frame = fit.get_prediction(sm.add_constant(np.asarray(grid, float))).summary_frame(alpha=1 - level)
+    return frame["mean"].to_numpy(), frame["mean_ci_lower"].to_numpy(), frame["mean_ci_upper"].to_numpy()
+
+
+MIXED_COLUMNS = ["setting", "n_models", "n_datasets", "slope", "slope_low", "slope_high", "slope_p",
+                 "intercept", "dataset_variance", "converged", "warnings", "note"]
+
+
+def mixed_effects_table(table, level=CONFIDENCE):
+    """Per setting: logit transfer accuracy ~ logit source top-1 with a random intercept per dataset
+    (statsmodels MixedLM), a summary across datasets that does not let one dataset's difficulty dominate.
+    Fitting warnings are recorded in the table and the log, not hidden."""
+    check_accuracy_table(table)
+    rows = []
+    for setting, part in table.groupby("setting"):
+        data = pd.DataFrame({"transfer": logit(part["value"]), "source": logit(part["source_top1"]),
+                             "dataset": part["dataset"].to_numpy()})
+        row = {"setting": setting, "n_models": part["model"].nunique(), "n_datasets": part["dataset"].nunique()}
+        if row["n_models"] < MIN_MODELS or row["n_datasets"] < 2:
+            row["note"] = f"needs at least {MIN_MODELS} models and 2 datasets"
+            rows.append(row)
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit = smf.mixedlm("transfer ~ source", data, groups=data["dataset"]).fit(reml=True)
+        messages = sorted({str(w.message).splitlines()[0] for w in caught})
+        for message in messages:
+            log.warning("mixed-effects fit (%s): %s", setting, message)
+        low, high = fit.conf_int(alpha=1 - level).loc["source"]
+        row.update({"slope": fit.params["source"], "slope_low": low, "slope_high": high,
+                    "slope_p": fit.pvalues["source"], "intercept": fit.params["Intercept"],
+                    "dataset_variance": float(fit.cov_re.iloc[0, 0]), "converged": bool(fit.converged),
+                    "warnings": "; ".join(messages)})
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=MIXED_COLUMNS)
 
 
 def main(argv=None):

@@ -1,6 +1,6 @@
 localrules:
     accuracy_table,
-    correlation_table,
+    analysis_tables,
 
 
 rule accuracy_table:
@@ -8,7 +8,11 @@ rule accuracy_table:
         results=probe_results,
         pretrain=pretrain_metrics,
     output:
-        "results/tables/accuracy.csv",
+        report(
+            "results/tables/accuracy.csv",
+            caption="../report/accuracy.rst",
+            category="Tables",
+        ),
     log:
         "logs/tables/accuracy.log",
     conda:
@@ -17,14 +21,25 @@ rule accuracy_table:
         "../scripts/accuracy_table.py"
 
 
-rule correlation_table:
+rule analysis_tables:
     input:
         "results/tables/accuracy.csv",
     output:
-        "results/tables/correlation.csv",
+        correlation=report(
+            "results/tables/correlation.csv",
+            caption="../report/correlation.rst",
+            category="Tables",
+        ),
+        correlation_tex="results/tables/correlation.tex",
+        mixed_effects=report(
+            "results/tables/mixed_effects.csv",
+            caption="../report/mixed_effects.rst",
+            category="Tables",
+        ),
+        matrices=expand("results/tables/accuracy_matrix_{setting}.{ext}", setting=SETTINGS, ext=["csv", "tex"]),
     log:
-        "logs/tables/correlation.log",
+        "logs/tables/analysis.log",
     conda:
         CONDA_ENV
     script:
-        "../scripts/correlation_table.py"
+        "../scripts/analysis_tables.py"

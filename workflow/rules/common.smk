@@ -3,7 +3,7 @@ import re
 from snakemake.utils import validate
 
 from transferstudy.config import check_config, pretrain_recipe
-from transferstudy.figures import FIGURES
+from transferstudy.figures import CAPTIONS, FIGURES
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -16,6 +16,8 @@ SOURCE = config["source"]["dataset"]
 # `--resources gpu=1` keeps GPU jobs from overlapping.
 GPUS = 1 if config["device"] == "cuda" else 0
 CONDA_ENV = "../../envs/transferstudy.yaml"
+# Transfer settings the configuration produces results for (fine-tuning and scratch training to come).
+SETTINGS = ["logistic_regression"]
 
 
 def _alternatives(names):
@@ -31,7 +33,12 @@ def final_outputs():
     return [
         "results/tables/accuracy.csv",
         "results/tables/correlation.csv",
+        "results/tables/mixed_effects.csv",
     ] + expand("figures/{figure}.pdf", figure=FIGURES)
+
+
+def figure_caption(wildcards):
+    return CAPTIONS[wildcards.figure]
 
 
 def dataset_options(wildcards):

@@ -7,7 +7,14 @@ rule figure:
         "results/tables/accuracy.csv",
     output:
         pdf="figures/{figure}.pdf",
-        png="figures/{figure}.png",
+        png=report(
+            "figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+    params:
+        caption=figure_caption,
     log:
         "logs/figures/{figure}.log",
     wildcard_constraints:

@@ -1,0 +1,85 @@
+"""Tables and figures from any tidy accuracy table, so results produced elsewhere can be analysed too.
+
+    python -m transferstudy.analysis ACCURACY.csv --out DIR
+
+The table needs the columns model, dataset, setting, value (in [0, 1]) and source_top1; metric is used
+where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accuracy matrix per setting
+(.csv/.tex) and every figure as PDF and PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from . import figures, stats
+from .aggregate import write_csv
+from .io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def accuracy_matrix(table, setting):
+    """The paper's layout: a row per model (by source top-1), a column per dataset, accuracies in percent,
+    and each model's mean log-odds accuracy over datasets."""
+    part = table[table["setting"] == setting]
+    matrix = part.pivot(index="model", columns="dataset", values="value") * 100
+    means = stats.model_means(part).set_index("model")
+    matrix.insert(0, "source_top1", means["source_top1"] * 100)
+    matrix["mean (log odds)"] = means["mean_logit"]
+    return matrix.sort_values("source_top1").round(2).reset_index()
+
+
+def write_latex(frame, path, caption):
+    with atomic_path(path) as tmp:
+        tmp.write_text(frame.to_latex(index=False, float_format="%.2f", na_rep="--", caption=caption,
+                                      escape=True))
+
+
+def write_tables(table, out_dir):
+    """Every table of the analysis into ``out_dir``; returns the paths written."""
+    out_dir = Path(out_dir)
+    correlation = stats.correlation_table(table)
+    paths = [out_dir / "correlation.csv", out_dir / "correlation.tex", out_dir / "mixed_effects.csv"]
+    write_csv(correlation, paths[0])
+    columns = ["setting", "dataset", "n_models", "pearson_r", "pearson_low", "pearson_high", "pearson_p",
+               "spearman_rho", "spearman_p"]
+    write_latex(correlation[columns], paths[1], "Correlation of source top-1 with transfer accuracy (log odds): "
+                "Pearson r with 95% bootstrap interval over models, Spearman rho, p-values.")
+    write_csv(stats.mixed_effects_table(table), paths[2])
+    for setting in sorted(table["setting"].unique()):
+        matrix = accuracy_matrix(table, setting)
+        csv, tex = out_dir / f"accuracy_matrix_{setting}.csv", out_dir / f"accuracy_matrix_{setting}.tex"
+        write_csv(matrix, csv)
+        write_latex(matrix, tex, f"Test accuracy (%) per model and dataset, {setting}.")
+        paths += [csv, tex]
+    return paths
+
+
+def analyse(table, out_dir):
+    """Tables and figures of one accuracy table into ``out_dir``."""
+    stats.check_accuracy_table(table)
+    paths = write_tables(table, out_dir)
+    for name, draw in figures.FIGURES.items():
+        outputs = [Path(out_dir) / f"{name}.pdf", Path(out_dir) / f"{name}.png"]
+        figures.save(draw(table), outputs)
+        paths += outputs
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1)")
+    parser.add_argument("--out", required=True, help="output directory")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    table = pd.read_csv(args.accuracy)
+    for path in analyse(table, args.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
