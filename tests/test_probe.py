@@ -177,11 +177,23 @@ def test_analytic_gradient_equals_autograd_of_the_original_objective(whiten):
         torch.testing.assert_close(grad, theta.grad)
 
 
-def test_carry_over_keeps_every_logit():
+@pytest.mark.parametrize("whiten", [False, True])
+def test_scores_and_refit_problem_share_the_fitted_coordinates(whiten):
     x, labels = _blobs(n=60, d=5, classes=3)
-    first = probe.LogisticProblem(torch.tensor(x[:40]), torch.tensor(labels[:40]), 3, False)
-    second = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 3, False)
+    problem = probe.LogisticProblem(torch.tensor(x[:40]), torch.tensor(labels[:40]), 3, False, whiten=whiten)
     theta = torch.randn(3, 6, dtype=torch.float64)
-    probe_x = torch.tensor(np.random.default_rng(0).normal(size=(7, 5)))
-    torch.testing.assert_close(second.transform(probe_x) @ second.carry_over(theta, first).T,
-                               first.transform(probe_x) @ theta.T)
+    rest = torch.tensor(x[40:])
+    torch.testing.assert_close(problem.scores(theta, rest), problem.transform(rest) @ theta.T)
+    refit = problem.refit_problem(problem.transform(rest), torch.tensor(labels[40:]))
+    assert refit.n == 60 and problem.n == 40
+    torch.testing.assert_close(refit.x, problem.transform(torch.tensor(x)))
+    assert refit.targets.argmax(1).tolist() == labels.tolist()
+
+
+def test_a_failed_line_search_is_reported_with_a_finite_loss(monkeypatch):
+    x, labels = _blobs(n=100, d=4, classes=3)
+    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 3, False)
+    problem.penalty = 1.0
+    monkeypatch.setattr(probe, "_line_search", lambda *args, **kwargs: (None, None))
+    info = probe.minimize_lbfgs(problem, problem.zeros(), max_iter=10, tol=1e-6, history_size=5)
+    assert not info.converged and info.iterations == 0 and np.isfinite(info.loss)

@@ -22,6 +22,7 @@ matmul. Runs on CPU or CUDA (``device``).
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -82,7 +83,7 @@ class LogisticProblem:
     features.
     """
 
-    def __init__(self, x, y, num_classes, multilabel, *, standardize=True, whiten=True, basis=None):
+    def __init__(self, x, y, num_classes, multilabel, *, standardize=True, whiten=True):
         dtype, device = x.dtype, x.device
         self.mean = x.mean(0, keepdim=True) if standardize else torch.zeros_like(x[:1])
         std = x.std(0, keepdim=True) if standardize else torch.ones_like(x[:1])
@@ -91,31 +92,46 @@ class LogisticProblem:
         weight = torch.ones(x.shape[1], dtype=torch.float64, device=device)
         if whiten:
             # Any orthonormal basis with any positive scales gives an exact reparametrisation (the penalty
-            # weights match the scales), so the covariance need only be roughly right, tiny or negative
-            # eigenvalues are raised rather than their directions dropped, and a related fitting set (the
-            # refit's train+val) may reuse another's ``basis``.
-            if basis is None:
-                sample = x[::max(1, len(x) // COVARIANCE_ROWS)]
-                xs = (sample - self.mean) / self.std
-                eigvals, eigvecs = torch.linalg.eigh((xs.T @ xs / len(xs)).double())
-                basis = eigvecs, eigvals.clamp(min=eigvals.max().item() * 1e-6)
-            self.basis = basis
-            eigvecs, scales = basis
+            # weights match the scales), so the covariance need only be roughly right, and tiny or negative
+            # eigenvalues are raised rather than their directions dropped.
+            sample = x[::max(1, len(x) // COVARIANCE_ROWS)]
+            xs = (sample - self.mean) / self.std
+            eigvals, eigvecs = torch.linalg.eigh((xs.T @ xs / len(xs)).double())
+            scales = eigvals.clamp(min=eigvals.max().item() * 1e-6)
             self.projection = (eigvecs / scales.sqrt()).to(dtype)
             # Maps a whitened gradient (weights part) back to one over the standardised features.
             self.to_standardized = (eigvecs * scales.sqrt()).T.to(dtype)
             weight = 1.0 / scales
-        self.x = self.transform(x)
-        self.n = len(x)
         self.multilabel = multilabel
-        if multilabel:
-            self.targets = y.to(dtype)
-        else:
-            self.targets = torch.zeros(self.n, num_classes, dtype=dtype, device=device)
-            self.targets[torch.arange(self.n, device=device), y] = 1
+        self.num_classes = num_classes
+        self.x = self.transform(x)
+        self.targets = self.target_matrix(y)
+        self.n = len(x)
         # Weight of each parameter column in the penalty: 1 (or 1/e_j whitened) for weights, 0 for the bias.
         self.penalized = torch.cat([weight, torch.zeros(1, dtype=torch.float64, device=device)]).to(dtype)
         self.penalty = 0.0
+
+    def target_matrix(self, y):
+        """Labels as [N, C] targets: 0/1 rows as they are for multi-label, one-hot for class indices."""
+        dtype = self.x.dtype
+        if self.multilabel:
+            return y.to(dtype)
+        return torch.nn.functional.one_hot(y, self.num_classes).to(dtype)
+
+    def refit_problem(self, extra_transformed, extra_y):
+        """The same coordinates (standardisation and basis) over this fitting set plus more rows, given
+        already in these coordinates (``transform``): no second transform, and solutions carry over as is."""
+        refit = copy.copy(self)
+        refit.x = torch.cat([self.x, extra_transformed])
+        refit.targets = torch.cat([self.targets, self.target_matrix(extra_y)])
+        refit.n = len(refit.x)
+        return refit
+
+    def scores(self, theta, x):
+        """Logits of raw features ``x``, through weights over standardised features: for a split scored
+        once, cheaper than ``transform`` when whitening (D x C per row rather than D x D)."""
+        weights = self.standardized_weights(theta)
+        return ((x - self.mean) / self.std) @ weights[:, :-1].T + weights[:, -1]
 
     def transform(self, x):
         """Features of any split in this problem's coordinates, with the bias column appended."""
@@ -135,19 +151,6 @@ class LogisticProblem:
         if self.projection is None:
             return theta
         return torch.cat([theta[:, :-1] @ self.projection.T, theta[:, -1:]], 1)
-
-    def carry_over(self, theta, other):
-        """``theta`` of ``other`` problem re-expressed for this one: the same logits on every input.
-
-        Over standardised features x_s = (x - mean) / std: W' = W std' / std, b' = b + W ((mean' - mean) / std).
-        """
-        standardized = other.standardized_weights(theta)
-        weights, bias = standardized[:, :-1], standardized[:, -1]
-        new_weights = weights * (self.std / other.std)
-        new_bias = bias + weights @ ((self.mean - other.mean) / other.std).squeeze(0)
-        if self.projection is not None:
-            new_weights = new_weights @ self.to_standardized.T
-        return torch.cat([new_weights, new_bias[:, None]], 1)
 
     def zeros(self):
         return torch.zeros(self.targets.shape[1], self.x.shape[1], dtype=self.x.dtype, device=self.x.device)
@@ -192,7 +195,7 @@ class _Line:
     X direction^T each trial step costs O(N C); only the accepted step's gradient needs another matmul."""
 
     def __init__(self, problem, theta, logits, direction):
-        self.problem, self.theta, self.logits, self.direction = problem, theta, logits, direction
+        self.problem, self.logits = problem, logits
         self.moves = problem.x @ direction.T
         weighted = direction * problem.penalized
         self.ww = (theta * problem.penalized * theta).sum().item()
@@ -245,9 +248,10 @@ def minimize_lbfgs(problem, theta, *, max_iter, tol, history_size, history=None,
             history.clear()
             direction = -h0 * grad
         line = _Line(problem, theta, logits, direction)
-        step, loss = _line_search(line, loss, (grad * direction).sum().item())
-        if step is None:
+        step, new_loss = _line_search(line, loss, (grad * direction).sum().item())
+        if step is None:  # no acceptable step: stop here, reported as not converged
             break
+        loss = new_loss
         s = step * direction
         theta += s
         logits, residual, data_loss = line.last
@@ -397,25 +401,25 @@ def probe_arrays(splits, num_classes, multilabel, metric, **solver):
         y = {s: labels.long() for s, labels in y.items()}
     fit_options = {k: solver[k] for k in ("max_iter", "tol", "history_size")}
 
-    coordinates = {"standardize": solver["standardize"], "whiten": solver["whiten"]}
-    problem = LogisticProblem(x["train"], y["train"], num_classes, multilabel, **coordinates)
+    problem = LogisticProblem(x["train"], y["train"], num_classes, multilabel, standardize=solver["standardize"],
+                              whiten=solver["whiten"])
     penalties = penalty_grid(solver["penalty_min"], solver["penalty_max"], solver["num_penalties"])
-    grid, solutions = regularization_path(problem, penalties, problem.transform(x["val"]), splits["val"]["labels"],
-                                          metric, **fit_options)
+    val_features = problem.transform(x["val"])
+    grid, solutions = regularization_path(problem, penalties, val_features, splits["val"]["labels"], metric,
+                                          **fit_options)
     # Ties go to the larger penalty (earlier in the path): the simpler model.
     best = int(np.argmax([g["val_metric"] for g in grid]))
     chosen = grid[best]["penalty"]
 
-    # Refit on train+val at the chosen penalty (standardised by train+val statistics), warm-started from the
-    # path's solution at that penalty, then score on test.
-    refit_problem = LogisticProblem(torch.cat([x["train"], x["val"]]), torch.cat([y["train"], y["val"]]),
-                                    num_classes, multilabel, basis=getattr(problem, "basis", None), **coordinates)
+    # Refit on train+val at the chosen penalty, warm-started from the path's solution; the features keep the
+    # training split's standardisation (a preprocessing step fitted on train, like the whitening basis).
+    refit_problem = problem.refit_problem(val_features, y["val"])
     refit_problem.penalty = chosen
-    theta = refit_problem.carry_over(solutions[best], problem)
+    theta = solutions[best].clone()
     refit = minimize_lbfgs(refit_problem, theta, **fit_options)
     if not refit.converged:
         log.warning("refit at penalty %.3g did not converge (max |grad| %.2e)", chosen, refit.grad_norm)
-    test_scores = (refit_problem.transform(x["test"]) @ theta.T).cpu().numpy()
+    test_scores = refit_problem.scores(theta, x["test"]).cpu().numpy()
     test_metric = metrics.score(metric, splits["test"]["labels"], test_scores)
     log.info("chosen penalty %.3g (val %.4f); test %s %.4f", chosen, grid[best]["val_metric"], metric, test_metric)
     return {
