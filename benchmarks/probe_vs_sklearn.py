@@ -109,8 +109,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
         started = time.perf_counter()
-        ours = probe.probe_arrays(splits, classes, False, "top1", device=args.device, dtype=args.dtype,
-                                  whiten=args.whiten, **grid)
+        _, ours = probe.probe_arrays(splits, classes, False, "top1", device=args.device, dtype=args.dtype,
+                                     whiten=args.whiten, **grid)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         ours_seconds = time.perf_counter() - started

@@ -55,3 +55,12 @@ def test_atomic_path_replaces_only_on_success(tmp_path):
     write_json(target, {"a": np.float32(1.5), "b": np.arange(2)})
     assert read_json(target) == {"a": 1.5, "b": [0, 1]}
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_atomic_output_gets_the_usual_permissions(tmp_path):
+    import os
+
+    write_json(tmp_path / "r.json", {})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~mask

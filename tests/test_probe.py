@@ -6,8 +6,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from transferstudy import probe
-from transferstudy.io import write_split_file
+from transferstudy import metrics, probe
+from transferstudy.io import read_predictions, write_split_file
 
 
 def _blobs(n=400, d=12, classes=4, seed=0, spread=2.5):
@@ -152,11 +152,15 @@ def test_bad_features_are_refused_naming_the_file(tmp_path, corrupt, message):
     assert "bad.h5" in str(error.value)
 
 
-def test_command_line_runs_the_same_code(tmp_path):
+def test_command_line_runs_the_same_code_and_saves_test_predictions(tmp_path):
     path = _features_file(tmp_path / "f.h5")
-    probe.main([str(path), "--out", str(tmp_path / "cli.json"), "--num-penalties", "3"])
+    probe.main([str(path), "--out", str(tmp_path / "cli.json"), "--num-penalties", "3",
+                "--predictions", str(tmp_path / "pred.h5")])
     result = json.loads((tmp_path / "cli.json").read_text())
     assert len(result["grid"]) == 3 and result["solver"]["num_penalties"] == 3
+    labels, scores, attrs = read_predictions(tmp_path / "pred.h5")
+    assert scores.shape == (80, 4) and attrs["setting"] == "logistic_regression"
+    assert metrics.top1(labels, scores) == pytest.approx(result["test_metric"])
 
 
 @pytest.mark.parametrize("whiten", [False, True])

@@ -104,3 +104,56 @@ def test_mixed_effects_records_fitting_warnings_instead_of_hiding_them():
     # Datasets that do not differ put the random-effect variance on the boundary of its space.
     result = stats.mixed_effects_table(_table(n_models=6, datasets=("a", "b", "c"))).iloc[0]
     assert "boundary" in result.warnings or not result.converged
+
+
+def test_permutation_test_of_identical_models_is_not_significant_and_of_different_ones_is():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 400)
+    good = np.eye(5)[labels] + rng.normal(0, 0.6, (400, 5))   # mostly right
+    bad = rng.normal(0, 1, (400, 5))                          # chance
+    diff, p = stats.paired_permutation_test(labels, good, good.copy(), "top1", n_permutations=500)
+    assert diff == 0 and p == 1.0
+    diff, p = stats.paired_permutation_test(labels, good, bad, "top1", n_permutations=500)
+    assert diff > 0.4 and p == pytest.approx(1 / 501)
+    assert stats.mcnemar_exact(labels, good, bad) < 1e-6
+
+
+@pytest.mark.parametrize("metric", ["top1", "mean_per_class"])
+def test_vectorised_permutations_equal_recomputing_the_metric(metric):
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(4), [40, 20, 10, 30])
+    a, b = rng.normal(size=(100, 4)) + np.eye(4)[labels], rng.normal(size=(100, 4)) + 0.5 * np.eye(4)[labels]
+    from transferstudy import metrics
+    swaps = np.random.default_rng(7).random((50, 100)) < 0.5
+    slow = [metrics.score(metric, labels, np.where(s[:, None], b, a)) - metrics.score(metric, labels, np.where(s[:, None], a, b))
+            for s in swaps]
+    diff, p = stats.paired_permutation_test(labels, a, b, metric, n_permutations=50, seed=7)
+    assert p == pytest.approx((np.sum(np.abs(slow) >= abs(diff) - 1e-12) + 1) / 51)
+
+
+def test_pairwise_table_compares_every_pair_with_holm_adjustment():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 3, 200)
+    scores = {m: np.eye(3)[labels] * quality + rng.normal(0, 1, (200, 3)) for m, quality in
+              (("m0", 0.2), ("m1", 1.0), ("m2", 3.0))}
+    predictions = {("logistic_regression", "d", m): (labels, s, "top1") for m, s in scores.items()}
+    table = stats.pairwise_table(predictions, n_permutations=300)
+    assert list(zip(table.model_a, table.model_b)) == [("m0", "m1"), ("m0", "m2"), ("m1", "m2")]
+    assert (table.p_permutation_holm >= table.p_permutation).all()
+    strongest = table[(table.model_a == "m0") & (table.model_b == "m2")].iloc[0]
+    assert strongest.difference < -0.3 and strongest.p_permutation_holm < 0.01 and strongest.p_mcnemar < 0.01
+
+
+def test_map_permutations_equal_recomputing_the_metric():
+    from transferstudy import metrics
+
+    rng = np.random.default_rng(3)
+    labels = (rng.random((60, 4)) < 0.3).astype(np.uint8)
+    labels[0] = 1  # every class has a positive
+    a, b = labels + rng.normal(0, 0.8, (60, 4)), labels + rng.normal(0, 1.5, (60, 4))
+    swaps = np.random.default_rng(5).random((40, 60)) < 0.5
+    slow = [metrics.score("map11", labels, np.where(s[:, None], b, a)) - metrics.score("map11", labels, np.where(s[:, None], a, b))
+            for s in swaps]
+    diff, p = stats.paired_permutation_test(labels, a, b, "map11", n_permutations=40, seed=5)
+    assert diff == pytest.approx(metrics.score("map11", labels, a) - metrics.score("map11", labels, b))
+    assert p == pytest.approx((np.sum(np.abs(slow) >= abs(diff) - 1e-12) + 1) / 41)

@@ -26,6 +26,7 @@ def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     assert counts["dataset"] == 6 and counts["pretrain"] == 7
     assert counts["extract_features"] == counts["probe"] == 7 * 5
     assert counts["figure"] == len(figures.FIGURES) and counts["all"] == 1
+    assert counts["accuracy_table"] == counts["analysis_tables"] == counts["pairwise_table"] == 1
 
 
 def test_dag_and_rulegraph_are_graphviz(tmp_path):
@@ -89,6 +90,14 @@ def test_tiny_study_end_to_end(tmp_path):
     assert list(matrix.columns[:2]) == ["model", "source_top1"] and len(matrix) == 3
     assert "tabular" in (tmp_path / "results/tables/correlation.tex").read_text()
 
+    pairwise = pd.read_csv(tmp_path / "results/tables/pairwise.csv")
+    assert len(pairwise) == 3 * len(dataset_names)  # every pair of the three models, per dataset
+    assert pairwise.p_permutation.between(0, 1).all() and (pairwise.n_permutations == 200).all()
+    for _, row in pairwise.iterrows():
+        value = accuracy[(accuracy.model == row.model_a) & (accuracy.dataset == row.dataset)].value.iloc[0]
+        assert row.value_a == pytest.approx(value)
+    assert pairwise[pairwise.metric == "top1"].p_mcnemar.notna().all()
+
     for name in figures.FIGURES:
         assert (tmp_path / f"figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
     figure = tmp_path / "figures/fig1_imagenet_vs_transfer.pdf"
@@ -107,6 +116,17 @@ def test_tiny_study_end_to_end(tmp_path):
     report = run_snakemake("--report", str(tmp_path / "report.html"), workdir=tmp_path)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (tmp_path / "report.html").read_text()
-    for name in [*figures.FIGURES, "accuracy.csv", "correlation.csv", "mixed_effects.csv"]:
+    for name in [*figures.FIGURES, "accuracy.csv", "correlation.csv", "mixed_effects.csv", "pairwise.csv"]:
         assert name in html
     assert "least-squares fit with its 95% confidence band" in html
+
+
+def test_scripts_import_the_checkouts_library_whatever_the_environment(monkeypatch):
+    import runpy
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    runpy.run_path(str(ROOT / "workflow" / "scripts" / "_library.py"))
+    assert sys.path[0] == str(ROOT / "src")
+    for script in (ROOT / "workflow" / "scripts").glob("[a-z]*.py"):
+        assert "import _library" in script.read_text(), f"{script.name} does not import _library first"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import atomic_path, read_json
+from .io import atomic_path, read_json, read_predictions
 
 COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "checkpoint_sha256",
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
@@ -53,6 +53,15 @@ def accuracy_table(result_paths, pretrain_paths):
         })
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values(["setting", "dataset", "source_top1", "model"], ignore_index=True)
+
+
+def load_predictions(paths):
+    """``{(setting, dataset, model): (labels, scores, metric)}`` from predictions files."""
+    loaded = {}
+    for path in paths:
+        labels, scores, attrs = read_predictions(path)
+        loaded[(attrs["setting"], attrs["dataset"], attrs["model"])] = (labels, scores, attrs["metric"])
+    return loaded
 
 
 def write_csv(table, path):

@@ -39,10 +39,10 @@ def write_latex(frame, path, caption):
                                       escape=True))
 
 
-def write_tables(table, out_dir):
+def write_tables(table, out_dir, seed=0):
     """Every table of the analysis into ``out_dir``; returns the paths written."""
     out_dir = Path(out_dir)
-    correlation = stats.correlation_table(table)
+    correlation = stats.correlation_table(table, seed=seed)
     paths = [out_dir / "correlation.csv", out_dir / "correlation.tex", out_dir / "mixed_effects.csv"]
     write_csv(correlation, paths[0])
     columns = ["setting", "dataset", "n_models", "pearson_r", "pearson_low", "pearson_high", "pearson_p",

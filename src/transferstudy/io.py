@@ -31,11 +31,19 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, data):
@@ -114,3 +122,14 @@ def read_split_file(path, arrays, splits=SPLITS):
                 raise ValueError(f"{path}: group '{split}' has arrays of different lengths: {lengths}")
         attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
     return out, attrs
+
+
+def write_predictions(path, labels, scores, attrs):
+    """A model's scores on a test split ([N, C] float32, with its labels), for per-example comparisons."""
+    write_split_file(path, {"test": {"scores": np.asarray(scores, np.float32), "labels": labels}}, attrs)
+
+
+def read_predictions(path):
+    """(labels, scores, attrs) of a predictions file."""
+    splits, attrs = read_split_file(path, ("scores", "labels"), splits=("test",))
+    return splits["test"]["labels"], splits["test"]["scores"], attrs

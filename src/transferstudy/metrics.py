@@ -25,16 +25,21 @@ def average_precision_11point(targets, scores):
 
     ``targets`` is 0/1 per example for one class; ties in ``scores`` are ranked in input order.
     """
+    return float(average_precision_11point_rows(targets, np.asarray(scores)[None])[0])
+
+
+def average_precision_11point_rows(targets, scores):
+    """11-point AP of each row of ``scores`` [R, N] against one class's 0/1 ``targets`` [N], vectorised
+    (for permutation tests, which rank the same examples many times)."""
     targets = np.asarray(targets).astype(bool)
     if not targets.any():
         raise ValueError("11-point AP is undefined for a class with no positive example")
-    order = np.argsort(-np.asarray(scores), kind="stable")
-    hits = targets[order]
-    true_pos = np.cumsum(hits)
-    precision = true_pos / np.arange(1, len(hits) + 1)
-    recall = true_pos / hits.sum()
-    points = [precision[recall >= t].max() if (recall >= t).any() else 0.0 for t in np.linspace(0, 1, 11)]
-    return float(np.mean(points))
+    order = np.argsort(-scores, axis=1, kind="stable")
+    true_pos = np.cumsum(targets[order], axis=1)
+    precision = true_pos / np.arange(1, scores.shape[1] + 1)
+    recall = true_pos / targets.sum()
+    # Precision is non-negative, so "0 where recall < t" leaves the max over recall >= t (0 if none).
+    return np.mean([np.where(recall >= t, precision, 0.0).max(axis=1) for t in np.linspace(0, 1, 11)], axis=0)
 
 
 def mean_average_precision_11point(targets, scores):

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from . import metrics
-from .io import read_split_file, write_json
+from .io import read_split_file, write_json, write_predictions
 from .provenance import library_versions, sha256_file
 
 log = logging.getLogger(__name__)
@@ -388,7 +388,7 @@ def regularization_path(problem, penalties, val_features, val_labels, metric, **
 
 def probe_arrays(splits, num_classes, multilabel, metric, **solver):
     """The protocol on in-memory ``{split: {"features", "labels"}}``: path on train scored on val, refit of
-    the best penalty on train+val, scored on test. Returns the result without file provenance."""
+    the best penalty on train+val, scored on test. Returns (test scores [N, C], result without provenance)."""
     unknown = set(solver) - set(DEFAULT_SOLVER)
     if unknown:
         raise ValueError(f"probe: unknown solver option(s) {sorted(unknown)}; valid: {sorted(DEFAULT_SOLVER)}")
@@ -422,7 +422,7 @@ def probe_arrays(splits, num_classes, multilabel, metric, **solver):
     test_scores = refit_problem.scores(theta, x["test"]).cpu().numpy()
     test_metric = metrics.score(metric, splits["test"]["labels"], test_scores)
     log.info("chosen penalty %.3g (val %.4f); test %s %.4f", chosen, grid[best]["val_metric"], metric, test_metric)
-    return {
+    return test_scores, {
         "setting": "logistic_regression",
         "metric": metric,
         "test_metric": test_metric,
@@ -437,19 +437,24 @@ def probe_arrays(splits, num_classes, multilabel, metric, **solver):
     }
 
 
-def run_probe(features_path, out_path=None, **solver):
-    """The whole protocol on one features file; returns (and optionally writes) the result dict."""
+def run_probe(features_path, out_path=None, predictions_path=None, **solver):
+    """The whole protocol on one features file; returns (and optionally writes) the result dict, and writes
+    the test split's scores to ``predictions_path`` (for pairwise model comparisons)."""
     started = time.time()
     splits, attrs = read_split_file(features_path, ("features", "labels"))
     num_classes, multilabel, metric = int(attrs["num_classes"]), bool(attrs["multilabel"]), attrs["metric"]
     check_features(features_path, splits, num_classes, multilabel)
-    result = {"model": attrs.get("model"), "dataset": attrs.get("dataset"),
-              **probe_arrays(splits, num_classes, multilabel, metric, **solver)}
+    test_scores, fitted = probe_arrays(splits, num_classes, multilabel, metric, **solver)
+    result = {"model": attrs.get("model"), "dataset": attrs.get("dataset"), **fitted}
     result.update({
         "wall_seconds": round(time.time() - started, 3),
         "features": {"path": str(features_path), "sha256": sha256_file(features_path), "attrs": attrs},
         "versions": library_versions(),
     })
+    if predictions_path is not None:
+        write_predictions(predictions_path, splits["test"]["labels"], test_scores,
+                          {"model": result["model"], "dataset": result["dataset"], "setting": result["setting"],
+                           "metric": metric, "features_sha256": result["features"]["sha256"]})
     if out_path is not None:
         write_json(out_path, result)
     return result
@@ -459,6 +464,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("features", help="features HDF5 (from transferstudy.features)")
     parser.add_argument("--out", required=True, help="result JSON")
+    parser.add_argument("--predictions", help="HDF5 for the test split's scores (for pairwise comparisons)")
     for key, default in DEFAULT_SOLVER.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(default, bool):
@@ -467,8 +473,8 @@ def main(argv=None):
             parser.add_argument(flag, type=type(default), default=default)
     args = vars(parser.parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    features, out = args.pop("features"), args.pop("out")
-    run_probe(features, out, **args)
+    features, out, predictions = args.pop("features"), args.pop("out"), args.pop("predictions")
+    run_probe(features, out, predictions, **args)
 
 
 if __name__ == "__main__":

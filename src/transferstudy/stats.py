@@ -17,6 +17,10 @@ import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats as scipy_stats
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.multitest import multipletests
+
+from . import metrics
 
 from .aggregate import write_csv
 
@@ -181,3 +185,86 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+def paired_permutation_test(labels, scores_a, scores_b, metric, *, n_permutations=2000, seed=0):
+    """Two-sided paired permutation test of metric(a) - metric(b) on the same test examples.
+
+    Under the null hypothesis the two models are exchangeable on each example, so each permutation swaps
+    the two models' predictions on a random half of the examples. Top-1 and mean per-class accuracy are
+    linear in per-example correctness, so their permutations are one matrix product; 11-point mAP is
+    recomputed for all permutations at once. Returns (observed difference, p-value), p = (k + 1) / (n + 1).
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    observed = metrics.score(metric, labels, scores_a) - metrics.score(metric, labels, scores_b)
+    swaps = rng.random((n_permutations, len(labels))) < 0.5
+    if metric in ("top1", "mean_per_class"):
+        correct_a = np.argmax(scores_a, 1) == labels
+        correct_b = np.argmax(scores_b, 1) == labels
+        if metric == "top1":
+            weights = np.full(len(labels), 1.0 / len(labels))
+        else:
+            classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+            weights = 1.0 / (len(classes) * counts[inverse])
+        contribution = weights * (correct_a.astype(float) - correct_b)
+        permuted = np.where(swaps, -1.0, 1.0) @ contribution
+    elif metric == "map11":
+        permuted = np.zeros(n_permutations)
+        present = np.flatnonzero(labels.sum(axis=0) > 0)
+        for start in range(0, n_permutations, 256):  # bounds memory on large test sets
+            swap = swaps[start:start + 256]
+            for k in present:
+                a = np.where(swap, scores_b[:, k], scores_a[:, k])
+                b = np.where(swap, scores_a[:, k], scores_b[:, k])
+                permuted[start:start + 256] += (metrics.average_precision_11point_rows(labels[:, k], a)
+                                                - metrics.average_precision_11point_rows(labels[:, k], b))
+        permuted /= len(present)
+    else:
+        raise ValueError(f"no permutation test for metric {metric!r}")
+    exceed = np.count_nonzero(np.abs(permuted) >= abs(observed) - 1e-12)
+    return float(observed), float((exceed + 1) / (n_permutations + 1))
+
+
+def mcnemar_exact(labels, scores_a, scores_b):
+    """McNemar's exact test on top-1 correctness (statsmodels); the p-value."""
+    correct_a = np.argmax(scores_a, 1) == labels
+    correct_b = np.argmax(scores_b, 1) == labels
+    table = [[np.sum(correct_a & correct_b), np.sum(correct_a & ~correct_b)],
+             [np.sum(~correct_a & correct_b), np.sum(~correct_a & ~correct_b)]]
+    return float(mcnemar(table, exact=True).pvalue)
+
+
+PAIRWISE_COLUMNS = ["setting", "dataset", "metric", "model_a", "model_b", "value_a", "value_b", "difference",
+                    "p_permutation", "p_permutation_holm", "p_mcnemar", "n_test", "n_permutations"]
+
+
+def pairwise_table(predictions, *, n_permutations=2000, seed=0):
+    """Every pair of models on each (setting, dataset), from ``{(setting, dataset, model): (labels, scores,
+    metric)}``. p-values are Holm-adjusted over the pairs of each (setting, dataset)."""
+    groups = {}
+    for (setting, dataset, model), entry in predictions.items():
+        groups.setdefault((setting, dataset), {})[model] = entry
+    rows = []
+    for (setting, dataset), by_model in sorted(groups.items()):
+        names = sorted(by_model)
+        first = len(rows)
+        for i, model_a in enumerate(names):
+            for model_b in names[i + 1:]:
+                labels, scores_a, metric = by_model[model_a]
+                labels_b, scores_b, _ = by_model[model_b]
+                if not np.array_equal(labels, labels_b):
+                    raise ValueError(f"{setting}/{dataset}: {model_a} and {model_b} were tested on different labels")
+                difference, p_value = paired_permutation_test(labels, scores_a, scores_b, metric,
+                                                              n_permutations=n_permutations, seed=seed)
+                rows.append({"setting": setting, "dataset": dataset, "metric": metric, "model_a": model_a,
+                             "model_b": model_b, "value_a": metrics.score(metric, labels, scores_a),
+                             "value_b": metrics.score(metric, labels, scores_b), "difference": difference,
+                             "p_permutation": p_value,
+                             "p_mcnemar": mcnemar_exact(labels, scores_a, scores_b) if metric == "top1" else np.nan,
+                             "n_test": len(labels), "n_permutations": n_permutations})
+        if len(rows) > first:
+            raw = [row["p_permutation"] for row in rows[first:]]
+            for row, adjusted in zip(rows[first:], multipletests(raw, method="holm")[1]):
+                row["p_permutation_holm"] = float(adjusted)
+    return pd.DataFrame(rows).reindex(columns=PAIRWISE_COLUMNS)

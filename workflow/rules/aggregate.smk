@@ -1,6 +1,7 @@
 localrules:
     accuracy_table,
     analysis_tables,
+    pairwise_table,
 
 
 rule accuracy_table:
@@ -37,9 +38,31 @@ rule analysis_tables:
             category="Tables",
         ),
         matrices=expand("results/tables/accuracy_matrix_{setting}.{ext}", setting=SETTINGS, ext=["csv", "tex"]),
+    params:
+        seed=config["analysis"]["seed"],
     log:
         "logs/tables/analysis.log",
     conda:
         CONDA_ENV
     script:
         "../scripts/analysis_tables.py"
+
+
+rule pairwise_table:
+    input:
+        predictions,
+    output:
+        report(
+            "results/tables/pairwise.csv",
+            caption="../report/pairwise.rst",
+            category="Tables",
+        ),
+    params:
+        n_permutations=config["analysis"]["permutations"],
+        seed=config["analysis"]["seed"],
+    log:
+        "logs/tables/pairwise.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/pairwise_table.py"

@@ -34,6 +34,7 @@ def final_outputs():
         "results/tables/accuracy.csv",
         "results/tables/correlation.csv",
         "results/tables/mixed_effects.csv",
+        "results/tables/pairwise.csv",
     ] + expand("figures/{figure}.pdf", figure=FIGURES)
 
 
@@ -57,6 +58,15 @@ def model_recipe(wildcards):
 
 def probe_results(wildcards):
     return expand("results/probe/{model}/{dataset}.json", model=MODELS, dataset=DATASETS)
+
+
+def predictions(wildcards):
+    return expand(
+        "results/predictions/{setting}/{model}/{dataset}.h5",
+        setting=SETTINGS,
+        model=MODELS,
+        dataset=DATASETS,
+    )
 
 
 def pretrain_metrics(wildcards):

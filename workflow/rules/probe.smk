@@ -2,7 +2,8 @@ rule probe:
     input:
         "results/features/{model}/{dataset}.h5",
     output:
-        "results/probe/{model}/{dataset}.json",
+        result="results/probe/{model}/{dataset}.json",
+        predictions="results/predictions/logistic_regression/{model}/{dataset}.h5",
     params:
         solver=config["probe"],
         device=config["device"],

@@ -1,5 +1,7 @@
 """Collect all result JSONs into the tidy accuracy table (rule accuracy_table)."""
 
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
 from transferstudy.aggregate import accuracy_table, write_csv
 from transferstudy.logs import log_to
 

@@ -1,5 +1,7 @@
 """Penultimate-layer features of one model on one dataset (rule extract_features)."""
 
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
 from transferstudy.features import extract_features
 from transferstudy.logs import log_to
 

@@ -1,5 +1,7 @@
 """Draw one paper-style figure from the accuracy table (rule figure)."""
 
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
 import pandas as pd
 
 from transferstudy.figures import FIGURES, save

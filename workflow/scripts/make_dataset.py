@@ -1,5 +1,7 @@
 """Build one dataset's HDF5 split file (rule dataset)."""
 
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
 from transferstudy.datasets import prepare_dataset
 from transferstudy.logs import log_to
 

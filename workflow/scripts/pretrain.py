@@ -1,5 +1,7 @@
 """Pretrain one zoo model on the source dataset (rule pretrain)."""
 
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
 from transferstudy.logs import log_to
 from transferstudy.pretrain import pretrain
 

@@ -1,5 +1,7 @@
 """Logistic-regression probe of one features file (rule probe)."""
 
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
 import torch
 
 from transferstudy.logs import log_to
@@ -7,4 +9,5 @@ from transferstudy.probe import run_probe
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-run_probe(snakemake.input[0], snakemake.output[0], **{**snakemake.params.solver, "device": snakemake.params.device})
+run_probe(snakemake.input[0], snakemake.output.result, snakemake.output.predictions,
+          **{**snakemake.params.solver, "device": snakemake.params.device})
