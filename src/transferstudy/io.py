@@ -8,6 +8,7 @@ provenance. Attribute values that are not scalars are stored as JSON strings.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -44,6 +45,17 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def save_torch(obj, path):
+    """torch.save, atomically. Saving through a buffer keeps the archive's inner name fixed (torch.save
+    writes the file's own name into it), so identical objects give identical bytes, and hashes."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
 
 
 def write_json(path, data):

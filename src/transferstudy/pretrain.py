@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from . import models
-from .io import atomic_path, read_split_file, write_json
+from .io import read_split_file, save_torch, write_json
 from .provenance import library_versions, sha256_file
+from .training import set_cosine_lr, sgd_nesterov
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +89,9 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
 
     num_classes = int(attrs["num_classes"])
     model = models.create_model(arch, num_classes=num_classes).to(device)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim <= 1 else decay).append(p)
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": recipe["weight_decay"]},
-                                 {"params": no_decay, "weight_decay": 0.0}],
-                                lr=recipe["lr"], momentum=recipe["momentum"], nesterov=True)
+    optimizer = sgd_nesterov(model, recipe["lr"], recipe["momentum"], recipe["weight_decay"])
     steps_per_epoch = math.ceil(len(x_train) / recipe["batch_size"])
     total_steps = recipe["epochs"] * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
 
     log.info("pretraining %s (%d parameters) on %s: %d images, %d classes, %d epochs",
              arch, sum(p.numel() for p in model.parameters()), attrs["dataset"], len(x_train), num_classes,
@@ -112,12 +107,12 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
             xb, yb = x_train[idx], y_train[idx]
             if recipe["augment"]:
                 xb = augment_batch(xb, generator)
+            set_cosine_lr(optimizer, recipe["lr"], epoch * steps_per_epoch + step, total_steps)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb, label_smoothing=recipe["label_smoothing"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            scheduler.step()
             loss_sum += loss.item() * len(idx)
             correct += (logits.argmax(1) == yb).sum().item()
         entry = {"epoch": epoch + 1, "train_loss": loss_sum / len(x_train), "train_top1": correct / len(x_train),
@@ -138,8 +133,7 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
         "seed": seed,
         "source_dataset": attrs["dataset"],
     }
-    with atomic_path(checkpoint_path) as tmp:
-        torch.save(checkpoint, tmp)
+    save_torch(checkpoint, checkpoint_path)
     metrics = {
         "arch": arch, "source_dataset": attrs["dataset"], "source_top1": source_top1,
         "source_val_size": len(x_val), "recipe": recipe, "seed": seed,
