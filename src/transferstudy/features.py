@@ -43,14 +43,19 @@ def resize_center_crop(x, size, crop_pct=1.0):
     return x[..., top:top + size, left:left + size]
 
 
+def preprocess(images, cfg):
+    """Evaluation preprocessing of uint8 [N, H, W, 3] images for a network with ``pretrained_cfg`` ``cfg``:
+    resize, centre crop to its native size, normalise with its statistics; float32 [N, 3, S, S]."""
+    x = resize_center_crop(images_to_tensor(images), cfg["input_size"][-1], cfg.get("crop_pct", 1.0))
+    return normalize(x, cfg["mean"], cfg["std"])
+
+
 @torch.no_grad()
 def penultimate_features(model, images, cfg, *, batch_size=256, device="cpu"):
     """Features of uint8 [N, H, W, 3] images under the network's own preprocessing, float32 [N, D]."""
-    size = cfg["input_size"][-1]
     out = []
     for start in range(0, len(images), batch_size):
-        x = images_to_tensor(images[start:start + batch_size])
-        x = normalize(resize_center_crop(x, size, cfg.get("crop_pct", 1.0)), cfg["mean"], cfg["std"])
+        x = preprocess(images[start:start + batch_size], cfg)
         out.append(models.penultimate(model, x.to(device)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.num_features), np.float32)
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics, models
-from .features import resize_center_crop
+from .features import preprocess
 from .io import read_split_file, save_torch, write_json, write_predictions
 from .pretrain import images_to_tensor, load_checkpoint, normalize
 from .provenance import library_versions, sha256_file
@@ -150,15 +150,11 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
     cfg = checkpoint["pretrained_cfg"]
     size = cfg["input_size"][-1]
 
-    def prepare(images):
-        x = resize_center_crop(images_to_tensor(images), size, cfg.get("crop_pct", 1.0))
-        return normalize(x, cfg["mean"], cfg["std"])
-
     # Augmentation crops the stored image; normalisation follows, as for evaluation.
     x_train_raw = images_to_tensor(train_images)
     y_train = torch.as_tensor(train_labels)
     y_train = y_train if multilabel else y_train.long()
-    x_eval = prepare(eval_images)
+    x_eval = preprocess(eval_images, cfg)
 
     config = {"init": init, "lr": lr, "weight_decay": weight_decay, "fit": fit, "recipe": recipe,
               "checkpoint_sha256": sha256_file(checkpoint_path), "dataset_sha256": sha256_file(dataset_path)}
