@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import atomic_path, read_json, read_predictions
+from .io import read_json, read_predictions, write_csv
 
 COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "checkpoint_sha256",
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
@@ -62,11 +62,6 @@ def load_predictions(paths):
         labels, scores, attrs = read_predictions(path)
         loaded[(attrs["setting"], attrs["dataset"], attrs["model"])] = (labels, scores, attrs["metric"])
     return loaded
-
-
-def write_csv(table, path):
-    with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False)
 
 
 def main(argv=None):

@@ -16,8 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import figures, stats
-from .aggregate import write_csv
-from .io import atomic_path
+from .io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 

@@ -58,6 +58,12 @@ def save_torch(obj, path):
         tmp.write_bytes(buffer.getvalue())
 
 
+def write_csv(table, path):
+    """A pandas table as CSV, atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
 def write_json(path, data):
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")

@@ -22,7 +22,7 @@ from statsmodels.stats.multitest import multipletests
 
 from . import metrics
 
-from .aggregate import write_csv
+from .io import write_csv
 
 # Accuracies are clipped to [EPS, 1 - EPS] before the logit so that a perfect score stays finite.
 EPS = 1e-4

@@ -2,7 +2,8 @@
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.aggregate import accuracy_table, write_csv
+from transferstudy.aggregate import accuracy_table
+from transferstudy.io import write_csv
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])

@@ -2,7 +2,8 @@
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.aggregate import load_predictions, write_csv
+from transferstudy.aggregate import load_predictions
+from transferstudy.io import write_csv
 from transferstudy.logs import log_to
 from transferstudy.stats import pairwise_table
 
