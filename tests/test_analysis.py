@@ -19,13 +19,32 @@ densenet121,cars,finetune,top1,0.90,0.74
 """
 
 
+SCRATCH = """alexnet,cars,scratch,top1,0.70,0.57
+resnet50,cars,scratch,top1,0.85,0.76
+vgg16,cars,scratch,top1,0.84,0.72
+densenet121,cars,scratch,top1,0.83,0.74
+"""
+
+
+def _curves():
+    rows = []
+    for model, speed in (("alexnet", 1), ("resnet50", 2), ("vgg16", 3), ("densenet121", 4)):
+        for setting, total in (("finetune", 40), ("scratch", 80)):
+            for step in range(10, total + 1, 10):
+                rate = speed * (3 if setting == "finetune" else 1)
+                rows.append({"setting": setting, "model": model, "dataset": "cars", "metric": "top1", "step": step,
+                             "value": 0.9 * (1 - 0.5 ** (rate * step / 40)), "total_steps": total})
+    return pd.DataFrame(rows)
+
+
 def test_standalone_analysis_of_a_hand_written_table(tmp_path):
     csv = tmp_path / "accuracy.csv"
-    csv.write_text(HAND_WRITTEN)
-    analysis.main([str(csv), "--out", str(tmp_path / "out")])
+    csv.write_text(HAND_WRITTEN + SCRATCH)
+    _curves().to_csv(tmp_path / "curves.csv", index=False)
+    analysis.main([str(csv), "--out", str(tmp_path / "out"), "--convergence", str(tmp_path / "curves.csv")])
     out = tmp_path / "out"
     correlation = pd.read_csv(out / "correlation.csv")
-    assert set(correlation.setting) == {"logistic_regression", "finetune"}
+    assert set(correlation.setting) == {"logistic_regression", "finetune", "scratch"}
     lr_mean = correlation[(correlation.setting == "logistic_regression") & (correlation.dataset == "mean (logit)")]
     assert lr_mean.pearson_r.iloc[0] > 0.9
     assert "\\begin{tabular}" in (out / "correlation.tex").read_text()
@@ -35,6 +54,23 @@ def test_standalone_analysis_of_a_hand_written_table(tmp_path):
     for name in figures.FIGURES:
         assert (out / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
         assert (out / f"{name}.png").stat().st_size > 10_000
+    steps = pd.read_csv(out / "steps_to_threshold.csv")
+    assert len(steps) == 4 and (steps.speedup > 1).all()
+
+
+def test_figures_whose_data_is_absent_are_skipped_not_drawn_empty(tmp_path):
+    table = pd.read_csv(__import__("io").StringIO(HAND_WRITTEN))  # no scratch, no curves
+    paths = {p.name for p in analysis.analyse(table, tmp_path)}
+    assert "fig3_finetune_vs_logistic.pdf" in paths and "fig4_pretrained_vs_random.pdf" not in paths
+    assert figures.figures_for(["logistic_regression"]) == ["fig1_imagenet_vs_transfer", "fig2_per_dataset"]
+    assert "fig4_pretrained_vs_random" in figures.figures_for(["logistic_regression", "finetune", "scratch"])
+
+
+def test_fine_tune_against_logistic_regression_counts_pairs_above_the_diagonal():
+    table = pd.read_csv(__import__("io").StringIO(HAND_WRITTEN))
+    fig = figures.fig3_finetune_vs_logistic(table)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "fine-tuning better in 4 of 4 pairs" in texts
 
 
 def test_two_models_give_a_message_in_the_figure_not_a_crash(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_snakemake
-from transferstudy.config import ConfigError, check_config
+from transferstudy.config import ConfigError, check_config, enabled_arms
 
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
@@ -23,6 +23,9 @@ def _with(change):
      r"datasets.textures has unknown option\(s\) \['train_size'\] for dataset 'textures'; valid: "),
     (lambda c: c["source"].__setitem__("dataset", "digits"), "source.dataset = 'digits' is not a source dataset"),
     (lambda c: c["probe"].__setitem__("penalty_min", 1e6), "probe.penalty_min .* exceeds probe.penalty_max"),
+    (lambda c: c["finetune"].__setitem__("datasets", ["cars"]), r"finetune.datasets lists \['cars'\], which are not in"),
+    (lambda c: c["scratch"]["recipe"].__setitem__("checkpoint_every", 1000),
+     r"scratch.recipe.checkpoint_every \(1000\) exceeds scratch.recipe.steps"),
 ])
 def test_check_config_names_the_key_and_the_valid_choices(change, message):
     with pytest.raises(ConfigError, match=message):
@@ -33,11 +36,18 @@ def test_default_config_passes():
     assert check_config(copy.deepcopy(DEFAULT))
 
 
+def test_training_arms_are_enabled_by_their_section():
+    assert enabled_arms(DEFAULT) == ["finetune", "scratch"]
+    assert enabled_arms(_with(lambda c: c["scratch"].__setitem__("enabled", False))) == ["finetune"]
+    assert enabled_arms(_with(lambda c: c.pop("finetune"))) == ["scratch"]
+
+
 @pytest.mark.parametrize("change, expected", [
     (lambda c: c.__setitem__("threads", "two"), ["threads", "'two' is not of type 'integer'"]),
     (lambda c: c.pop("probe"), ["'probe' is a required property"]),
     (lambda c: c["pretrain"].__setitem__("epoch", 3), ["epoch", "Additional properties are not allowed"]),
     (lambda c: c["models"]["mini_vgg"].__setitem__("arch", "vgg16"), ["models.mini_vgg.arch = 'vgg16'"]),
+    (lambda c: c["finetune"].__setitem__("lr", [0.1, 50]), ["finetune", "50 is greater than the maximum of 10"]),
 ])
 def test_workflow_stops_before_any_job_with_the_key_named(tmp_path, change, expected):
     configfile = tmp_path / "bad.yaml"

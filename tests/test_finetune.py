@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 import torch
 
@@ -47,7 +48,8 @@ def test_refit_scores_test_and_saves_predictions(artefacts, tmp_path):
     result = _run(artefacts, tmp_path, "refit", fit="trainval", predictions_path=tmp_path / "pred.h5")
     labels, scores, attrs = read_predictions(tmp_path / "pred.h5")
     assert result["eval_split"] == "test" and len(labels) == result["sizes"]["test"] == 48
-    assert result["sizes"]["train"] == 96 and attrs["setting"] == "finetune"
+    assert result["n_fit"] == result["sizes"]["train"] + result["sizes"]["val"] == 96
+    assert attrs["setting"] == "finetune"
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_same_result(artefacts, tmp_path):
@@ -107,3 +109,92 @@ def test_pretraining_is_reproducible_to_the_checkpoint_hash(artefacts, tmp_path)
                               recipe={"epochs": 1, "batch_size": 64})
     first = json.loads((artefacts / "pretrain.json").read_text())
     assert again["checkpoint_sha256"] == first["checkpoint_sha256"]
+
+
+def test_a_diverging_grid_point_is_recorded_not_fatal_and_a_diverging_refit_fails(artefacts, tmp_path,
+                                                                                  monkeypatch):
+    finite_loss = finetune._loss
+    monkeypatch.setattr(finetune, "_loss", lambda *args: finite_loss(*args) * float("inf"))
+    result = _run(artefacts, tmp_path, "hot", keep_state=False)
+    assert result["diverged_at_step"] == 10 and result["final_metric"] is None and result["history"] == []
+    assert not (tmp_path / "hot.state.pt").exists()
+    with pytest.raises(FloatingPointError, match="refit diverged"):
+        _run(artefacts, tmp_path, "hot_refit", fit="trainval")
+
+
+def test_mixed_precision_path_runs_and_records_its_dtype(artefacts, tmp_path):
+    # bfloat16 autocast is what CUDA runs use; CPU autocast exercises the same code path here.
+    result = _run(artefacts, tmp_path, "bf16", amp=True)
+    assert result["amp"] == "bfloat16" and 0 <= result["final_metric"] <= 1
+    assert finetune.precision("cpu", None) is None and finetune.precision("cpu", True) == torch.bfloat16
+
+
+def test_augmentation_crops_within_the_image_and_flips():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
+    whole = finetune.augment(x, 8, torch.Generator().manual_seed(0), scale_min=1.0)
+    # Area fraction 1 and aspect ratio within [3/4, 4/3] leave the whole image (up to a flip) or a
+    # near-whole crop: values stay inside the image's range.
+    assert whole.shape == x.shape and whole.min() >= x.min() and whole.max() <= x.max()
+    same = finetune.augment(x, 8, torch.Generator().manual_seed(0), scale_min=1.0)
+    assert torch.equal(whole, same)
+    flips = [finetune.augment(x[:1], 8, torch.Generator().manual_seed(s), scale_min=1.0) for s in range(20)]
+    assert any(torch.equal(f, x[:1].flip(-1)) for f in flips) and any(torch.equal(f, x[:1]) for f in flips)
+
+
+def _grid_result(tmp_path, lr, wd, metric, **extra):
+    result = {"model": "m", "dataset": "d", "setting": "finetune", "fit": "train", "metric": "top1", "lr": lr,
+              "weight_decay": wd, "final_metric": metric, "diverged_at_step": None if metric is not None else 10,
+              "history": [{"step": 10, "metric": metric}], "recipe": {"steps": 10}, "config_hash": f"{lr}-{wd}",
+              **extra}
+    path = tmp_path / f"lr{lr}_wd{wd}.json"
+    path.write_text(json.dumps(result))
+    return path
+
+
+def test_selection_takes_the_best_validation_metric_and_never_a_diverged_point(tmp_path):
+    paths = [_grid_result(tmp_path, 0.1, 0.0, 0.6), _grid_result(tmp_path, 0.01, 0.0, 0.7),
+             _grid_result(tmp_path, 0.01, 1e-4, 0.7), _grid_result(tmp_path, 1.0, 0.0, None)]
+    selection = finetune.select_hyperparameters(paths, tmp_path / "selected.json")
+    assert (selection["lr"], selection["weight_decay"], selection["val_metric"]) == (0.01, 0.0, 0.7)  # tie: smaller wd
+    assert json.loads((tmp_path / "selected.json").read_text()) == selection
+    assert len(selection["grid"]) == 4 and selection["grid"][-1]["diverged_at_step"] == 10
+
+
+def test_selection_refuses_all_diverged_and_mixed_grids(tmp_path):
+    with pytest.raises(ValueError, match="every grid point diverged"):
+        finetune.select_hyperparameters([_grid_result(tmp_path, 1.0, 0.0, None)])
+    mixed = [_grid_result(tmp_path, 0.1, 0.0, 0.5), _grid_result(tmp_path, 0.2, 0.0, 0.5, dataset="other")]
+    with pytest.raises(ValueError, match="mix runs"):
+        finetune.select_hyperparameters(mixed)
+
+
+def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(artefacts, tmp_path):
+    from transferstudy.aggregate import accuracy_table
+
+    (tmp_path / "mini").mkdir()
+    (tmp_path / "mini" / "pretrain.json").write_text(json.dumps({"source_top1": 0.4}))
+    refit = _run(artefacts, tmp_path, "refit", fit="trainval", init="random", model_name="mini",
+                 record={"selection": {"lr": 0.05}})
+    row = accuracy_table([tmp_path / "refit.json"], [tmp_path / "mini" / "pretrain.json"]).iloc[0]
+    assert (row.model, row.setting, row.value, row.source_top1) == ("mini", "scratch", refit["final_metric"], 0.4)
+    assert row.checkpoint_sha256 == refit["checkpoint_sha256"] and row.split_seed == 0 and row.n_test == 48
+    assert json.loads(row.hyperparameters) == {"lr": 0.05, "weight_decay": 1e-4}
+    assert refit["selection"] == {"lr": 0.05} and pd.isna(row.not_converged)
+    _run(artefacts, tmp_path, "grid", model_name="mini")
+    with pytest.raises(ValueError, match="scores validation, not test"):
+        accuracy_table([tmp_path / "grid.json"], [tmp_path / "mini" / "pretrain.json"])
+
+
+def test_command_line_grid_point_selection_and_refit(artefacts, tmp_path, capsys):
+    common = [str(artefacts / "ckpt.pt"), str(artefacts / "textures.h5"), "--steps", "10", "--batch-size", "16",
+              "--eval-every", "5", "--checkpoint-every", "5"]
+    for lr in ("0.01", "0.1"):
+        finetune.main([*common, "--lr", lr, "--out", str(tmp_path / f"lr{lr}.json"),
+                       "--state", str(tmp_path / f"lr{lr}.pt")])
+    finetune.main(["select", str(tmp_path / "lr0.01.json"), str(tmp_path / "lr0.1.json"),
+                   "--out", str(tmp_path / "selected.json")])
+    assert "validation top1" in capsys.readouterr().out
+    finetune.main([*common, "--selection", str(tmp_path / "selected.json"), "--fit", "trainval",
+                   "--out", str(tmp_path / "refit.json"), "--state", str(tmp_path / "refit.pt")])
+    selection, refit = (json.loads((tmp_path / f).read_text()) for f in ("selected.json", "refit.json"))
+    assert refit["lr"] == selection["lr"] and refit["selection"] == selection and refit["eval_split"] == "test"

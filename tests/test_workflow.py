@@ -8,6 +8,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import ROOT, run_snakemake
 from transferstudy import datasets, figures, models
@@ -27,6 +28,23 @@ def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     assert counts["extract_features"] == counts["probe"] == 7 * 5
     assert counts["figure"] == len(figures.FIGURES) and counts["all"] == 1
     assert counts["accuracy_table"] == counts["analysis_tables"] == counts["pairwise_table"] == 1
+    # Fine-tune and scratch arms: 7 models x 2 datasets x a 2-point grid each, one selection and refit per pair.
+    assert counts["train_grid_point"] == 7 * 2 * 2 * 2
+    assert counts["select_hyperparameters"] == counts["train_refit"] == 7 * 2 * 2
+    assert counts["convergence_tables"] == 1
+
+
+def test_disabled_training_arms_drop_their_jobs_and_figures(tmp_path):
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["finetune"]["enabled"] = False
+    config["scratch"]["enabled"] = False
+    configfile = tmp_path / "probe_only.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = run_snakemake("-n", workdir=tmp_path / "run", configfile=configfile)
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = _job_counts(result.stdout)
+    assert "train_grid_point" not in counts and "convergence_tables" not in counts
+    assert counts["figure"] == 2  # fig3 and fig4 need the fine-tune and scratch settings
 
 
 def test_dag_and_rulegraph_are_graphviz(tmp_path):
@@ -45,9 +63,11 @@ def test_tiny_study_end_to_end(tmp_path):
                                                                                  "glyphs_multilabel", "glyphs_fewshot"]
 
     accuracy = pd.read_csv(tmp_path / "results/tables/accuracy.csv")
-    assert len(accuracy) == len(model_names) * len(dataset_names)
+    assert len(accuracy) == len(model_names) * (len(dataset_names) + 2)  # + fine-tune and scratch on textures
     assert set(accuracy.model) == set(model_names) and set(accuracy.dataset) == set(dataset_names)
-    assert accuracy.value.between(0, 1).all() and (accuracy.setting == "logistic_regression").all()
+    assert accuracy.value.between(0, 1).all()
+    trained = accuracy[accuracy.setting != "logistic_regression"]
+    assert set(trained.setting) == {"finetune", "scratch"} and set(trained.dataset) == {"textures"}
     for name in dataset_names:
         assert set(accuracy[accuracy.dataset == name].metric) == {datasets.get_dataset_info(name).metric}
     # Digits are easy even for tiny networks pretrained for two epochs: well above chance (0.1).
@@ -77,26 +97,45 @@ def test_tiny_study_end_to_end(tmp_path):
                 assert attrs["split_seed"] == 0 and attrs["val_fraction"] == 0.2
             probe = json.loads((tmp_path / f"results/probe/{model}/{name}.json").read_text())
             assert len(probe["grid"]) == 9
-            row = accuracy[(accuracy.model == model) & (accuracy.dataset == name)].iloc[0]
+            row = accuracy[(accuracy.model == model) & (accuracy.dataset == name)
+                           & (accuracy.setting == "logistic_regression")].iloc[0]
             assert row.value == probe["test_metric"] and row.n_test == len(feats["test"]["labels"])
+        for setting, grid in (("finetune", 2), ("scratch", 2)):
+            run = tmp_path / f"results/{setting}/{model}/textures"
+            selection = json.loads((run / "selected.json").read_text())
+            refit = json.loads((run / "refit.json").read_text())
+            assert len(selection["grid"]) == grid and refit["selection"] == selection
+            assert (refit["lr"], refit["weight_decay"]) == (selection["lr"], selection["weight_decay"])
+            assert refit["fit"] == "trainval" and refit["eval_split"] == "test"
+            assert refit["checkpoint_sha256"] == pretrain["checkpoint_sha256"]
+            assert not list(run.rglob("*.state.pt")), "finished runs leave no state behind"
+            row = accuracy[(accuracy.model == model) & (accuracy.setting == setting)].iloc[0]
+            assert row.value == refit["final_metric"]
 
     correlation = pd.read_csv(tmp_path / "results/tables/correlation.csv")
     assert set(correlation.dataset) == set(dataset_names) | {"mean (logit)"}
     assert (correlation.n_models == 3).all() and correlation.pearson_r.between(-1, 1).all()
     assert (correlation.pearson_low <= correlation.pearson_high).all()
-    mixed = pd.read_csv(tmp_path / "results/tables/mixed_effects.csv")
-    assert mixed.n_datasets.iloc[0] == 4 and np.isfinite(mixed.slope.iloc[0])
+    assert set(correlation.setting) == {"logistic_regression", "finetune", "scratch"}
+    mixed = pd.read_csv(tmp_path / "results/tables/mixed_effects.csv").set_index("setting")
+    assert mixed.n_datasets["logistic_regression"] == 4 and np.isfinite(mixed.slope["logistic_regression"])
     matrix = pd.read_csv(tmp_path / "results/tables/accuracy_matrix_logistic_regression.csv")
     assert list(matrix.columns[:2]) == ["model", "source_top1"] and len(matrix) == 3
     assert "tabular" in (tmp_path / "results/tables/correlation.tex").read_text()
 
     pairwise = pd.read_csv(tmp_path / "results/tables/pairwise.csv")
-    assert len(pairwise) == 3 * len(dataset_names)  # every pair of the three models, per dataset
+    assert len(pairwise) == 3 * (len(dataset_names) + 2)  # every pair of the three models, per (setting, dataset)
     assert pairwise.p_permutation.between(0, 1).all() and (pairwise.n_permutations == 200).all()
     for _, row in pairwise.iterrows():
-        value = accuracy[(accuracy.model == row.model_a) & (accuracy.dataset == row.dataset)].value.iloc[0]
+        value = accuracy[(accuracy.model == row.model_a) & (accuracy.dataset == row.dataset)
+                         & (accuracy.setting == row.setting)].value.iloc[0]
         assert row.value_a == pytest.approx(value)
     assert pairwise[pairwise.metric == "top1"].p_mcnemar.notna().all()
+
+    curves = pd.read_csv(tmp_path / "results/tables/convergence.csv")
+    assert len(curves) == 3 * (10 // 5 + 20 // 5)  # per model: fine-tune and scratch validation curves
+    steps = pd.read_csv(tmp_path / "results/tables/steps_to_threshold.csv")
+    assert len(steps) == 3 and set(steps.censored) <= {"none", "scratch", "finetune"}
 
     for name in figures.FIGURES:
         assert (tmp_path / f"figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
@@ -116,7 +155,8 @@ def test_tiny_study_end_to_end(tmp_path):
     report = run_snakemake("--report", str(tmp_path / "report.html"), workdir=tmp_path)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (tmp_path / "report.html").read_text()
-    for name in [*figures.FIGURES, "accuracy.csv", "correlation.csv", "mixed_effects.csv", "pairwise.csv"]:
+    for name in [*figures.FIGURES, "accuracy.csv", "correlation.csv", "mixed_effects.csv", "pairwise.csv",
+                 "convergence.csv", "steps_to_threshold.csv"]:
         assert name in html
     assert "least-squares fit with its 95% confidence band" in html
 

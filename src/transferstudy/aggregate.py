@@ -22,8 +22,31 @@ COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arc
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
 
 
+def _probe_row(result):
+    attrs = result["features"]["attrs"]
+    return {
+        "value": result["test_metric"], "arch": attrs.get("arch"), "checkpoint_sha256": attrs.get("checkpoint_sha256"),
+        "split_seed": attrs.get("split_seed"), "n_train": result["sizes"]["train"], "n_val": result["sizes"]["val"],
+        "n_test": result["sizes"]["test"], "hyperparameters": json.dumps({"penalty": result["chosen_penalty"]}),
+        "not_converged": result["not_converged"],
+    }
+
+
+def _training_row(result, path):
+    if result["fit"] != "trainval":
+        raise ValueError(f"{path}: a {result['fit']!r} run scores validation, not test; the table takes refits")
+    return {
+        "value": result["final_metric"], "arch": result["arch"], "checkpoint_sha256": result["checkpoint_sha256"],
+        "split_seed": result["split_seed"], "n_train": result["sizes"]["train"], "n_val": result["sizes"]["val"],
+        "n_test": result["sizes"]["test"],
+        "hyperparameters": json.dumps({"lr": result["lr"], "weight_decay": result["weight_decay"]}),
+        "not_converged": pd.NA,  # SGD for a fixed number of steps has no convergence criterion
+    }
+
+
 def accuracy_table(result_paths, pretrain_paths):
-    """Rows of result JSONs joined with their model's source top-1 (from the pretrain JSONs)."""
+    """Rows of result JSONs (probes and fine-tune/scratch refits) joined with their model's source top-1
+    (from the pretrain JSONs)."""
     source = {}
     for path in pretrain_paths:
         metrics = read_json(path)
@@ -31,26 +54,13 @@ def accuracy_table(result_paths, pretrain_paths):
     rows = []
     for path in result_paths:
         result = read_json(path)
-        attrs = result["features"]["attrs"]
         model = result["model"]
         if model not in source:
             raise ValueError(f"{path}: no pretrain metrics for model {model!r} (have: {sorted(source)})")
-        rows.append({
-            "model": model,
-            "dataset": result["dataset"],
-            "setting": result["setting"],
-            "metric": result["metric"],
-            "value": result["test_metric"],
-            "source_top1": source[model]["source_top1"],
-            "arch": attrs.get("arch"),
-            "checkpoint_sha256": attrs.get("checkpoint_sha256"),
-            "split_seed": attrs.get("split_seed"),
-            "n_train": result["sizes"]["train"],
-            "n_val": result["sizes"]["val"],
-            "n_test": result["sizes"]["test"],
-            "hyperparameters": json.dumps({"penalty": result["chosen_penalty"]}),
-            "not_converged": result["not_converged"],
-        })
+        row = {"model": model, "dataset": result["dataset"], "setting": result["setting"], "metric": result["metric"],
+               "source_top1": source[model]["source_top1"]}
+        row.update(_probe_row(result) if result["setting"] == "logistic_regression" else _training_row(result, path))
+        rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values(["setting", "dataset", "source_top1", "model"], ignore_index=True)
 

@@ -1,10 +1,12 @@
 """Tables and figures from any tidy accuracy table, so results produced elsewhere can be analysed too.
 
-    python -m transferstudy.analysis ACCURACY.csv --out DIR
+    python -m transferstudy.analysis ACCURACY.csv --out DIR [--convergence CURVES.csv]
 
 The table needs the columns model, dataset, setting, value (in [0, 1]) and source_top1; metric is used
 where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accuracy matrix per setting
-(.csv/.tex) and every figure as PDF and PNG.
+(.csv/.tex) and, as PDF and PNG, every figure whose settings the table holds. With validation curves
+(the workflow's convergence.csv: setting, model, dataset, metric, step, value, total_steps), also
+steps_to_threshold.csv and the pretrained-vs-random figure.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import convergence as convergence_analysis
 from . import figures, stats
 from .io import atomic_path, write_csv
 
@@ -58,13 +61,22 @@ def write_tables(table, out_dir, seed=0):
     return paths
 
 
-def analyse(table, out_dir):
-    """Tables and figures of one accuracy table into ``out_dir``."""
+def analyse(table, out_dir, curves=None, threshold=0.9):
+    """Tables and figures of one accuracy table (and, optionally, validation curves) into ``out_dir``."""
     stats.check_accuracy_table(table)
     paths = write_tables(table, out_dir)
-    for name, draw in figures.FIGURES.items():
+    tables = {"accuracy": table}
+    if curves is not None:
+        tables["convergence"] = curves
+        tables["steps_to_threshold"] = convergence_analysis.steps_to_threshold(curves, threshold)
+        paths.append(Path(out_dir) / "steps_to_threshold.csv")
+        write_csv(tables["steps_to_threshold"], paths[-1])
+    for name in figures.figures_for(table["setting"].unique()):
+        if not set(figures.FIGURE_TABLES[name]) <= set(tables):
+            log.info("%s skipped: it needs the %s table(s)", name, ", ".join(figures.FIGURE_TABLES[name]))
+            continue
         outputs = [Path(out_dir) / f"{name}.pdf", Path(out_dir) / f"{name}.png"]
-        figures.save(draw(table), outputs)
+        figures.save(figures.FIGURES[name](**{t: tables[t] for t in figures.FIGURE_TABLES[name]}), outputs)
         paths += outputs
     return paths
 
@@ -73,10 +85,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1)")
     parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--convergence", help="validation curves CSV of fine-tune and scratch runs")
+    parser.add_argument("--threshold", type=float, default=0.9, help="steps-to-threshold: fraction of the best odds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     table = pd.read_csv(args.accuracy)
-    for path in analyse(table, args.out):
+    curves = pd.read_csv(args.convergence) if args.convergence else None
+    for path in analyse(table, args.out, curves, args.threshold):
         print(path)
 
 

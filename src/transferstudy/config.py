@@ -39,7 +39,30 @@ def check_config(config):
     if probe.get("penalty_min", 0) > probe.get("penalty_max", float("inf")):
         raise ConfigError(f"config: probe.penalty_min ({probe['penalty_min']}) exceeds probe.penalty_max "
                           f"({probe['penalty_max']})")
+    for arm in TRAINING_ARMS:
+        entry = config.get(arm) or {}
+        unknown = sorted(set(entry.get("datasets") or []) - set(config["datasets"]))
+        if unknown:
+            raise ConfigError(f"config: {arm}.datasets lists {unknown}, which are not in datasets; "
+                              f"valid: {', '.join(config['datasets'])}")
+        recipe = entry.get("recipe") or {}
+        if recipe.get("checkpoint_every", 1) > recipe.get("steps", float("inf")):
+            raise ConfigError(f"config: {arm}.recipe.checkpoint_every ({recipe['checkpoint_every']}) exceeds "
+                              f"{arm}.recipe.steps ({recipe['steps']}): no state would be saved before the run ends, so an interrupted run could not resume")
     return config
+
+
+TRAINING_ARMS = ("finetune", "scratch")
+
+
+def enabled_arms(config):
+    """The training arms (fine-tune, scratch) the configuration runs."""
+    return [arm for arm in TRAINING_ARMS if (config.get(arm) or {}).get("enabled", True) and config.get(arm)]
+
+
+def arm_datasets(config, arm):
+    """The target datasets of a training arm (all of the study's by default)."""
+    return list(config[arm].get("datasets") or config["datasets"])
 
 
 def pretrain_recipe(config, model):

@@ -1,6 +1,8 @@
-"""Paper-style figures: each a function of the accuracy table, all in one shared style, each with a caption.
+"""Paper-style figures: each a function of the analysis tables, all in one shared style, each with a caption.
 
-    python -m transferstudy.figures fig1_imagenet_vs_transfer accuracy.csv --out fig1.pdf [--out fig1.png]
+    python -m transferstudy.figures fig1_imagenet_vs_transfer --accuracy accuracy.csv --out fig1.pdf
+    python -m transferstudy.figures fig4_pretrained_vs_random --accuracy accuracy.csv \
+        --convergence convergence.csv --steps-to-threshold steps_to_threshold.csv --out fig4.pdf --out fig4.png
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -83,7 +86,7 @@ def fig1_imagenet_vs_transfer(accuracy):
             ax.text(0.04, 0.95, _r_label(summary), transform=ax.transAxes, va="top")
             _logit_ticks(ax, part["source_top1"])
             ax.set_title(SETTING_TITLES[setting])
-            ax.set_xlabel("Source (ImageNet stand-in) top-1 accuracy (%)")
+            ax.set_xlabel("Source top-1 accuracy (%)")
             ax.set_ylabel("Transfer accuracy (log odds)")
         axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     return fig
@@ -130,7 +133,161 @@ def fig2_per_dataset(accuracy):
     return fig
 
 
-FIGURES = {"fig1_imagenet_vs_transfer": fig1_imagenet_vs_transfer, "fig2_per_dataset": fig2_per_dataset}
+def _pairs(accuracy, setting_x, setting_y):
+    """(model, dataset) pairs with results in both settings: columns model, dataset, metric, x, y."""
+    columns = ["model", "dataset", "metric", "value"]
+    x = accuracy[accuracy.setting == setting_x][columns]
+    y = accuracy[accuracy.setting == setting_y][["model", "dataset", "value"]]
+    return x.merge(y, on=["model", "dataset"], suffixes=("_x", "_y")).rename(
+        columns={"value_x": "x", "value_y": "y"})
+
+
+def dataset_colors(datasets):
+    cmap = plt.get_cmap("Dark2" if len(datasets) <= 8 else "tab20")
+    return {dataset: cmap(i % cmap.N) for i, dataset in enumerate(sorted(datasets))}
+
+
+def _paired_scatter(ax, pairs, colors, xlabel, ylabel, better_label):
+    """Log-odds scatter of two settings' accuracies per (model, dataset), with the diagonal and a count of
+    the pairs above it."""
+    x, y = stats.logit(pairs["x"]), stats.logit(pairs["y"])
+    for dataset, part in pairs.groupby("dataset"):
+        ax.scatter(stats.logit(part["x"]), stats.logit(part["y"]), s=14, color=colors[dataset], label=dataset,
+                   zorder=2)
+    lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
+    pad = 0.05 * (hi - lo or 1)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ls="--", color="0.5", lw=0.8, zorder=1)
+    better = int((pairs["y"] > pairs["x"]).sum())
+    ax.text(0.04, 0.96, f"{better_label} in {better} of {len(pairs)} pairs", transform=ax.transAxes, va="top")
+    _logit_ticks(ax, np.concatenate([pairs["x"], pairs["y"]]), "x")
+    _logit_ticks(ax, np.concatenate([pairs["x"], pairs["y"]]), "y")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_aspect("equal", adjustable="datalim")
+
+
+def _no_pairs_figure(message):
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(3.3, 3.0))
+        ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="0.4", wrap=True)
+        ax.set_axis_off()
+    return fig
+
+
+def fig3_finetune_vs_logistic(accuracy):
+    """Fine-tuning against logistic regression on the same features' network, one point per (model,
+    dataset), on log-odds axes with the diagonal (the paper: fine-tuning better in 179 of 192 pairs)."""
+    stats.check_accuracy_table(accuracy)
+    pairs = _pairs(accuracy, "logistic_regression", "finetune")
+    if pairs.empty:
+        return _no_pairs_figure("no (model, dataset) pair has both logistic-regression and fine-tune results")
+    colors = dataset_colors(pairs["dataset"].unique())
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(3.6, 3.3))
+        _paired_scatter(ax, pairs, colors, "Logistic regression accuracy (%)", "Fine-tuned accuracy (%)",
+                        "fine-tuning better")
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+    return fig
+
+
+def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
+    """Pretrained (fine-tuned) against random initialisation: (a) test accuracy per (model, dataset);
+    (b) steps each needs to reach the threshold, censored runs as lower bounds; (c) validation curves per
+    dataset, fine-tuning solid, scratch dashed, a colour per model."""
+    stats.check_accuracy_table(accuracy)
+    pairs = _pairs(accuracy, "scratch", "finetune")
+    if pairs.empty:
+        return _no_pairs_figure("no (model, dataset) pair has both fine-tune and scratch results")
+    datasets = sorted(convergence["dataset"].unique())
+    colors = dataset_colors(pairs["dataset"].unique())
+    model_color = model_colors(accuracy.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
+    with plt.rc_context(STYLE):
+        fig = plt.figure(figsize=(max(6.6, 2.2 * len(datasets)), 5.6), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.15, 1])
+        ax_acc, ax_steps = top.subplots(1, 2)
+        _paired_scatter(ax_acc, pairs, colors, "Random initialisation accuracy (%)", "Fine-tuned accuracy (%)",
+                        "pretraining better")
+        ax_acc.set_title("(a) test accuracy")
+
+        steps = steps_to_threshold
+        for dataset, part in steps.groupby("dataset"):
+            for censored, marker in (("none", "o"), ("scratch", "^"), ("finetune", "v")):
+                chosen = part[part["censored"] == censored]
+                if len(chosen):
+                    ax_steps.scatter(chosen["finetune_steps"].fillna(chosen["finetune_total_steps"]),
+                                     chosen["scratch_steps"].fillna(chosen["scratch_total_steps"]), s=16,
+                                     marker=marker, color=colors.get(dataset, "0.3"),
+                                     facecolors="none" if censored != "none" else None, zorder=2)
+        if len(steps):
+            plotted = np.concatenate([steps["finetune_steps"].fillna(steps["finetune_total_steps"]),
+                                      steps["scratch_steps"].fillna(steps["scratch_total_steps"])])
+            lo, hi = plotted.min() / 1.6, plotted.max() * 1.6
+            ax_steps.plot([lo, hi], [lo, hi], ls="--", color="0.5", lw=0.8, zorder=1)
+            ax_steps.set_xscale("log")
+            ax_steps.set_yscale("log")
+            ax_steps.set_xlim(lo, hi)
+            ax_steps.set_ylim(lo, hi)
+            for axis in (ax_steps.xaxis, ax_steps.yaxis):
+                axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+                axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+                axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            exact = steps[steps["censored"] == "none"]["speedup"]
+            text = (f"median speed-up {exact.median():.1f}x\nover {len(exact)} pair(s) reaching it" if len(exact)
+                    else "no pair with both settings\nreaching the threshold")
+            n_censored = int((steps["censored"] == "scratch").sum())
+            if n_censored:
+                text += f"\n^: {n_censored} scratch run(s) never\nreached it (lower bounds)"
+            n_censored = int((steps["censored"] == "finetune").sum())
+            if n_censored:
+                text += f"\nv: {n_censored} fine-tune run(s) never\nreached it (upper bounds)"
+            ax_steps.text(0.97, 0.04, text, transform=ax_steps.transAxes, va="bottom", ha="right", fontsize=6.5)
+        ax_steps.set_xlabel("Fine-tuning steps to threshold")
+        ax_steps.set_ylabel("Scratch steps to threshold")
+        ax_steps.set_title("(b) steps to threshold")
+        handles = [plt.Line2D([], [], ls="", marker="o", ms=4, color=c, label=d) for d, c in colors.items()]
+        ax_steps.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+
+        axes = np.atleast_1d(bottom.subplots(1, max(len(datasets), 1), sharey=False))
+        for ax, dataset in zip(axes, datasets):
+            part = convergence[convergence["dataset"] == dataset]
+            for (model, setting), curve in part.groupby(["model", "setting"]):
+                curve = curve.sort_values("step")
+                ax.plot(curve["step"], 100 * curve["value"], color=model_color.get(model, "0.3"),
+                        ls="-" if setting == "finetune" else "--", lw=0.9)
+            ax.set_title(f"(c) {dataset}", fontsize=7)
+            ax.set_xlabel("training step")
+        axes[0].set_ylabel("validation metric (%)")
+        handles = [plt.Line2D([], [], color=c, label=m) for m, c in model_color.items()]
+        handles += [plt.Line2D([], [], color="0.3", ls="-", label="fine-tuned"),
+                    plt.Line2D([], [], color="0.3", ls="--", label="random init.")]
+        bottom.legend(handles=handles, loc="outside right center", frameon=False)
+    return fig
+
+
+FIGURES = {
+    "fig1_imagenet_vs_transfer": fig1_imagenet_vs_transfer,
+    "fig2_per_dataset": fig2_per_dataset,
+    "fig3_finetune_vs_logistic": fig3_finetune_vs_logistic,
+    "fig4_pretrained_vs_random": fig4_pretrained_vs_random,
+}
+# The tables each figure draws (as keyword arguments), and the settings it needs results of.
+FIGURE_TABLES = {
+    "fig1_imagenet_vs_transfer": ("accuracy",),
+    "fig2_per_dataset": ("accuracy",),
+    "fig3_finetune_vs_logistic": ("accuracy",),
+    "fig4_pretrained_vs_random": ("accuracy", "convergence", "steps_to_threshold"),
+}
+FIGURE_SETTINGS = {
+    "fig1_imagenet_vs_transfer": {"logistic_regression"},
+    "fig2_per_dataset": {"logistic_regression"},
+    "fig3_finetune_vs_logistic": {"logistic_regression", "finetune"},
+    "fig4_pretrained_vs_random": {"finetune", "scratch"},
+}
+
+
+def figures_for(settings):
+    """The figures whose settings are all among ``settings`` (a disabled setting's figures are not drawn)."""
+    return [name for name in FIGURES if FIGURE_SETTINGS[name] <= set(settings)]
 
 # What each figure shows and how it was computed (the report's captions).
 CAPTIONS = {
@@ -144,6 +301,19 @@ CAPTIONS = {
         "Transfer accuracy (log odds) against source top-1 per dataset (columns) and setting (rows), one "
         "point per model. Line: least-squares fit with its 95% confidence band; r: Pearson correlation on "
         "log odds with a 95% bootstrap interval over models (10,000 paired resamples)."),
+    "fig3_finetune_vs_logistic": (
+        "Fine-tuning against logistic regression on fixed features of the same pretrained network, one point "
+        "per (model, dataset) pair with both results, test accuracy on log-odds axes (labelled in percent). "
+        "Points above the dashed diagonal are pairs where fine-tuning is better; the count is given (the "
+        "paper: 179 of 192)."),
+    "fig4_pretrained_vs_random": (
+        "Pretrained against random initialisation. (a) Test accuracy of the fine-tuned network against the "
+        "same architecture trained from scratch, per (model, dataset), on log-odds axes. (b) Steps each "
+        "setting's selected run needed to reach the threshold (a fraction, analysis.convergence_threshold, "
+        "of the best odds either reached on validation); triangles: the scratch run never reached it, "
+        "plotted at its total steps (a lower bound on the speed-up). The median speed-up is over pairs "
+        "where both reached it (the paper: 17x). (c) Validation curves of the selected runs per dataset: "
+        "fine-tuning solid, scratch dashed, a colour per model."),
 }
 
 
@@ -157,10 +327,15 @@ def save(fig, paths):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("figure", choices=sorted(FIGURES))
-    parser.add_argument("accuracy", help="tidy accuracy CSV")
+    for table in sorted({t for tables in FIGURE_TABLES.values() for t in tables}):
+        parser.add_argument("--" + table.replace("_", "-"), help=f"{table} table (CSV)")
     parser.add_argument("--out", action="append", required=True, help="output file (.pdf, .png); repeatable")
-    args = parser.parse_args(argv)
-    save(FIGURES[args.figure](pd.read_csv(args.accuracy)), args.out)
+    args = vars(parser.parse_args(argv))
+    needed = FIGURE_TABLES[args["figure"]]
+    missing = [table for table in needed if not args[table]]
+    if missing:
+        parser.error(f"{args['figure']} needs " + ", ".join("--" + t.replace("_", "-") for t in missing))
+    save(FIGURES[args["figure"]](**{table: pd.read_csv(args[table]) for table in needed}), args["out"])
 
 
 if __name__ == "__main__":

@@ -11,10 +11,15 @@ train+val and scores test (the refit). The evaluation metric is recorded every `
 A run saves its state every ``checkpoint_every`` steps, atomically, and resumes from it when started again
 after any interruption. Every random choice (data order, augmentation, dropout) is a function of
 (seed, step), so a resumed run ends exactly where an uninterrupted one would. A state written for another
-configuration is refused, not resumed.
+configuration is refused, not resumed. On CUDA, a run uses bfloat16 autocast and channels_last; the
+dataset lives on the device and each batch is cropped and flipped there in one batched call, so no CPU
+worker stands between the GPU and its data.
 
     python -m transferstudy.finetune CHECKPOINT.pt DATASET.h5 --init pretrained --lr 0.01 \
         --weight-decay 1e-4 --fit train --out RESULT.json --state STATE.pt
+    python -m transferstudy.finetune select GRID_RESULT.json... --out SELECTED.json
+    python -m transferstudy.finetune CHECKPOINT.pt DATASET.h5 --selection SELECTED.json --fit trainval \
+        --out REFIT.json --state REFIT_STATE.pt --predictions TEST_SCORES.h5
 """
 
 from __future__ import annotations
@@ -24,17 +29,19 @@ import hashlib
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torchvision.ops import roi_align
 
 from . import metrics, models
 from .features import preprocess
-from .io import read_split_file, save_torch, write_json, write_predictions
-from .pretrain import images_to_tensor, load_checkpoint, normalize
+from .io import read_json, read_split_file, save_torch, write_json, write_predictions
+from .pretrain import images_to_tensor, load_checkpoint
 from .provenance import library_versions, sha256_file
 from .training import set_cosine_lr, sgd_nesterov
 
@@ -78,23 +85,22 @@ def _step_generator(seed, step, stream):
 
 def augment(x, size, generator, scale_min):
     """Random resized crop (area fraction in [scale_min, 1], aspect ratio in [3/4, 4/3]) and horizontal flip,
-    per example; ``x`` is float [N, 3, H, W]."""
+    per example, for a whole batch at once: ``x`` is float [N, 3, H, W] on any device; the crop parameters
+    come from ``generator`` (CPU), so they do not depend on the device. roi_align resamples each crop
+    bilinearly, averaging several samples per output pixel when it shrinks (antialiased)."""
     n, _, h, w = x.shape
-    out = torch.empty(n, x.shape[1], size, size)
     area = torch.empty(n).uniform_(scale_min, 1.0, generator=generator) * h * w
-    log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator)
+    ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator).exp()
     position = torch.rand(n, 2, generator=generator)
     flips = torch.rand(n, generator=generator) < 0.5
-    for i in range(n):
-        ratio = math.exp(log_ratio[i].item())
-        ch = max(1, min(h, round(math.sqrt(area[i].item() / ratio))))
-        cw = max(1, min(w, round(math.sqrt(area[i].item() * ratio))))
-        top = int(position[i, 0].item() * (h - ch + 1))
-        left = int(position[i, 1].item() * (w - cw + 1))
-        crop = x[i:i + 1, :, top:top + ch, left:left + cw]
-        crop = F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        out[i] = crop[0].flip(-1) if flips[i] else crop[0]
-    return out
+    ch = (area / ratio).sqrt().round().clamp(1, h)
+    cw = (area * ratio).sqrt().round().clamp(1, w)
+    top = (position[:, 0] * (h - ch + 1)).floor()
+    left = (position[:, 1] * (w - cw + 1)).floor()
+    boxes = torch.stack([torch.arange(n, dtype=torch.float32), left, top, left + cw, top + ch], dim=1)
+    out = roi_align(x, boxes.to(x.device, x.dtype), output_size=(size, size), sampling_ratio=-1, aligned=True)
+    flips = flips.to(x.device)
+    return torch.where(flips.view(-1, 1, 1, 1), out.flip(-1), out)
 
 
 def build_model(init, pretrained, arch, num_classes, seed):
@@ -118,43 +124,78 @@ def _loss(logits, y, multilabel):
 
 
 @torch.no_grad()
-def predict(model, x, batch_size=256):
+def predict(model, x, batch_size=256, amp_dtype=None):
+    """Float32 scores of ``x`` (already preprocessed, on the model's device), as a NumPy array."""
     model.eval()
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
+    out = []
+    for i in range(0, len(x), batch_size):
+        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out.append(model(x[i:i + batch_size]).float().cpu())
+    return torch.cat(out).numpy()
 
 
 def _config_hash(config):
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
+def precision(device, amp):
+    """The autocast dtype: bfloat16 on a CUDA device that supports it when ``amp`` is None (automatic) or
+    True; None (float32) on CPU unless asked for."""
+    device = torch.device(device)
+    if amp is False or (amp is None and device.type != "cuda"):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def _read_training_data(dataset_path, fit):
+    splits, attrs = read_split_file(dataset_path, ("images", "labels"))
+    sizes = {split: len(splits[split]["labels"]) for split in ("train", "val", "test")}
+    if fit == "trainval":
+        images = np.concatenate([splits["train"]["images"], splits["val"]["images"]])
+        labels = np.concatenate([splits["train"]["labels"], splits["val"]["labels"]])
+    else:
+        images, labels = splits["train"]["images"], splits["train"]["labels"]
+    eval_split = FITS[fit][1]
+    return images, labels, splits[eval_split]["images"], splits[eval_split]["labels"], attrs, sizes
+
+
 def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, weight_decay, fit,
-              recipe=None, predictions_path=None, model_name=None, threads=1):
-    """One fine-tune or scratch run, resumable; writes the result JSON (and test predictions for a refit)."""
+              recipe=None, predictions_path=None, model_name=None, threads=1, device="cpu", amp=None,
+              keep_state=True, record=None):
+    """One fine-tune or scratch run, resumable; writes the result JSON (and test predictions for a refit).
+
+    A grid point (``fit="train"``) whose loss becomes non-finite is recorded as diverged (no metric) rather
+    than failing, since a too-large learning rate is a legitimate grid outcome; a diverging refit raises.
+    ``keep_state=False`` deletes the state file once the result is written. ``record`` holds extra fields
+    for the result JSON (e.g. the selection that chose this refit's learning rate and weight decay).
+    """
     recipe = {**DEFAULT_RECIPE, **(recipe or {})}
     check_run(lr, weight_decay, recipe, init, fit)
     torch.set_num_threads(threads)
+    device = torch.device(device)
+    amp_dtype = precision(device, amp)
     started = time.time()
-    splits, attrs = read_split_file(dataset_path, ("images", "labels"))
-    eval_split = FITS[fit][1]
-    if fit == "trainval":
-        train_images = np.concatenate([splits["train"]["images"], splits["val"]["images"]])
-        train_labels = np.concatenate([splits["train"]["labels"], splits["val"]["labels"]])
-    else:
-        train_images, train_labels = splits["train"]["images"], splits["train"]["labels"]
+    train_images, train_labels, eval_images, eval_labels, attrs, sizes = _read_training_data(dataset_path, fit)
     if recipe["batch_size"] > len(train_labels):
         raise ValueError(f"batch size {recipe['batch_size']} is larger than the training split of {dataset_path} "
                          f"({len(train_labels)} examples)")
-    eval_images, eval_labels = splits[eval_split]["images"], splits[eval_split]["labels"]
+    eval_split = FITS[fit][1]
     multilabel, metric = bool(attrs["multilabel"]), attrs["metric"]
     pretrained, checkpoint = load_checkpoint(checkpoint_path)
     cfg = checkpoint["pretrained_cfg"]
     size = cfg["input_size"][-1]
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
-    # Augmentation crops the stored image; normalisation follows, as for evaluation.
-    x_train_raw = images_to_tensor(train_images)
+    # The (small) datasets live on the device; augmentation crops the stored image there, normalisation
+    # follows, as for evaluation.
+    x_train_raw = images_to_tensor(train_images).to(device)
     y_train = torch.as_tensor(train_labels)
-    y_train = y_train if multilabel else y_train.long()
-    x_eval = preprocess(eval_images, cfg)
+    y_train = (y_train if multilabel else y_train.long()).to(device)
+    x_eval = preprocess(eval_images, cfg).to(device, memory_format=memory_format)
+    mean = torch.tensor(cfg["mean"], device=device).view(1, -1, 1, 1)
+    std = torch.tensor(cfg["std"], device=device).view(1, -1, 1, 1)
 
     config = {"init": init, "lr": lr, "weight_decay": weight_decay, "fit": fit, "recipe": recipe,
               "checkpoint_sha256": sha256_file(checkpoint_path), "dataset_sha256": sha256_file(dataset_path)}
@@ -164,11 +205,12 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = _bn_momentum(steps_per_epoch)
+    model = model.to(device, memory_format=memory_format)
     optimizer = sgd_nesterov(model, lr, recipe["momentum"], weight_decay / lr)
-    step, history, resumed_from = 0, [], None
+    step, history, resumed_from, diverged_at = 0, [], None, None
     state_path = Path(state_path)
     if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        state = torch.load(state_path, map_location=device, weights_only=False)
         if state["config_hash"] != config_hash:
             raise ValueError(f"{state_path} was written by a run with another configuration "
                              f"({state['config']}); delete it to start this run ({config}) afresh")
@@ -182,76 +224,144 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
                     "model": model.state_dict(), "optimizer": optimizer.state_dict()}, state_path)
 
     def evaluate():
-        return metrics.score(metric, eval_labels, predict(model, x_eval))
+        return metrics.score(metric, eval_labels, predict(model, x_eval, amp_dtype=amp_dtype))
 
     first_step, loop_started = step, time.time()
     while step < recipe["steps"]:
         epoch, position = divmod(step, steps_per_epoch)
         order = torch.randperm(len(y_train), generator=_step_generator(recipe["seed"], epoch, 0))
-        idx = order[position * recipe["batch_size"]:(position + 1) * recipe["batch_size"]]
-        xb = normalize(augment(x_train_raw[idx], size, _step_generator(recipe["seed"], step, 1),
-                               recipe["crop_scale_min"]), cfg["mean"], cfg["std"])
+        idx = order[position * recipe["batch_size"]:(position + 1) * recipe["batch_size"]].to(device)
+        xb = augment(x_train_raw[idx], size, _step_generator(recipe["seed"], step, 1), recipe["crop_scale_min"])
+        xb = ((xb - mean) / std).contiguous(memory_format=memory_format)
         torch.manual_seed((recipe["seed"] * 1_000_003 + step) * 7 + 2)  # dropout and any other global draws
         set_cosine_lr(optimizer, lr, step, recipe["steps"])
         model.train()
-        loss = _loss(model(xb), y_train[idx], multilabel)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step} (lr {lr}): the run diverged")
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss = _loss(model(xb).float(), y_train[idx], multilabel)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         step += 1
         if step % recipe["eval_every"] == 0 or step == recipe["steps"]:
-            history.append({"step": step, "metric": evaluate(), "loss": loss.item()})
-            log.info("step %d/%d  loss %.4f  %s %s %.4f", step, recipe["steps"], loss.item(), eval_split, metric,
+            loss_value = loss.item()  # one host synchronisation per evaluation, not per step
+            if not math.isfinite(loss_value):
+                if fit == "trainval":
+                    raise FloatingPointError(f"loss became {loss_value} by step {step} (lr {lr}): the refit "
+                                             "diverged")
+                diverged_at = step
+                log.warning("loss became %s by step %d (lr %g): recording this grid point as diverged",
+                            loss_value, step, lr)
+                break
+            history.append({"step": step, "metric": evaluate(), "loss": loss_value})
+            log.info("step %d/%d  loss %.4f  %s %s %.4f", step, recipe["steps"], loss_value, eval_split, metric,
                      history[-1]["metric"])
         if step % recipe["checkpoint_every"] == 0 or step == recipe["steps"]:
             save_state()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     train_seconds = time.time() - loop_started
 
-    scores = predict(model, x_eval)
+    scores = None if diverged_at else predict(model, x_eval, amp_dtype=amp_dtype)
     result = {
-        "model": model_name or checkpoint["arch"], "dataset": attrs["dataset"],
+        "model": model_name or checkpoint["arch"], "arch": checkpoint["arch"], "dataset": attrs["dataset"],
         "setting": "finetune" if init == "pretrained" else "scratch", "init": init, "fit": fit,
         "lr": lr, "weight_decay": weight_decay, "metric": metric, "eval_split": eval_split,
-        "final_metric": metrics.score(metric, eval_labels, scores), "history": history,
+        "final_metric": None if diverged_at else metrics.score(metric, eval_labels, scores),
+        "diverged_at_step": diverged_at, "history": history,
         "steps_per_epoch": steps_per_epoch, "bn_momentum": _bn_momentum(steps_per_epoch),
-        "sizes": {"train": len(y_train), eval_split: len(eval_labels)}, "recipe": recipe,
+        "sizes": sizes, "n_fit": len(y_train), "split_seed": attrs.get("split_seed"), "recipe": recipe,
+        "device": str(device), "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else None,
         "resumed_from_step": resumed_from, "config_hash": config_hash, "checkpoint": str(checkpoint_path),
         "checkpoint_sha256": config["checkpoint_sha256"], "dataset_sha256": config["dataset_sha256"],
         "train_seconds": round(train_seconds, 3),
         "images_per_second": round((step - first_step) * recipe["batch_size"] / max(train_seconds, 1e-9), 1),
-        "wall_seconds": round(time.time() - started, 2), "versions": library_versions(),
+        "wall_seconds": round(time.time() - started, 2), "versions": library_versions(), **(record or {}),
     }
     if predictions_path is not None:
         write_predictions(predictions_path, eval_labels, scores,
                           {"model": result["model"], "dataset": result["dataset"], "setting": result["setting"],
                            "metric": metric})
     write_json(out_path, result)
+    if not keep_state:
+        state_path.unlink(missing_ok=True)
     return result
 
 
+def select_hyperparameters(grid_paths, out_path=None):
+    """The grid point with the best final validation metric (ties: the smaller learning rate, then the
+    smaller weight decay); diverged points are listed but never chosen. Returns (and writes) the selection:
+    the chosen pair, every grid point's outcome, and the chosen run's validation curve."""
+    runs = sorted((read_json(path) | {"path": str(path)} for path in grid_paths),
+                  key=lambda run: (run["lr"], run["weight_decay"]))
+    if not runs:
+        raise ValueError("no grid results to select from")
+    keys = {(run["model"], run["dataset"], run["setting"], run["fit"]) for run in runs}
+    if len(keys) > 1 or runs[0]["fit"] != "train":
+        raise ValueError(f"grid results mix runs (model, dataset, setting, fit): {sorted(keys)}")
+    finished = [run for run in runs if run["final_metric"] is not None]
+    if not finished:
+        raise ValueError("every grid point diverged: " + ", ".join(run["path"] for run in runs)
+                         + "; lower the learning rates in the config")
+    best = max(finished, key=lambda run: run["final_metric"])  # max keeps the first of equals
+    selection = {
+        "model": best["model"], "dataset": best["dataset"], "setting": best["setting"], "metric": best["metric"],
+        "lr": best["lr"], "weight_decay": best["weight_decay"], "val_metric": best["final_metric"],
+        "history": best["history"], "steps": best["recipe"]["steps"],
+        "grid": [{"lr": run["lr"], "weight_decay": run["weight_decay"], "val_metric": run["final_metric"],
+                  "diverged_at_step": run["diverged_at_step"], "config_hash": run["config_hash"],
+                  "path": run["path"]} for run in runs],
+    }
+    if out_path is not None:
+        write_json(out_path, selection)
+    return selection
+
+
+def _select_main(argv):
+    parser = argparse.ArgumentParser(prog="python -m transferstudy.finetune select",
+                                     description="Pick the grid point with the best validation metric.")
+    parser.add_argument("grid", nargs="+", help="grid-point result JSONs of one (model, dataset, setting)")
+    parser.add_argument("--out", required=True, help="selection JSON")
+    args = parser.parse_args(argv)
+    selection = select_hyperparameters(args.grid, args.out)
+    print(f"lr {selection['lr']:g}, weight decay {selection['weight_decay']:g}: "
+          f"validation {selection['metric']} {selection['val_metric']:.4f}")
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["select"]:
+        return _select_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="pretrained checkpoint (for init=random: its architecture)")
     parser.add_argument("dataset", help="dataset HDF5 (from transferstudy.datasets)")
     parser.add_argument("--init", choices=INITS, default="pretrained")
-    parser.add_argument("--lr", type=float, required=True)
+    parser.add_argument("--lr", type=float)
     parser.add_argument("--weight-decay", type=float, default=0.0, help="divided by the learning rate, as in the paper")
+    parser.add_argument("--selection", help="selection JSON (from `select`): its lr and weight decay, recorded")
     parser.add_argument("--fit", choices=sorted(FITS), default="train")
     parser.add_argument("--out", required=True, help="result JSON")
     parser.add_argument("--state", required=True, help="resumable state file")
     parser.add_argument("--predictions", help="HDF5 for the evaluation split's scores")
     parser.add_argument("--model-name")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                        help="bfloat16 autocast (default: on for CUDA, off for CPU)")
     for key, default in DEFAULT_RECIPE.items():
         parser.add_argument("--" + key.replace("_", "-"), type=type(default), default=default)
     args = vars(parser.parse_args(argv))
+    record = None
+    if args["selection"]:
+        selection = read_json(args["selection"])
+        args["lr"], args["weight_decay"], record = selection["lr"], selection["weight_decay"], {"selection": selection}
+    if args["lr"] is None:
+        parser.error("give --lr (and --weight-decay), or --selection")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     recipe = {key: args.pop(key) for key in DEFAULT_RECIPE}
     train_run(args["checkpoint"], args["dataset"], args["out"], args["state"], init=args["init"], lr=args["lr"],
               weight_decay=args["weight_decay"], fit=args["fit"], recipe=recipe,
-              predictions_path=args["predictions"], model_name=args["model_name"], threads=args["threads"])
+              predictions_path=args["predictions"], model_name=args["model_name"], threads=args["threads"],
+              device=args["device"], amp=args["amp"], record=record)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,12 @@ localrules:
     accuracy_table,
     analysis_tables,
     pairwise_table,
+    convergence_tables,
 
 
 rule accuracy_table:
     input:
-        results=probe_results,
+        results=setting_results,
         pretrain=pretrain_metrics,
     output:
         report(
@@ -66,3 +67,27 @@ rule pairwise_table:
         CONDA_ENV
     script:
         "../scripts/pairwise_table.py"
+
+
+rule convergence_tables:
+    input:
+        selections,
+    output:
+        curves=report(
+            "results/tables/convergence.csv",
+            caption="../report/convergence.rst",
+            category="Tables",
+        ),
+        steps=report(
+            "results/tables/steps_to_threshold.csv",
+            caption="../report/steps_to_threshold.rst",
+            category="Tables",
+        ),
+    params:
+        fraction=config["analysis"]["convergence_threshold"],
+    log:
+        "logs/tables/convergence.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/convergence_tables.py"

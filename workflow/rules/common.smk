@@ -2,8 +2,14 @@ import re
 
 from snakemake.utils import validate
 
-from transferstudy.config import check_config, pretrain_recipe
-from transferstudy.figures import CAPTIONS, FIGURES
+from transferstudy.config import (
+    TRAINING_ARMS,
+    arm_datasets,
+    check_config,
+    enabled_arms,
+    pretrain_recipe,
+)
+from transferstudy.figures import CAPTIONS, FIGURE_TABLES, figures_for
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -16,8 +22,10 @@ SOURCE = config["source"]["dataset"]
 # `--resources gpu=1` keeps GPU jobs from overlapping.
 GPUS = 1 if config["device"] == "cuda" else 0
 CONDA_ENV = "../../envs/transferstudy.yaml"
-# Transfer settings the configuration produces results for (fine-tuning and scratch training to come).
-SETTINGS = ["logistic_regression"]
+# Transfer settings the configuration produces results for: the probe always, the training arms if enabled.
+ARMS = enabled_arms(config)
+SETTINGS = ["logistic_regression"] + ARMS
+FIGURES = figures_for(SETTINGS)
 
 
 def _alternatives(names):
@@ -27,15 +35,86 @@ def _alternatives(names):
 wildcard_constraints:
     model=_alternatives(MODELS),
     dataset=_alternatives([SOURCE] + DATASETS),
+    setting=_alternatives(TRAINING_ARMS),
+    lr=r"[0-9.e+-]+",
+    wd=r"[0-9.e+-]+",
 
 
 def final_outputs():
+    tables = ["accuracy", "correlation", "mixed_effects", "pairwise"]
+    if ARMS:
+        tables += ["convergence", "steps_to_threshold"]
+    return expand("results/tables/{table}.csv", table=tables) + expand(
+        "figures/{figure}.pdf", figure=FIGURES
+    )
+
+
+def setting_pairs(setting):
+    """(model, dataset) pairs with results in a setting."""
+    datasets = DATASETS if setting == "logistic_regression" else arm_datasets(config, setting)
+    return [(model, dataset) for model in MODELS for dataset in datasets]
+
+
+def _grid_value(value):
+    return f"{value:g}"
+
+
+def grid_results(wildcards):
+    arm = config[wildcards.setting]
+    return expand(
+        "results/{setting}/{model}/{dataset}/grid/lr{lr}_wd{wd}.json",
+        setting=wildcards.setting,
+        model=wildcards.model,
+        dataset=wildcards.dataset,
+        lr=[_grid_value(value) for value in arm["lr"]],
+        wd=[_grid_value(value) for value in arm["weight_decay"]],
+    )
+
+
+def train_options(wildcards):
+    arm = config[wildcards.setting]
+    return {
+        "init": "pretrained" if wildcards.setting == "finetune" else "random",
+        "recipe": arm["recipe"],
+        "device": config["device"],
+        "amp": arm.get("amp"),
+    }
+
+
+def train_state(wildcards):
+    """The run's resumable state: beside its result, not an output (Snakemake would delete it on failure)."""
+    run = f"grid/lr{wildcards.lr}_wd{wildcards.wd}" if "lr" in wildcards.keys() else "refit"
+    return f"results/{wildcards.setting}/{wildcards.model}/{wildcards.dataset}/{run}.state.pt"
+
+
+def setting_results(wildcards):
+    paths = []
+    for setting in SETTINGS:
+        pattern = (
+            "results/probe/{model}/{dataset}.json"
+            if setting == "logistic_regression"
+            else "results/{setting}/{model}/{dataset}/refit.json"
+        )
+        paths += [
+            pattern.format(setting=setting, model=model, dataset=dataset)
+            for model, dataset in setting_pairs(setting)
+        ]
+    return paths
+
+
+def selections(wildcards):
     return [
-        "results/tables/accuracy.csv",
-        "results/tables/correlation.csv",
-        "results/tables/mixed_effects.csv",
-        "results/tables/pairwise.csv",
-    ] + expand("figures/{figure}.pdf", figure=FIGURES)
+        f"results/{arm}/{model}/{dataset}/selected.json"
+        for arm in ARMS
+        for model, dataset in setting_pairs(arm)
+    ]
+
+
+def figure_inputs(wildcards):
+    return {
+        table: f"results/tables/{table}.csv"
+        for table in FIGURE_TABLES[wildcards.figure]
+    }
 
 
 def figure_caption(wildcards):
@@ -56,17 +135,12 @@ def model_recipe(wildcards):
     return pretrain_recipe(config, wildcards.model)
 
 
-def probe_results(wildcards):
-    return expand("results/probe/{model}/{dataset}.json", model=MODELS, dataset=DATASETS)
-
-
 def predictions(wildcards):
-    return expand(
-        "results/predictions/{setting}/{model}/{dataset}.h5",
-        setting=SETTINGS,
-        model=MODELS,
-        dataset=DATASETS,
-    )
+    return [
+        f"results/predictions/{setting}/{model}/{dataset}.h5"
+        for setting in SETTINGS
+        for model, dataset in setting_pairs(setting)
+    ]
 
 
 def pretrain_metrics(wildcards):

@@ -4,7 +4,7 @@ localrules:
 
 rule figure:
     input:
-        "results/tables/accuracy.csv",
+        unpack(figure_inputs),
     output:
         pdf="figures/{figure}.pdf",
         png=report(

@@ -1,4 +1,4 @@
-"""Draw one paper-style figure from the accuracy table (rule figure)."""
+"""Draw one paper-style figure from the analysis tables it needs (rule figure)."""
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
@@ -8,5 +8,5 @@ from transferstudy.figures import FIGURES, save
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])
-figure = FIGURES[snakemake.wildcards.figure](pd.read_csv(snakemake.input[0]))
-save(figure, [snakemake.output.pdf, snakemake.output.png])
+tables = {name: pd.read_csv(path) for name, path in snakemake.input.items()}
+save(FIGURES[snakemake.wildcards.figure](**tables), [snakemake.output.pdf, snakemake.output.png])

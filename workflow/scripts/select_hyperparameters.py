@@ -1,0 +1,9 @@
+"""Pick the grid point with the best validation metric (rule select_hyperparameters)."""
+
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
+from transferstudy.finetune import select_hyperparameters
+from transferstudy.logs import log_to
+
+log_to(snakemake.log[0])
+select_hyperparameters(snakemake.input, snakemake.output[0])

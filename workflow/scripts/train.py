@@ -1,0 +1,19 @@
+"""One fine-tune or scratch run: a grid point (rule train_grid_point) or the refit of the selected pair on
+train+val (rule train_refit)."""
+
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
+from transferstudy.finetune import train_run
+from transferstudy.io import read_json
+from transferstudy.logs import log_to
+
+log_to(snakemake.log[0])
+options = dict(snakemake.params.run)
+if "selection" in snakemake.input.keys():
+    selection = read_json(snakemake.input.selection)
+    options.update(lr=selection["lr"], weight_decay=selection["weight_decay"], fit="trainval",
+                   predictions_path=snakemake.output.predictions, record={"selection": selection})
+else:
+    options.update(lr=float(snakemake.wildcards.lr), weight_decay=float(snakemake.wildcards.wd), fit="train")
+train_run(snakemake.input.checkpoint, snakemake.input.dataset, snakemake.output[0], snakemake.params.state,
+          model_name=snakemake.wildcards.model, threads=snakemake.threads, keep_state=False, **options)
