@@ -15,12 +15,20 @@ def snakemake_executable():
     return str(beside_python) if beside_python.exists() else shutil.which("snakemake")
 
 
-def run_snakemake(*args, workdir, configfile=TINY_CONFIG, timeout=600):
-    """Run the repository's workflow in ``workdir``; returns the CompletedProcess (never raises)."""
+def run_snakemake(*args, workdir, configfile=TINY_CONFIG, timeout=600, env=None):
+    """Run the repository's workflow in ``workdir`` from the repository root (where `--profile slurm` is
+    found); returns the CompletedProcess (never raises)."""
     cmd = [snakemake_executable(), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(configfile), *args]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """The tiny study run locally on 2 cores, once per session: (directory, CompletedProcess)."""
+    workdir = tmp_path_factory.mktemp("tiny_study")
+    return workdir, run_snakemake("--cores", "2", workdir=workdir)
 
 
 @pytest.fixture

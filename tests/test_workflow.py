@@ -56,8 +56,8 @@ def test_dag_and_rulegraph_are_graphviz(tmp_path):
 
 
 @pytest.mark.slow
-def test_tiny_study_end_to_end(tmp_path):
-    result = run_snakemake("--cores", "2", workdir=tmp_path)
+def test_tiny_study_end_to_end(tiny_study):
+    tmp_path, result = tiny_study
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     model_names, dataset_names = ["mini_convnet", "mini_vgg", "mini_resnet8"], ["digits", "textures",
                                                                                  "glyphs_multilabel", "glyphs_fewshot"]

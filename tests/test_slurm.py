@@ -1,0 +1,78 @@
+"""`snakemake --profile slurm` against a real SLURM: a single-node cluster on localhost, from Debian's
+packages, with a fake GPU. Skipped, with the reason printed, where SLURM is absent and cannot be installed
+(no root or no apt-get)."""
+
+import tempfile
+
+import pandas as pd
+import pytest
+
+import slurm_cluster
+from conftest import ROOT, run_snakemake
+
+GPU_RULES = ("train_grid_point", "train_refit")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = slurm_cluster.unavailable_reason()
+    if reason:
+        pytest.skip(f"no local SLURM cluster: {reason}")
+    # A short directory: munge's socket path must fit in a Unix socket address.
+    with tempfile.TemporaryDirectory(prefix="slurm-") as directory:
+        running = slurm_cluster.Cluster(directory).start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_tiny_study_through_the_slurm_profile_matches_a_local_run(cluster, tiny_study, tmp_path):
+    local_dir, local = tiny_study
+    assert local.returncode == 0, local.stderr[-2000:]
+    result = run_snakemake(
+        "--profile", "slurm",
+        # This test cluster has no slurmdbd (so no sacct, no accounts) and answers fast.
+        "--slurm-status-command", "squeue", "--slurm-no-account",
+        "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+        # The profile names its partition file relative to the repository root, where users run it; this
+        # run works in another directory (--directory).
+        "--slurm-partition-config", str(ROOT / "slurm" / "partitions.yaml"),
+        # The tiny study computes on CPU; asking its training jobs for a GPU checks that the `gpu`
+        # resource reaches SLURM as a GPU request and lands on the GPU partition.
+        "--set-resources", *[f"{rule}:gpu=1" for rule in GPU_RULES],
+        *[f"{rule}:mem_mb=2000" for rule in ("probe", *GPU_RULES)],
+        workdir=tmp_path, env=cluster.env, timeout=1800)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    columns = ["model", "dataset", "setting", "value", "source_top1", "hyperparameters"]
+    on_slurm = pd.read_csv(tmp_path / "results/tables/accuracy.csv")[columns]
+    at_home = pd.read_csv(local_dir / "results/tables/accuracy.csv")[columns]
+    pd.testing.assert_frame_equal(on_slurm, at_home)
+    for table in ("correlation", "steps_to_threshold"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / f"results/tables/{table}.csv"),
+                                      pd.read_csv(local_dir / f"results/tables/{table}.csv"))
+
+    records = cluster.job_records()
+    assert records and all(r["JobState"] == "COMPLETED" for r in records), records
+    # The plugin comments each job "rule_<rule>[_wildcards_...]", or "rule_<group id>_<rule>" for a group.
+    compute_rules = ("dataset", "pretrain", "extract_features", "probe", *GPU_RULES)
+    by_rule = {}
+    for record in records:
+        head = record["Comment"].split("_wildcards")[0]
+        rule = [name for name in compute_rules if head.endswith(name)]
+        assert len(rule) == 1, record["Comment"]
+        by_rule.setdefault(rule[0], []).append(record)
+    assert {rule: len(jobs) for rule, jobs in by_rule.items()} == {
+        "dataset": 5, "pretrain": 3, "extract_features": 12, "probe": 12, "train_grid_point": 12,
+        "train_refit": 6}
+    for rule, jobs in by_rule.items():
+        for job in jobs:
+            if rule in GPU_RULES:
+                assert job["TresPerJob"] == "gres:gpu:1" and job["Partition"] == "gpu", job
+            else:
+                assert "gpu" not in job.get("TresPerJob", "") and job["Partition"] == "cpu", job
+    # Local rules (selection, tables, figures) never go to the cluster: no other job was submitted.
+    assert len(records) == sum(len(jobs) for jobs in by_rule.values())
