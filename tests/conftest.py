@@ -15,13 +15,25 @@ def snakemake_executable():
     return str(beside_python) if beside_python.exists() else shutil.which("snakemake")
 
 
+def _snakemake_command(args, workdir, configfile, env):
+    cmd = [snakemake_executable(), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(configfile), *args]
+    return cmd, {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
+
+
 def run_snakemake(*args, workdir, configfile=TINY_CONFIG, timeout=600, env=None):
     """Run the repository's workflow in ``workdir`` from the repository root (where `--profile slurm` is
     found); returns the CompletedProcess (never raises)."""
-    cmd = [snakemake_executable(), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(configfile), *args]
-    env = {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
+    cmd, env = _snakemake_command(args, workdir, configfile, env)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def start_snakemake(*args, workdir, output, configfile=TINY_CONFIG, env=None):
+    """Like run_snakemake, in the background, with stdout and stderr going to the file ``output`` (a pipe
+    nobody reads would block it): the Popen."""
+    cmd, env = _snakemake_command(args, workdir, configfile, env)
+    with open(output, "w") as sink:
+        return subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
 
 @pytest.fixture(scope="session")

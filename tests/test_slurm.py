@@ -2,15 +2,27 @@
 packages, with a fake GPU. Skipped, with the reason printed, where SLURM is absent and cannot be installed
 (no root or no apt-get)."""
 
+import json
+import subprocess
 import tempfile
+import time
 
 import pandas as pd
 import pytest
+import yaml
 
 import slurm_cluster
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, TINY_CONFIG, run_snakemake, start_snakemake
 
 GPU_RULES = ("train_grid_point", "train_refit")
+TEST_CLUSTER_OPTIONS = (
+    # This test cluster has no slurmdbd (so no sacct, no accounts) and answers fast.
+    "--slurm-status-command", "squeue", "--slurm-no-account",
+    "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
+    # The profile names its partition file relative to the repository root, where users run it; these
+    # runs work in another directory (--directory).
+    "--slurm-partition-config", str(ROOT / "slurm" / "partitions.yaml"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +45,7 @@ def test_tiny_study_through_the_slurm_profile_matches_a_local_run(cluster, tiny_
     local_dir, local = tiny_study
     assert local.returncode == 0, local.stderr[-2000:]
     result = run_snakemake(
-        "--profile", "slurm",
-        # This test cluster has no slurmdbd (so no sacct, no accounts) and answers fast.
-        "--slurm-status-command", "squeue", "--slurm-no-account",
-        "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2",
-        # The profile names its partition file relative to the repository root, where users run it; this
-        # run works in another directory (--directory).
-        "--slurm-partition-config", str(ROOT / "slurm" / "partitions.yaml"),
+        "--profile", "slurm", *TEST_CLUSTER_OPTIONS,
         # The tiny study computes on CPU; asking its training jobs for a GPU checks that the `gpu`
         # resource reaches SLURM as a GPU request and lands on the GPU partition.
         "--set-resources", *[f"{rule}:gpu=1" for rule in GPU_RULES],
@@ -76,3 +82,37 @@ def test_tiny_study_through_the_slurm_profile_matches_a_local_run(cluster, tiny_
                 assert "gpu" not in job.get("TresPerJob", "") and job["Partition"] == "cpu", job
     # Local rules (selection, tables, figures) never go to the cluster: no other job was submitted.
     assert len(records) == sum(len(jobs) for jobs in by_rule.values())
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_a_training_job_killed_by_slurm_is_retried_and_resumes_from_its_state(cluster, tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["scratch"]["recipe"] = {"steps": 3000, "batch_size": 16, "eval_every": 500, "checkpoint_every": 100}
+    configfile = tmp_path / "long_scratch.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    run = "results/scratch/mini_resnet8/textures/grid/lr0.1_wd0"
+    state, result_path = tmp_path / "work" / f"{run}.state.pt", tmp_path / "work" / f"{run}.json"
+    process = start_snakemake(
+        "--profile", "slurm", *TEST_CLUSTER_OPTIONS, f"{run}.json",
+        workdir=tmp_path / "work", output=tmp_path / "snakemake.out", configfile=configfile, env=cluster.env)
+    try:
+        deadline = time.time() + 600
+        while not state.exists() and process.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+        assert state.exists(), "the training job saved no state"
+        running = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True, env=cluster.env,
+                                 check=True).stdout.split("\n")
+        job_ids = [line.split()[0] for line in running if "train_grid_point" in line]
+        assert len(job_ids) == 1, running
+        subprocess.run(["scancel", "--signal=KILL", "--full", job_ids[0]], check=True, env=cluster.env)
+        process.wait(timeout=900)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = (tmp_path / "snakemake.out").read_text()
+    assert process.returncode == 0, output[-4000:]
+    assert "slurm_logs/rule_" in output and "train_grid_point" in output  # the failed job's log is named
+    result = json.loads(result_path.read_text())
+    assert result["resumed_from_step"] is not None and result["resumed_from_step"] > 0, result["resumed_from_step"]
+    assert result["history"][-1]["step"] == 3000 and not state.exists()
