@@ -6,8 +6,8 @@ time; a GPU GRES needs a device file (``/dev/null`` stands in) or the node drain
 ``sacct`` fails, so the status command must be ``squeue`` and finished jobs must stay visible to it
 (``MinJobAge``). The SLURM jobstep plugin strips every ``SLURM_*`` variable, SLURM_CONF too, before its
 inner ``srun``, so clients find this cluster's non-default config through ``srun``/``sbatch`` wrappers put
-first on PATH (a real cluster keeps its config at the default path). Job records come from slurmctld (``scontrol show job``, kept for ``MinJobAge``) and the
-job-completion log (``jobcomp/filetxt``, which records no GRES without slurmdbd). Every daemon is stopped
+first on PATH (a real cluster keeps its config at the default path). Job records come from slurmctld (``scontrol show job``, kept for ``MinJobAge``): without slurmdbd
+neither sacct nor the job-completion log records GPU requests. Every daemon is stopped
 by its PID.
 """
 
@@ -50,7 +50,6 @@ class Cluster:
         self.dir = Path(directory)
         self.cpus, self.memory_mb, self.min_job_age = cpus, memory_mb, min_job_age
         self.conf = self.dir / "slurm.conf"
-        self.jobcomp = self.dir / "jobcomp.txt"
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
         self.pids = {}
 
@@ -81,8 +80,6 @@ DefMemPerCPU=1000
 MinJobAge={self.min_job_age}
 ReturnToService=2
 GresTypes=gpu
-JobCompType=jobcomp/filetxt
-JobCompLoc={self.jobcomp}
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 MpiDefault=none
@@ -148,13 +145,6 @@ PartitionName=gpu Nodes=localhost MaxTime=INFINITE State=UP
                                 check=True)
         return [dict(field.split("=", 1) for field in line.split() if "=" in field)
                 for line in result.stdout.splitlines() if line.strip()]
-
-    def completed_jobs(self):
-        """The job-completion log: one dict per finished job (state, exit code, partition)."""
-        if not self.jobcomp.exists():
-            return []
-        return [dict(field.split("=", 1) for field in line.split() if "=" in field)
-                for line in self.jobcomp.read_text().splitlines() if line.strip()]
 
     def stop(self):
         for name in ("slurmd", "slurmctld", "munged"):
