@@ -209,18 +209,19 @@ def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
                         "pretraining better")
         ax_acc.set_title("(a) test accuracy")
 
-        steps = steps_to_threshold
+        # A censored run is plotted at its total steps (the bound the speed-up uses).
+        steps = steps_to_threshold.assign(
+            plot_finetune=steps_to_threshold["finetune_steps"].fillna(steps_to_threshold["finetune_total_steps"]),
+            plot_scratch=steps_to_threshold["scratch_steps"].fillna(steps_to_threshold["scratch_total_steps"]))
         for dataset, part in steps.groupby("dataset"):
             for censored, marker in (("none", "o"), ("scratch", "^"), ("finetune", "v")):
                 chosen = part[part["censored"] == censored]
                 if len(chosen):
-                    ax_steps.scatter(chosen["finetune_steps"].fillna(chosen["finetune_total_steps"]),
-                                     chosen["scratch_steps"].fillna(chosen["scratch_total_steps"]), s=16,
+                    ax_steps.scatter(chosen["plot_finetune"], chosen["plot_scratch"], s=16,
                                      marker=marker, color=colors.get(dataset, "0.3"),
                                      facecolors="none" if censored != "none" else None, zorder=2)
         if len(steps):
-            plotted = np.concatenate([steps["finetune_steps"].fillna(steps["finetune_total_steps"]),
-                                      steps["scratch_steps"].fillna(steps["scratch_total_steps"])])
+            plotted = np.concatenate([steps["plot_finetune"], steps["plot_scratch"]])
             lo, hi = plotted.min() / 1.6, plotted.max() * 1.6
             ax_steps.plot([lo, hi], [lo, hi], ls="--", color="0.5", lw=0.8, zorder=1)
             ax_steps.set_xscale("log")
@@ -234,12 +235,11 @@ def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
             exact = steps[steps["censored"] == "none"]["speedup"]
             text = (f"median speed-up {exact.median():.1f}x\nover {len(exact)} pair(s) reaching it" if len(exact)
                     else "no pair with both settings\nreaching the threshold")
-            n_censored = int((steps["censored"] == "scratch").sum())
-            if n_censored:
-                text += f"\n^: {n_censored} scratch run(s) never\nreached it (lower bounds)"
-            n_censored = int((steps["censored"] == "finetune").sum())
-            if n_censored:
-                text += f"\nv: {n_censored} fine-tune run(s) never\nreached it (upper bounds)"
+            for setting, marker, label, bound in (("scratch", "^", "scratch", "lower"),
+                                                  ("finetune", "v", "fine-tune", "upper")):
+                n_censored = int((steps["censored"] == setting).sum())
+                if n_censored:
+                    text += f"\n{marker}: {n_censored} {label} run(s) never\nreached it ({bound} bounds)"
             ax_steps.text(0.97, 0.04, text, transform=ax_steps.transAxes, va="bottom", ha="right", fontsize=6.5)
         ax_steps.set_xlabel("Fine-tuning steps to threshold")
         ax_steps.set_ylabel("Scratch steps to threshold")

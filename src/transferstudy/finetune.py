@@ -41,7 +41,7 @@ from torchvision.ops import roi_align
 from . import metrics, models
 from .features import preprocess
 from .io import read_json, read_split_file, save_torch, write_json, write_predictions
-from .pretrain import images_to_tensor, load_checkpoint
+from .pretrain import images_to_tensor, load_checkpoint, normalize
 from .provenance import library_versions, sha256_file
 from .training import set_cosine_lr, sgd_nesterov
 
@@ -194,8 +194,6 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
     y_train = torch.as_tensor(train_labels)
     y_train = (y_train if multilabel else y_train.long()).to(device)
     x_eval = preprocess(eval_images, cfg).to(device, memory_format=memory_format)
-    mean = torch.tensor(cfg["mean"], device=device).view(1, -1, 1, 1)
-    std = torch.tensor(cfg["std"], device=device).view(1, -1, 1, 1)
 
     config = {"init": init, "lr": lr, "weight_decay": weight_decay, "fit": fit, "recipe": recipe,
               "checkpoint_sha256": sha256_file(checkpoint_path), "dataset_sha256": sha256_file(dataset_path)}
@@ -232,7 +230,7 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
         order = torch.randperm(len(y_train), generator=_step_generator(recipe["seed"], epoch, 0))
         idx = order[position * recipe["batch_size"]:(position + 1) * recipe["batch_size"]].to(device)
         xb = augment(x_train_raw[idx], size, _step_generator(recipe["seed"], step, 1), recipe["crop_scale_min"])
-        xb = ((xb - mean) / std).contiguous(memory_format=memory_format)
+        xb = normalize(xb, cfg["mean"], cfg["std"]).contiguous(memory_format=memory_format)
         torch.manual_seed((recipe["seed"] * 1_000_003 + step) * 7 + 2)  # dropout and any other global draws
         set_cosine_lr(optimizer, lr, step, recipe["steps"])
         model.train()
@@ -316,6 +314,13 @@ def select_hyperparameters(grid_paths, out_path=None):
     return selection
 
 
+def refit_options(selection_path):
+    """The ``train_run`` options of a refit from a selection file: its learning rate and weight decay, and
+    the selection itself, recorded in the result."""
+    selection = read_json(selection_path)
+    return {"lr": selection["lr"], "weight_decay": selection["weight_decay"], "record": {"selection": selection}}
+
+
 def _select_main(argv):
     parser = argparse.ArgumentParser(prog="python -m transferstudy.finetune select",
                                      description="Pick the grid point with the best validation metric.")
@@ -350,10 +355,8 @@ def main(argv=None):
     for key, default in DEFAULT_RECIPE.items():
         parser.add_argument("--" + key.replace("_", "-"), type=type(default), default=default)
     args = vars(parser.parse_args(argv))
-    record = None
-    if args["selection"]:
-        selection = read_json(args["selection"])
-        args["lr"], args["weight_decay"], record = selection["lr"], selection["weight_decay"], {"selection": selection}
+    refit = refit_options(args["selection"]) if args["selection"] else {"record": None}
+    args.update(lr=refit.get("lr", args["lr"]), weight_decay=refit.get("weight_decay", args["weight_decay"]))
     if args["lr"] is None:
         parser.error("give --lr (and --weight-decay), or --selection")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -361,7 +364,7 @@ def main(argv=None):
     train_run(args["checkpoint"], args["dataset"], args["out"], args["state"], init=args["init"], lr=args["lr"],
               weight_decay=args["weight_decay"], fit=args["fit"], recipe=recipe,
               predictions_path=args["predictions"], model_name=args["model_name"], threads=args["threads"],
-              device=args["device"], amp=args["amp"], record=record)
+              device=args["device"], amp=args["amp"], record=refit["record"])
 
 
 if __name__ == "__main__":

@@ -41,7 +41,10 @@ def images_to_tensor(images):
 
 
 def normalize(x, mean, std):
-    return (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+    """Per-channel (x - mean) / std, on ``x``'s device and dtype."""
+    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean) / std
 
 
 def augment_batch(x, generator, pad=3):

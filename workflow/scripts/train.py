@@ -3,16 +3,14 @@ train+val (rule train_refit)."""
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.finetune import train_run
-from transferstudy.io import read_json
+from transferstudy.finetune import refit_options, train_run
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])
 options = dict(snakemake.params.run)
 if "selection" in snakemake.input.keys():
-    selection = read_json(snakemake.input.selection)
-    options.update(lr=selection["lr"], weight_decay=selection["weight_decay"], fit="trainval",
-                   predictions_path=snakemake.output.predictions, record={"selection": selection})
+    options.update(refit_options(snakemake.input.selection), fit="trainval",
+                   predictions_path=snakemake.output.predictions)
 else:
     options.update(lr=float(snakemake.wildcards.lr), weight_decay=float(snakemake.wildcards.wd), fit="train")
 train_run(snakemake.input.checkpoint, snakemake.input.dataset, snakemake.output[0], snakemake.params.state,
