@@ -1,11 +1,14 @@
 """Dataset registry: each dataset knows its classes, its splits and the metric the paper scores it by.
 
-Embedded datasets (the mini-study's) are built in memory and written once to an HDF5 split file
-(``images`` uint8 [N, H, W, 3], ``labels`` [N] or [N, C] 0/1) by ``prepare_dataset``. Where a dataset
-has no official validation split, a stratified, seeded hold-out of its training split becomes one
-(``holdout_split``), as the paper does.
+Embedded datasets (the mini-study's) are built in memory; the paper's 12 (``OFFICIAL``) are read from their
+official on-disk formats under a root directory (``official_datasets``). ``prepare_dataset`` writes either
+kind once to an HDF5 split file: per split ``labels`` ([N] or [N, C] 0/1) and the images, as ``images``
+(uint8 [N, H, W, 3]) for embedded datasets and CIFAR, or as ``paths`` (files relative to the ``root``
+attribute) for the rest. Where a dataset has no official validation split, a stratified, seeded hold-out of
+its training split becomes one (``holdout_split``), as the paper does.
 
     python -m transferstudy.datasets shapes64 --out shapes64.h5
+    python -m transferstudy.datasets dtd --root /data/dtd --out dtd.h5
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ import argparse
 import itertools
 import logging
 import zlib
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from . import synthetic
+from . import official_datasets, synthetic
 from .io import write_split_file
 from .provenance import library_versions
 
@@ -38,27 +42,29 @@ class DatasetInfo:
     multilabel: bool = False
     official_val: bool = False
     role: str = "target"
+    kind: str = "embedded"  # embedded: generated here; official: read from files under a root
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
 
 
 def register_dataset(name, *, metric, description, options=None, multilabel=False, official_val=False,
-                     role="target"):
+                     role="target", kind="embedded"):
     """Register ``build(rng, **options) -> {'classes': [...], 'train': (x, y), 'test'|'val': (x, y)}``."""
     if metric not in METRICS:
         raise ValueError(f"dataset {name}: metric {metric!r} is not one of {METRICS}")
 
     def decorator(build):
         _REGISTRY[name] = DatasetInfo(name, metric, description, build, dict(options or {}), multilabel,
-                                      official_val, role)
+                                      official_val, role, kind)
         return build
 
     return decorator
 
 
-def list_datasets(role=None):
-    return sorted(name for name, info in _REGISTRY.items() if role is None or info.role == role)
+def list_datasets(role=None, kind=None):
+    return sorted(name for name, info in _REGISTRY.items()
+                  if (role is None or info.role == role) and (kind is None or info.kind == kind))
 
 
 def get_dataset_info(name) -> DatasetInfo:
@@ -179,6 +185,42 @@ def _digits(rng, test_fraction):
             "test": (images[test_idx], data.target[test_idx])}
 
 
+# The paper's 12 datasets (Table 1), read from their official formats (see official_datasets).
+OFFICIAL = {  # name: (metric, multi-label, official validation split, description)
+    "food101": ("top1", False, False, "Food-101: 101 dishes, 75,750 train / 25,250 test"),
+    "cifar10": ("top1", False, False, "CIFAR-10: 10 classes, 32x32, 50,000 / 10,000"),
+    "cifar100": ("top1", False, False, "CIFAR-100: 100 classes, 32x32, 50,000 / 10,000"),
+    "birdsnap": ("top1", False, False, "Birdsnap: 500 bird species, image folder + manifest"),
+    "sun397": ("top1", False, False, "SUN397: 397 scenes, split 1 (19,850 / 19,850)"),
+    "stanford_cars": ("top1", False, False, "Stanford Cars: 196 models, 8,144 / 8,041"),
+    "fgvc_aircraft": ("mean_per_class", False, True, "FGVC Aircraft: 100 variants, official train/val/test"),
+    "voc2007": ("map11", True, True, "PASCAL VOC 2007 classification: 20 classes, multi-label"),
+    "dtd": ("top1", False, True, "DTD: 47 textures, split 1 with its validation set"),
+    "oxford_iiit_pet": ("mean_per_class", False, False, "Oxford-IIIT Pets: 37 breeds, trainval / test"),
+    "caltech101": ("mean_per_class", False, False, "Caltech-101: 102 classes, 30 training images each"),
+    "flowers102": ("mean_per_class", False, True, "Oxford 102 Flowers: official train/val/test"),
+}
+
+
+def _official_builder(name):
+    loader = getattr(official_datasets, name)
+
+    def build(rng, root, download=False):
+        if root is None:
+            raise ValueError(f"dataset {name}: give its root directory (datasets.{name}.root in the config)")
+        if download:
+            official_datasets.download(name, root)
+        return loader(root, rng)
+
+    return build
+
+
+for _name, (_metric, _multilabel, _official_val, _description) in OFFICIAL.items():
+    register_dataset(_name, metric=_metric, multilabel=_multilabel, official_val=_official_val,
+                     description=_description, options={"root": None, "download": False},
+                     kind="official")(_official_builder(_name))
+
+
 def _stratified_take(rng, labels, fraction):
     """Indices of a stratified ``fraction`` of ``labels`` (at least one per class) and of the rest."""
     taken = []
@@ -208,6 +250,24 @@ def holdout_split(labels, fraction, seed):
     return train, val
 
 
+def _split_arrays(images, labels):
+    """A split's arrays: ``images`` (uint8 [N, H, W, 3]) or ``paths`` (file names relative to the dataset's root,
+    stored as UTF-8 bytes), and ``labels``."""
+    if isinstance(images, np.ndarray):
+        return {"images": images, "labels": labels}
+    return {"paths": np.array([p.encode() for p in images], dtype=bytes), "labels": labels}
+
+
+def _check_files_exist(name, root, splits):
+    """Every listed image file exists, so that a broken copy fails here and not hours into a GPU job."""
+    missing = [p.decode() for arrays in splits.values() for p in arrays.get("paths", [])
+               if not (Path(root) / p.decode()).is_file()]
+    if missing:
+        raise official_datasets.DatasetNotFound(
+            f"dataset {name}: {len(missing)} listed image file(s) are missing under root {root}, e.g. "
+            f"{', '.join(missing[:3])}. To get the dataset: {official_datasets.OBTAIN[name]}")
+
+
 def prepare_dataset(name, path, *, seed, split_seed, val_fraction, **overrides):
     """Build dataset ``name``, add a hold-out validation split if it has no official one, write HDF5."""
     info = get_dataset_info(name)
@@ -218,8 +278,9 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, **overrides):
     log.info("building %s with %s", name, options)
     rng = np.random.default_rng(dataset_seed(name, seed))
     built = info.build(rng, **options)
-    splits = {split: {"images": built[split][0], "labels": built[split][1]}
-              for split in ("train", "val", "test") if split in built}
+    splits = {split: _split_arrays(*built[split]) for split in ("train", "val", "test") if split in built}
+    if info.kind == "official":
+        _check_files_exist(name, options["root"], splits)
     if "val" not in splits:
         train_idx, val_idx = holdout_split(splits["train"]["labels"], val_fraction, split_seed)
         train = splits.pop("train")
@@ -231,11 +292,14 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, **overrides):
         "val_split": "official" if info.official_val else "holdout",
         "split_seed": split_seed if not info.official_val else None, "val_fraction": val_fraction,
         "options": options, "versions": library_versions(),
+        "root": str(Path(options["root"]).resolve()) if info.kind == "official" else None,
+        "missing_images": built.get("missing_images"),
     }
     attrs = {k: v for k, v in attrs.items() if v is not None}
     write_split_file(path, splits, attrs)
     for split, arrays in splits.items():
-        log.info("%s/%s: %d images of shape %s", name, split, len(arrays["labels"]), arrays["images"].shape[1:])
+        log.info("%s/%s: %d images%s", name, split, len(arrays["labels"]),
+                 f" of shape {arrays['images'].shape[1:]}" if "images" in arrays else " (files)")
     return splits, attrs
 
 
@@ -246,9 +310,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--root", help="directory of an official dataset (see official_datasets.OBTAIN)")
+    parser.add_argument("--download", action="store_true", help="fetch it there first (where torchvision can)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    prepare_dataset(args.name, args.out, seed=args.seed, split_seed=args.split_seed, val_fraction=args.val_fraction)
+    options = {"root": args.root, "download": args.download} if get_dataset_info(args.name).kind == "official" else {}
+    prepare_dataset(args.name, args.out, seed=args.seed, split_seed=args.split_seed, val_fraction=args.val_fraction,
+                    **options)
 
 
 if __name__ == "__main__":

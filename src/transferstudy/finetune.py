@@ -38,12 +38,12 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-from . import metrics, models
+from . import metrics, pretrained
 from .features import preprocess
 from .io import read_json, read_split_file, save_torch, write_json, write_predictions
-from .pretrain import images_to_tensor, load_checkpoint, normalize
+from .pretrain import images_to_tensor, normalize
 from .provenance import library_versions, sha256_file
-from .training import set_cosine_lr, sgd_nesterov
+from .training import precision, set_cosine_lr, sgd_nesterov
 
 log = logging.getLogger(__name__)
 
@@ -103,13 +103,11 @@ def augment(x, size, generator, scale_min):
     return torch.where(flips.view(-1, 1, 1, 1), out.flip(-1), out)
 
 
-def build_model(init, pretrained, arch, num_classes, seed):
-    """The pretrained network with a new classifier, or its architecture freshly initialised (seeded)."""
+def build_model(init, loaded, num_classes, seed):
+    """The pretrained network (a ``pretrained.Pretrained``) with a new classifier, or its architecture freshly
+    initialised; seeded."""
     torch.manual_seed(seed)
-    if init == "random":
-        return models.create_model(arch, num_classes=num_classes)
-    pretrained.fc = torch.nn.Linear(pretrained.num_features, num_classes)
-    return pretrained
+    return loaded.random_init(num_classes) if init == "random" else loaded.with_new_head(num_classes)
 
 
 def _bn_momentum(steps_per_epoch):
@@ -136,17 +134,6 @@ def predict(model, x, batch_size=256, amp_dtype=None):
 
 def _config_hash(config):
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-
-
-def precision(device, amp):
-    """The autocast dtype: bfloat16 on a CUDA device that supports it when ``amp`` is None (automatic) or
-    True; None (float32) on CPU unless asked for."""
-    device = torch.device(device)
-    if amp is False or (amp is None and device.type != "cuda"):
-        return None
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
 
 
 def _read_training_data(dataset_path, fit):
@@ -183,8 +170,8 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
                          f"({len(train_labels)} examples)")
     eval_split = FITS[fit][1]
     multilabel, metric = bool(attrs["multilabel"]), attrs["metric"]
-    pretrained, checkpoint = load_checkpoint(checkpoint_path)
-    cfg = checkpoint["pretrained_cfg"]
+    loaded = pretrained.load(checkpoint_path)
+    cfg = loaded.pretrained_cfg
     size = cfg["input_size"][-1]
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
@@ -196,9 +183,9 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
     x_eval = preprocess(eval_images, cfg).to(device, memory_format=memory_format)
 
     config = {"init": init, "lr": lr, "weight_decay": weight_decay, "fit": fit, "recipe": recipe,
-              "checkpoint_sha256": sha256_file(checkpoint_path), "dataset_sha256": sha256_file(dataset_path)}
+              "checkpoint_sha256": loaded.info["sha256"], "dataset_sha256": sha256_file(dataset_path)}
     config_hash = _config_hash(config)
-    model = build_model(init, pretrained, checkpoint["arch"], int(attrs["num_classes"]), recipe["seed"])
+    model = build_model(init, loaded, int(attrs["num_classes"]), recipe["seed"])
     steps_per_epoch = math.ceil(len(y_train) / recipe["batch_size"])
     for module in model.modules():
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
@@ -261,7 +248,7 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
 
     scores = None if diverged_at else predict(model, x_eval, amp_dtype=amp_dtype)
     result = {
-        "model": model_name or checkpoint["arch"], "arch": checkpoint["arch"], "dataset": attrs["dataset"],
+        "model": model_name or loaded.info["arch"], "arch": loaded.info["arch"], "dataset": attrs["dataset"],
         "setting": "finetune" if init == "pretrained" else "scratch", "init": init, "fit": fit,
         "lr": lr, "weight_decay": weight_decay, "metric": metric, "eval_split": eval_split,
         "final_metric": None if diverged_at else metrics.score(metric, eval_labels, scores),

@@ -147,14 +147,6 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
     return metrics
 
 
-def load_checkpoint(path):
-    """Rebuild a pretrained zoo network; returns (model in eval mode, checkpoint dict)."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = models.create_model(checkpoint["arch"], num_classes=checkpoint["num_classes"])
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.eval(), checkpoint
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("arch", choices=models.list_models())

@@ -1,4 +1,5 @@
-"""What pretraining and fine-tuning share: the paper's optimiser and learning-rate schedule."""
+"""What pretraining, fine-tuning and feature extraction share: the paper's optimiser and learning-rate schedule,
+and the mixed-precision choice per device."""
 
 from __future__ import annotations
 
@@ -21,3 +22,14 @@ def set_cosine_lr(optimizer, base_lr, step, total_steps):
     factor = 0.5 * (1 + math.cos(math.pi * step / total_steps))
     for group in optimizer.param_groups:
         group["lr"] = base_lr * factor
+
+
+def precision(device, amp):
+    """The autocast dtype: bfloat16 on a CUDA device that supports it when ``amp`` is None (automatic) or
+    True; None (float32) on CPU unless asked for."""
+    device = torch.device(device)
+    if amp is False or (amp is None and device.type != "cuda"):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16

@@ -1,0 +1,183 @@
+"""The pretrained-model loaders: the penultimate layer of every family, offline weights through the real
+torchvision and timm paths, and clear errors when weights are missing."""
+
+import pytest
+import torch
+import torchvision
+
+from transferstudy import pretrained
+
+# The smallest member of each torchvision family, with an input size it accepts.
+TORCHVISION_FAMILIES = {
+    "alexnet": ("alexnet", 64), "convnext": ("convnext_tiny", 64), "densenet": ("densenet121", 64),
+    "efficientnet": ("efficientnet_b0", 64), "googlenet": ("googlenet", 64), "inception_v3": ("inception_v3", 80),
+    "maxvit": ("maxvit_t", 224), "mnasnet": ("mnasnet0_5", 64), "mobilenet_v2": ("mobilenet_v2", 64),
+    "mobilenet_v3": ("mobilenet_v3_small", 64), "regnet": ("regnet_y_400mf", 64), "resnet": ("resnet18", 64),
+    "resnext": ("resnext50_32x4d", 64), "shufflenet": ("shufflenet_v2_x0_5", 64), "swin": ("swin_t", 64),
+    "vgg": ("vgg11", 64), "vit": ("vit_b_16", 224), "wide_resnet": ("wide_resnet50_2", 64),
+}
+
+
+def test_every_torchvision_family_in_the_table_is_tested():
+    assert set(TORCHVISION_FAMILIES) == set(pretrained.TORCHVISION_HEADS)
+
+
+@pytest.mark.parametrize("family", sorted(TORCHVISION_FAMILIES))
+def test_torchvision_penultimate_is_the_classifier_input(family):
+    name, size = TORCHVISION_FAMILIES[family]
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None, num_classes=7, **pretrained._aux_kwargs(name)).eval()
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        logits = model(x)
+        head = pretrained.split_at_head(model, pretrained.torchvision_head(name))
+        features = model(x)
+    assert isinstance(head, torch.nn.Linear) and head.out_features == 7
+    assert features.shape == (2, head.in_features)
+    torch.testing.assert_close(head(features), logits, rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_torchvision_family_and_names_are_refused():
+    with pytest.raises(ValueError, match="squeezenet.*supported families"):
+        pretrained.torchvision_head("squeezenet1_0")
+    with pytest.raises(ValueError, match="no classification model 'resnet51'"):
+        pretrained.torchvision_weights("resnet51")
+    with pytest.raises(ValueError, match="no weights 'IMAGENET1K_V9'; valid: IMAGENET1K_V1"):
+        pretrained.torchvision_weights("resnet50", "IMAGENET1K_V9")
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch"
+
+
+def test_torchvision_weights_load_offline_from_torch_home(torch_home):
+    # GoogLeNet: its builder drops the auxiliary heads and switches on the input transform for pretrained
+    # weights; the file must go through that builder, not a plain load_state_dict.
+    weights = pretrained.torchvision_weights("googlenet", "IMAGENET1K_V1")
+    path = pretrained.torchvision_weights_path(weights)
+    assert path.parent == torch_home / "hub" / "checkpoints" and path.name == "googlenet-1378be20.pth"
+    torch.manual_seed(0)
+    reference = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
+    path.parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), path)
+    reference.transform_input = True
+    reference.eval()
+
+    with pytest.raises(ValueError, match="does not start with 1378be20"):
+        pretrained.load({"torchvision": "googlenet", "weights": "IMAGENET1K_V1"})
+    loaded = pretrained.load({"torchvision": "googlenet", "weights": "IMAGENET1K_V1", "check_hash": False})
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.head(loaded.penultimate(x)), reference(x), rtol=1e-4, atol=1e-5)
+    assert loaded.num_features == 1024
+    assert loaded.pretrained_cfg == {"input_size": [3, 224, 224], "mean": [0.485, 0.456, 0.406],
+                                     "std": [0.229, 0.224, 0.225], "interpolation": "bilinear",
+                                     "crop_pct": 224 / 256}
+    assert loaded.info["weights_file"] == str(path) and len(loaded.info["sha256"]) == 64
+    assert pretrained.source_top1(loaded) == (pytest.approx(0.69778), "weights metadata")
+
+
+def test_torchvision_fine_tune_and_scratch_models(torch_home):
+    torch.manual_seed(0)
+    state = torchvision.models.mobilenet_v3_small(weights=None).state_dict()
+    weights = pretrained.torchvision_weights("mobilenet_v3_small")
+    pretrained.torchvision_weights_path(weights).parent.mkdir(parents=True)
+    torch.save(state, pretrained.torchvision_weights_path(weights))
+    loaded = pretrained.load({"torchvision": "mobilenet_v3_small", "source_top1": 0.5}, check_hash=False)
+    assert pretrained.source_top1(loaded) == (0.5, "config")
+    tuned = loaded.with_new_head(5)
+    scratch = loaded.random_init(5)
+    x = torch.randn(3, 3, 64, 64)
+    assert tuned.eval()(x).shape == scratch.eval()(x).shape == (3, 5)
+    # The fine-tuned network starts from the pretrained body; the scratch one does not.
+    assert torch.equal(tuned.features[0][0].weight, state["features.0.0.weight"])
+    assert not torch.equal(scratch.features[0][0].weight, state["features.0.0.weight"])
+    # The loaded body is left alone for feature extraction.
+    assert isinstance(loaded.body.classifier[3], torch.nn.Identity)
+
+
+def test_missing_torchvision_weights_name_the_file_and_the_fetch_command(torch_home):
+    with pytest.raises(pretrained.WeightsNotFound) as error:
+        pretrained.load({"torchvision": "resnet50", "weights": "IMAGENET1K_V1"})
+    message = str(error.value)
+    assert str(torch_home / "hub" / "checkpoints" / "resnet50-0676ba61.pth") in message
+    assert "get_weight('ResNet50_Weights.IMAGENET1K_V1').get_state_dict()" in message
+
+
+TIMM_FAMILIES = {  # the timm networks of config/kornblith2019.yaml, with an input size they accept
+    "inception_v4": 96, "inception_resnet_v2": 96, "nasnetalarge": 96, "mobilenetv1_100": 64,
+    "mobilenetv2_140": 64, "inception_v3": 96,
+}
+
+
+@pytest.mark.parametrize("name", sorted(TIMM_FAMILIES))
+def test_timm_pre_logits_are_the_classifier_input(name):
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, num_classes=7).eval()
+    x = torch.randn(2, 3, TIMM_FAMILIES[name], TIMM_FAMILIES[name])
+    with torch.no_grad():
+        logits = model(x)
+        features = model.forward_head(model.forward_features(x), pre_logits=True)
+        head = model.get_classifier()
+        model.reset_classifier(0)
+        torch.testing.assert_close(model(x), features)
+    assert features.shape == (2, model.num_features)
+    torch.testing.assert_close(head(features), logits, rtol=1e-4, atol=1e-5)
+
+
+def _timm_reference(name):
+    import timm
+
+    torch.manual_seed(0)
+    return timm.create_model(name, pretrained=False).eval()
+
+
+def test_timm_weights_load_offline_from_the_hugging_face_cache(tmp_path, monkeypatch):
+    import huggingface_hub
+    from safetensors.torch import save_file
+
+    name = "mobilenetv3_small_050.lamb_in1k"
+    reference = _timm_reference(name)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    with pytest.raises(pretrained.WeightsNotFound, match="models--timm--mobilenetv3_small_050.lamb_in1k"):
+        pretrained.load({"timm": name})
+    # The cache's layout: refs/main names the snapshot that holds the file.
+    repo = tmp_path / "hub" / "models--timm--mobilenetv3_small_050.lamb_in1k"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    (repo / "snapshots" / revision).mkdir(parents=True)
+    save_file(reference.state_dict(), repo / "snapshots" / revision / "model.safetensors")
+
+    loaded = pretrained.load({"timm": name})
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.head(loaded.penultimate(x)), reference(x), rtol=1e-4, atol=1e-5)
+    assert loaded.pretrained_cfg["interpolation"] == "bicubic" and loaded.pretrained_cfg["crop_pct"] == 0.875
+    assert pretrained.source_top1(loaded) == (None, None)
+    assert loaded.with_new_head(3).eval()(x).shape == (2, 3)
+
+
+def test_timm_weights_from_a_local_file(tmp_path):
+    name = "mobilenetv3_small_050.lamb_in1k"
+    reference = _timm_reference(name)
+    path = tmp_path / "weights.pth"
+    torch.save(reference.state_dict(), path)
+    loaded = pretrained.load({"timm": name, "weights_file": str(path), "source_top1": 0.57})
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.head(loaded.penultimate(x)), reference(x), rtol=1e-4, atol=1e-5)
+    assert loaded.info["weights_file"] == str(path)
+    with pytest.raises(pretrained.WeightsNotFound, match="missing.pth"):
+        pretrained.load({"timm": name, "weights_file": str(tmp_path / "missing.pth")})
+
+
+def test_a_spec_names_exactly_one_source():
+    with pytest.raises(ValueError, match="exactly one of"):
+        pretrained.load({"torchvision": "resnet50", "timm": "resnet50"})
+    with pytest.raises(ValueError, match="timm has no model"):
+        pretrained.load({"timm": "not_a_model.tag"})
