@@ -175,24 +175,30 @@ def _voc_xml(objects):
     return f"<annotation><folder>VOC2007</folder><size><width>40</width><height>30</height></size>{body}</annotation>"
 
 
-VOC_OBJECTS = [
-    [("dog", 0)], [("person", 0), ("dog", 0)], [("car", 0), ("person", 1)], [("aeroplane", 0)],
-    [("cat", 0), ("cat", 0)], [("person", 0)], [("car", 0)], [("dog", 0), ("cat", 0)], [("aeroplane", 0)],
-    [("person", 0), ("car", 0)], [("cat", 0)], [("dog", 0)],
-]
+def _voc_objects(j, split):
+    """Objects of image ``j`` of a split: two classes each, so every split has every class; the third training
+    image also holds a difficult person."""
+    from transferstudy.official_datasets import VOC_CLASSES
+
+    objects = [(VOC_CLASSES[2 * j], 0), (VOC_CLASSES[2 * j + 1], 0)]
+    return objects + [("person", 1)] if (split, j) == ("train", 2) else objects
 
 
 def voc2007(root):
     base = root / "VOCdevkit" / "VOC2007"
-    ids = [f"{i:06d}" for i in range(1, len(VOC_OBJECTS) + 1)]
-    for i, (image_id, objects) in enumerate(zip(ids, VOC_OBJECTS)):
-        _jpeg(base / "JPEGImages" / f"{image_id}.jpg", len(objects[0][0]), i)
-        _write(base / "Annotations" / f"{image_id}.xml", _voc_xml(objects))
-    sets = {"train": ids[:4], "val": ids[4:7], "test": ids[7:]}
+    sets = {"train": [], "val": [], "test": []}
+    number = 0
+    for split in sets:
+        for j in range(10):
+            number += 1
+            image_id = f"{number:06d}"
+            sets[split].append(image_id)
+            _jpeg(base / "JPEGImages" / f"{image_id}.jpg", 2 * j, number)
+            _write(base / "Annotations" / f"{image_id}.xml", _voc_xml(_voc_objects(j, split)))
     sets["trainval"] = sets["train"] + sets["val"]
     for name, members in sets.items():
         _write(base / "ImageSets" / "Main" / f"{name}.txt", "\n".join(members) + "\n")
-    return {"train": 4, "val": 3, "test": 5, "classes": 20}
+    return {"train": 10, "val": 10, "test": 10, "classes": 20}
 
 
 def dtd(root):

@@ -198,3 +198,34 @@ def test_command_line_grid_point_selection_and_refit(artefacts, tmp_path, capsys
                    "--out", str(tmp_path / "refit.json"), "--state", str(tmp_path / "refit.pt")])
     selection, refit = (json.loads((tmp_path / f).read_text()) for f in ("selected.json", "refit.json"))
     assert refit["lr"] == selection["lr"] and refit["selection"] == selection and refit["eval_split"] == "test"
+
+
+def _as_image_files(split_file, out, root):
+    """The same dataset as image files (lossless PNG) and a split file listing them."""
+    from PIL import Image
+
+    from transferstudy.io import read_split_file, write_split_file
+
+    splits, attrs = read_split_file(split_file, ("images", "labels"))
+    listed = {}
+    for split, arrays in splits.items():
+        paths = []
+        for i, image in enumerate(arrays["images"]):
+            path = f"{split}/{i}.png"
+            (root / split).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(root / path)
+            paths.append(path.encode())
+        listed[split] = {"paths": paths, "labels": arrays["labels"]}
+    write_split_file(out, listed, {**attrs, "root": str(root)})
+
+
+def test_a_dataset_of_image_files_trains_exactly_as_the_same_images_in_memory(artefacts, tmp_path):
+    _as_image_files(artefacts / "textures.h5", tmp_path / "files.h5", tmp_path / "images")
+    options = {"init": "pretrained", "lr": 0.05, "weight_decay": 1e-4, "fit": "trainval",
+               "recipe": {"steps": 12, "batch_size": 16, "eval_every": 6, "checkpoint_every": 6}}
+    in_memory = finetune.train_run(artefacts / "ckpt.pt", artefacts / "textures.h5", tmp_path / "a.json",
+                                   tmp_path / "a.pt", **options)
+    streamed = finetune.train_run(artefacts / "ckpt.pt", tmp_path / "files.h5", tmp_path / "b.json",
+                                  tmp_path / "b.pt", workers=2, **options)
+    assert streamed["history"] == in_memory["history"]
+    assert streamed["final_metric"] == in_memory["final_metric"] and streamed["n_fit"] == 96

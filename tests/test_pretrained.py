@@ -181,3 +181,49 @@ def test_a_spec_names_exactly_one_source():
         pretrained.load({"torchvision": "resnet50", "timm": "resnet50"})
     with pytest.raises(ValueError, match="timm has no model"):
         pretrained.load({"timm": "not_a_model.tag"})
+
+
+def test_zoo_record_measures_top1_on_an_imagenet_folder(tmp_path):
+    from PIL import Image
+
+    from transferstudy.io import read_json
+
+    name = "mobilenetv3_small_050.lamb_in1k"
+    reference = _timm_reference(name)
+    weights = tmp_path / "weights.pth"
+    torch.save(reference.state_dict(), weights)
+    spec = {"timm": name, "weights_file": str(weights)}
+    with pytest.raises(ValueError, match="no source top-1; set source_top1"):
+        pretrained.describe(spec, tmp_path / "none.json")
+    # One small image per synset (1,000 directories, sorted names = class indices).
+    folder = tmp_path / "val"
+    rng = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (1000, 12, 16, 3), generator=rng, dtype=torch.uint8).numpy()
+    for k in range(1000):
+        (folder / f"n{k:08d}").mkdir(parents=True)
+        Image.fromarray(pixels[k]).save(folder / f"n{k:08d}" / "a.png")
+    record = pretrained.describe(spec, tmp_path / "record.json", model_name="mine", imagenet_val=folder,
+                                 batch_size=200)
+    loaded = pretrained.load(spec)
+    x = torch.stack([pretrained_eval(loaded, pixels[k]) for k in range(1000)])
+    with torch.no_grad():
+        expected = (reference(x).argmax(1) == torch.arange(1000)).float().mean().item()
+    assert record["source_top1"] == pytest.approx(expected) and "measured on 1000 images" in record["source_top1_from"]
+    on_disk = read_json(tmp_path / "record.json")
+    assert on_disk["model"] == "mine" and on_disk["checkpoint_sha256"] == loaded.info["sha256"]
+    # The record stands for the network wherever a checkpoint path is accepted.
+    assert pretrained.load(tmp_path / "record.json").num_features == loaded.num_features
+    with pytest.raises(ValueError, match="3 class directories, but the network has 1000 outputs"):
+        small = tmp_path / "small"
+        for k in range(3):
+            (small / f"n{k}").mkdir(parents=True)
+        pretrained.measure_top1(loaded, small)
+
+
+def pretrained_eval(loaded, pixels):
+    from transferstudy import images
+    from transferstudy.pretrain import normalize
+
+    x = images.eval_transform(loaded.pretrained_cfg)(torch.from_numpy(pixels).permute(2, 0, 1))
+    cfg = loaded.pretrained_cfg
+    return normalize(x[None], cfg["mean"], cfg["std"])[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import datasets, models
+from . import datasets, models, official_datasets, pretrained
 
 
 class ConfigError(ValueError):
@@ -19,22 +19,23 @@ def _check_options(key, name, options):
 
 def check_config(config):
     """Raise ``ConfigError`` naming the first invalid key; returns the config unchanged."""
-    source = config["source"]["dataset"]
-    if source not in datasets.list_datasets(role="source"):
-        raise ConfigError(f"config: source.dataset = {source!r} is not a source dataset; "
-                          f"valid: {', '.join(datasets.list_datasets(role='source'))}")
-    _check_options("source.options", source, config["source"].get("options"))
+    if embedded_models(config):
+        source = (config.get("source") or {}).get("dataset")
+        if source not in datasets.list_datasets(role="source"):
+            raise ConfigError(f"config: source.dataset = {source!r} is not a source dataset (models with `arch` "
+                              f"are pretrained on it); valid: {', '.join(datasets.list_datasets(role='source'))}")
+        _check_options("source.options", source, config["source"].get("options"))
     targets = datasets.list_datasets(role="target")
     for name, options in config["datasets"].items():
         if name not in targets:
             raise ConfigError(f"config: datasets.{name} is not a known target dataset; valid: {', '.join(targets)}")
         _check_options(f"datasets.{name}", name, options)
+        if datasets.get_dataset_info(name).kind == "official":
+            _check_official(name, options or {})
     for name, entry in config["models"].items():
-        if entry["arch"] not in models.list_models():
-            raise ConfigError(f"config: models.{name}.arch = {entry['arch']!r} is not a known architecture; "
-                              f"valid: {', '.join(models.list_models())}")
         if not name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"config: model name {name!r} may hold only letters, digits, '_' and '-'")
+        _check_model(name, entry)
     probe = config["probe"]
     if probe.get("penalty_min", 0) > probe.get("penalty_max", float("inf")):
         raise ConfigError(f"config: probe.penalty_min ({probe['penalty_min']}) exceeds probe.penalty_max "
@@ -50,6 +51,35 @@ def check_config(config):
             raise ConfigError(f"config: {arm}.recipe.checkpoint_every ({recipe['checkpoint_every']}) exceeds "
                               f"{arm}.recipe.steps ({recipe['steps']}): no state would be saved before the run ends, so an interrupted run could not resume")
     return config
+
+
+def _check_official(name, options):
+    if not options.get("root"):
+        raise ConfigError(f"config: datasets.{name}.root is missing: the directory of the dataset in its official "
+                          f"layout ({official_datasets.OBTAIN[name]})")
+    if options.get("download") and name not in official_datasets.DOWNLOADERS:
+        raise ConfigError(f"config: datasets.{name}.download: torchvision cannot download {name}; get it by hand: "
+                          f"{official_datasets.OBTAIN[name]}")
+
+
+def _check_model(name, entry):
+    source = pretrained.spec_source(entry)
+    if source == "arch" and entry["arch"] not in models.list_models():
+        raise ConfigError(f"config: models.{name}.arch = {entry['arch']!r} is not a known architecture; "
+                          f"valid: {', '.join(models.list_models())}")
+    try:
+        if source == "torchvision":
+            pretrained.torchvision_head(entry["torchvision"])
+            pretrained.torchvision_weights(entry["torchvision"], entry.get("weights", "DEFAULT"))
+        elif source == "timm":
+            pretrained.check_timm_name(entry["timm"])
+    except ValueError as error:
+        raise ConfigError(f"config: models.{name}: {error}") from error
+
+
+def embedded_models(config):
+    """The models the workflow pretrains itself (``arch``), as opposed to downloaded ones."""
+    return [name for name, entry in config["models"].items() if "arch" in entry]
 
 
 TRAINING_ARMS = ("finetune", "scratch")

@@ -303,6 +303,29 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, **overrides):
     return splits, attrs
 
 
+def summarize(split_files, out_path=None):
+    """One line per dataset split file (sizes, classes, metric, where its files are, images missing): what
+    the run is about to use, checked. Returns (and writes, as JSON) ``{dataset: summary}``."""
+    import h5py
+
+    from .io import read_attrs, write_json
+
+    summary = {}
+    for path in split_files:
+        attrs = read_attrs(path)
+        with h5py.File(path, "r") as f:
+            sizes = {split: len(f[split]["labels"]) for split in ("train", "val", "test") if split in f}
+        summary[attrs["dataset"]] = {
+            "file": str(path), "sizes": sizes, "num_classes": attrs["num_classes"], "metric": attrs["metric"],
+            "val_split": attrs["val_split"], "root": attrs.get("root"), "missing_images": attrs.get("missing_images"),
+        }
+        log.info("%s: %s, %d classes, %s%s", attrs["dataset"], sizes, attrs["num_classes"], attrs["metric"],
+                 f", {attrs['missing_images']} listed images missing" if attrs.get("missing_images") else "")
+    if out_path is not None:
+        write_json(out_path, summary)
+    return summary
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=list_datasets())

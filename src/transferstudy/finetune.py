@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-from . import metrics, pretrained
+from . import images, metrics, pretrained
 from .features import preprocess
-from .io import read_json, read_split_file, save_torch, write_json, write_predictions
+from .io import SPLITS, read_attrs, read_json, save_torch, write_json, write_predictions
 from .pretrain import images_to_tensor, normalize
 from .provenance import library_versions, sha256_file
 from .training import precision, set_cosine_lr, sgd_nesterov
@@ -83,24 +83,57 @@ def _step_generator(seed, step, stream):
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 7 + stream)
 
 
-def augment(x, size, generator, scale_min):
-    """Random resized crop (area fraction in [scale_min, 1], aspect ratio in [3/4, 4/3]) and horizontal flip,
-    per example, for a whole batch at once: ``x`` is float [N, 3, H, W] on any device; the crop parameters
-    come from ``generator`` (CPU), so they do not depend on the device. roi_align resamples each crop
-    bilinearly, averaging several samples per output pixel when it shrinks (antialiased)."""
-    n, _, h, w = x.shape
-    area = torch.empty(n).uniform_(scale_min, 1.0, generator=generator) * h * w
+def crop_draws(n, generator, scale_min):
+    """The random-resized-crop and flip draws of ``n`` examples (area fraction in [scale_min, 1], aspect ratio
+    in [3/4, 4/3], position, flip), independent of the images' sizes; from ``generator`` (CPU)."""
+    area = torch.empty(n).uniform_(scale_min, 1.0, generator=generator)
     ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator).exp()
     position = torch.rand(n, 2, generator=generator)
     flips = torch.rand(n, generator=generator) < 0.5
+    return area, ratio, position, flips
+
+
+def crop_boxes(h, w, area, ratio, position):
+    """roi_align boxes (left, top, right, bottom) in an h x w image for the draws of ``crop_draws``."""
+    area = area * h * w
     ch = (area / ratio).sqrt().round().clamp(1, h)
     cw = (area * ratio).sqrt().round().clamp(1, w)
-    top = (position[:, 0] * (h - ch + 1)).floor()
-    left = (position[:, 1] * (w - cw + 1)).floor()
-    boxes = torch.stack([torch.arange(n, dtype=torch.float32), left, top, left + cw, top + ch], dim=1)
+    top = (position[..., 0] * (h - ch + 1)).floor()
+    left = (position[..., 1] * (w - cw + 1)).floor()
+    return torch.stack([left, top, left + cw, top + ch], dim=-1)
+
+
+def augment(x, size, generator, scale_min):
+    """Random resized crop and horizontal flip, per example, for a whole batch at once: ``x`` is float
+    [N, 3, H, W] on any device; the crop parameters come from ``generator`` (CPU), so they do not depend on the
+    device. roi_align resamples each crop bilinearly, averaging several samples per output pixel when it
+    shrinks (antialiased)."""
+    n, _, h, w = x.shape
+    area, ratio, position, flips = crop_draws(n, generator, scale_min)
+    boxes = torch.cat([torch.arange(n, dtype=torch.float32)[:, None], crop_boxes(h, w, area, ratio, position)], 1)
     out = roi_align(x, boxes.to(x.device, x.dtype), output_size=(size, size), sampling_ratio=-1, aligned=True)
     flips = flips.to(x.device)
     return torch.where(flips.view(-1, 1, 1, 1), out.flip(-1), out)
+
+
+class FileCrops(torch.utils.data.Dataset):
+    """Training crops of image files, made in DataLoader workers: item (index, area, ratio, y, x, flip) is
+    image ``index`` cropped and flipped as ``augment`` would, float [3, size, size] in [0, 1]."""
+
+    def __init__(self, paths, root, size):
+        self.paths, self.root, self.size = paths, Path(root), size
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, item):
+        index, area, ratio, y, x, flip = item
+        image = images.decode(self.root / self.paths[index]).float().div_(255.0)[None]
+        box = crop_boxes(image.shape[-2], image.shape[-1], torch.tensor(area), torch.tensor(ratio),
+                         torch.tensor([y, x]))
+        out = roi_align(image, torch.cat([torch.zeros(1), box])[None], output_size=(self.size, self.size),
+                        sampling_ratio=-1, aligned=True)[0]
+        return out.flip(-1) if flip else out
 
 
 def build_model(init, loaded, num_classes, seed):
@@ -137,20 +170,45 @@ def _config_hash(config):
 
 
 def _read_training_data(dataset_path, fit):
-    splits, attrs = read_split_file(dataset_path, ("images", "labels"))
-    sizes = {split: len(splits[split]["labels"]) for split in ("train", "val", "test")}
-    if fit == "trainval":
-        images = np.concatenate([splits["train"]["images"], splits["val"]["images"]])
-        labels = np.concatenate([splits["train"]["labels"], splits["val"]["labels"]])
-    else:
-        images, labels = splits["train"]["images"], splits["train"]["labels"]
-    eval_split = FITS[fit][1]
-    return images, labels, splits[eval_split]["images"], splits[eval_split]["labels"], attrs, sizes
+    """The fitted data (images or files, labels), the evaluated split (images or files, labels), the files'
+    root, the dataset's attributes and every split's size."""
+    parts = {split: images.split_source(dataset_path, split) for split in SPLITS}
+    fitted = ("train", "val") if fit == "trainval" else ("train",)
+    arrays, paths = [parts[s][0] for s in fitted], [parts[s][1] for s in fitted]
+    train = (np.concatenate(arrays) if arrays[0] is not None else None,
+             sum(paths, []) if paths[0] is not None else None,
+             np.concatenate([parts[s][2] for s in fitted]))
+    sizes = {split: len(parts[split][2]) for split in SPLITS}
+    return train, parts[FITS[fit][1]][:3], parts["train"][3], read_attrs(dataset_path), sizes
+
+
+def _batch_indices(seed, step, steps_per_epoch, n, batch_size):
+    """The examples of a step: a slice of the epoch's seeded permutation."""
+    epoch, position = divmod(step, steps_per_epoch)
+    order = torch.randperm(n, generator=_step_generator(seed, epoch, 0))
+    return order[position * batch_size:(position + 1) * batch_size]
+
+
+def _file_batches(paths, root, size, recipe, first_step, steps_per_epoch, workers):
+    """The augmented training batches of image files from ``first_step`` on, decoded and cropped in workers,
+    with the same draws per step as the in-memory path."""
+    def steps():
+        for step in range(first_step, recipe["steps"]):
+            idx = _batch_indices(recipe["seed"], step, steps_per_epoch, len(paths), recipe["batch_size"])
+            area, ratio, position, flips = crop_draws(len(idx), _step_generator(recipe["seed"], step, 1),
+                                                      recipe["crop_scale_min"])
+            yield [(int(i), float(a), float(r), float(p[0]), float(p[1]), bool(f))
+                   for i, a, r, p, f in zip(idx, area, ratio, position, flips)]
+
+    loader = torch.utils.data.DataLoader(FileCrops(paths, root, size), batch_sampler=list(steps()),
+                                         num_workers=workers, worker_init_fn=images.single_threaded_worker
+                                         if workers else None, prefetch_factor=4 if workers else None)
+    return iter(loader)
 
 
 def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, weight_decay, fit,
               recipe=None, predictions_path=None, model_name=None, threads=1, device="cpu", amp=None,
-              keep_state=True, record=None):
+              workers=0, keep_state=True, record=None):
     """One fine-tune or scratch run, resumable; writes the result JSON (and test predictions for a refit).
 
     A grid point (``fit="train"``) whose loss becomes non-finite is recorded as diverged (no metric) rather
@@ -164,7 +222,8 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
     device = torch.device(device)
     amp_dtype = precision(device, amp)
     started = time.time()
-    train_images, train_labels, eval_images, eval_labels, attrs, sizes = _read_training_data(dataset_path, fit)
+    (train_images, train_paths, train_labels), (eval_images, eval_paths, eval_labels), root, attrs, sizes = \
+        _read_training_data(dataset_path, fit)
     if recipe["batch_size"] > len(train_labels):
         raise ValueError(f"batch size {recipe['batch_size']} is larger than the training split of {dataset_path} "
                          f"({len(train_labels)} examples)")
@@ -175,12 +234,17 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
     size = cfg["input_size"][-1]
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
-    # The (small) datasets live on the device; augmentation crops the stored image there, normalisation
-    # follows, as for evaluation.
-    x_train_raw = images_to_tensor(train_images).to(device)
+    # Datasets held in the split file live on the device; augmentation crops the stored image there.
+    # Datasets of image files stream through DataLoader workers that decode and crop. Normalisation
+    # follows on the device, as for evaluation.
+    if train_images is not None:
+        x_train_raw = images_to_tensor(train_images).to(device)
     y_train = torch.as_tensor(train_labels)
     y_train = (y_train if multilabel else y_train.long()).to(device)
-    x_eval = preprocess(eval_images, cfg).to(device, memory_format=memory_format)
+    if eval_images is not None:
+        x_eval = preprocess(eval_images, cfg).to(device, memory_format=memory_format)
+    else:
+        eval_files = images.SplitImages(paths=eval_paths, root=root, transform=images.eval_transform(cfg))
 
     config = {"init": init, "lr": lr, "weight_decay": weight_decay, "fit": fit, "recipe": recipe,
               "checkpoint_sha256": loaded.info["sha256"], "dataset_sha256": sha256_file(dataset_path)}
@@ -208,15 +272,28 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
         save_torch({"config_hash": config_hash, "config": config, "step": step, "history": history,
                     "model": model.state_dict(), "optimizer": optimizer.state_dict()}, state_path)
 
+    def scores():
+        if eval_images is not None:
+            return predict(model, x_eval, amp_dtype=amp_dtype)
+        model.eval()
+        loader = images.loader(eval_files, batch_size=recipe["batch_size"], workers=workers,
+                               pin_memory=device.type == "cuda")
+        return np.concatenate([predict(model, normalize(x.to(device), cfg["mean"], cfg["std"])
+                                       .contiguous(memory_format=memory_format), amp_dtype=amp_dtype)
+                               for x, _, _ in loader])
+
     def evaluate():
-        return metrics.score(metric, eval_labels, predict(model, x_eval, amp_dtype=amp_dtype))
+        return metrics.score(metric, eval_labels, scores())
 
     first_step, loop_started = step, time.time()
+    if train_images is None:
+        file_batches = _file_batches(train_paths, root, size, recipe, step, steps_per_epoch, workers)
     while step < recipe["steps"]:
-        epoch, position = divmod(step, steps_per_epoch)
-        order = torch.randperm(len(y_train), generator=_step_generator(recipe["seed"], epoch, 0))
-        idx = order[position * recipe["batch_size"]:(position + 1) * recipe["batch_size"]].to(device)
-        xb = augment(x_train_raw[idx], size, _step_generator(recipe["seed"], step, 1), recipe["crop_scale_min"])
+        idx = _batch_indices(recipe["seed"], step, steps_per_epoch, len(y_train), recipe["batch_size"]).to(device)
+        if train_images is not None:
+            xb = augment(x_train_raw[idx], size, _step_generator(recipe["seed"], step, 1), recipe["crop_scale_min"])
+        else:
+            xb = next(file_batches).to(device, non_blocking=True)
         xb = normalize(xb, cfg["mean"], cfg["std"]).contiguous(memory_format=memory_format)
         torch.manual_seed((recipe["seed"] * 1_000_003 + step) * 7 + 2)  # dropout and any other global draws
         set_cosine_lr(optimizer, lr, step, recipe["steps"])
@@ -246,12 +323,12 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
         torch.cuda.synchronize(device)
     train_seconds = time.time() - loop_started
 
-    scores = None if diverged_at else predict(model, x_eval, amp_dtype=amp_dtype)
+    final_scores = None if diverged_at else scores()
     result = {
         "model": model_name or loaded.info["arch"], "arch": loaded.info["arch"], "dataset": attrs["dataset"],
         "setting": "finetune" if init == "pretrained" else "scratch", "init": init, "fit": fit,
         "lr": lr, "weight_decay": weight_decay, "metric": metric, "eval_split": eval_split,
-        "final_metric": None if diverged_at else metrics.score(metric, eval_labels, scores),
+        "final_metric": None if diverged_at else metrics.score(metric, eval_labels, final_scores),
         "diverged_at_step": diverged_at, "history": history,
         "steps_per_epoch": steps_per_epoch, "bn_momentum": _bn_momentum(steps_per_epoch),
         "sizes": sizes, "n_fit": len(y_train), "split_seed": attrs.get("split_seed"), "recipe": recipe,
@@ -263,7 +340,7 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
         "wall_seconds": round(time.time() - started, 2), "versions": library_versions(), **(record or {}),
     }
     if predictions_path is not None:
-        write_predictions(predictions_path, eval_labels, scores,
+        write_predictions(predictions_path, eval_labels, final_scores,
                           {"model": result["model"], "dataset": result["dataset"], "setting": result["setting"],
                            "metric": metric})
     write_json(out_path, result)
@@ -324,7 +401,8 @@ def main(argv=None):
     if argv[:1] == ["select"]:
         return _select_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="pretrained checkpoint (for init=random: its architecture)")
+    parser.add_argument("checkpoint", help="pretrained checkpoint .pt or zoo record .json (for init=random: its "
+                                           "architecture)")
     parser.add_argument("dataset", help="dataset HDF5 (from transferstudy.datasets)")
     parser.add_argument("--init", choices=INITS, default="pretrained")
     parser.add_argument("--lr", type=float)
@@ -336,6 +414,7 @@ def main(argv=None):
     parser.add_argument("--predictions", help="HDF5 for the evaluation split's scores")
     parser.add_argument("--model-name")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0, help="image-decoding processes (for file datasets)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                         help="bfloat16 autocast (default: on for CUDA, off for CPU)")
@@ -351,7 +430,7 @@ def main(argv=None):
     train_run(args["checkpoint"], args["dataset"], args["out"], args["state"], init=args["init"], lr=args["lr"],
               weight_decay=args["weight_decay"], fit=args["fit"], recipe=recipe,
               predictions_path=args["predictions"], model_name=args["model_name"], threads=args["threads"],
-              device=args["device"], amp=args["amp"], record=refit["record"])
+              device=args["device"], amp=args["amp"], workers=args["workers"], record=refit["record"])
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def eval_transform(cfg):
                              interpolation=cfg.get("interpolation", "bilinear"))
 
 
-def _single_threaded_worker(_):
+def single_threaded_worker(_):
     torch.set_num_threads(1)  # workers decode; the main process's threads run the network
 
 
@@ -126,5 +126,5 @@ def loader(dataset, *, batch_size, workers=0, pin_memory=False):
     """An in-order DataLoader over a ``SplitImages`` that keeps skipped items' indices."""
     return torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=pin_memory,
-        collate_fn=collate_readable, worker_init_fn=_single_threaded_worker if workers else None,
+        collate_fn=collate_readable, worker_init_fn=single_threaded_worker if workers else None,
         persistent_workers=False, prefetch_factor=4 if workers else None)

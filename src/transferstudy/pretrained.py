@@ -35,12 +35,13 @@ from typing import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import torch
 from torch import nn
 
 from . import models
-from .io import read_json
-from .provenance import sha256_file
+from .io import read_json, write_json
+from .provenance import library_versions, sha256_file
 
 SOURCES = ("arch", "torchvision", "timm")
 
@@ -269,12 +270,21 @@ def timm_weights_path(pretrained_cfg):
     return None
 
 
+def check_timm_name(name):
+    import timm
+
+    if not timm.is_model(name.split(".")[0]):
+        raise ValueError(f"timm has no model {name!r} (see timm.list_pretrained())")
+    if "." in name and name not in timm.list_pretrained(name):
+        raise ValueError(f"timm has no pretrained weights {name!r}; valid tags: "
+                         f"{', '.join(timm.list_pretrained(name.split('.')[0] + '.*')) or 'none'}")
+
+
 def _load_timm(spec):
     import timm
 
     name = spec["timm"]
-    if not timm.is_model(name.split(".")[0]):
-        raise ValueError(f"timm has no model {name!r} (see timm.list_pretrained())")
+    check_timm_name(name)
     cfg_model = timm.create_model(name, pretrained=False)
     pretrained_cfg = dict(cfg_model.pretrained_cfg)
     path = Path(spec["weights_file"]) if spec.get("weights_file") else timm_weights_path(pretrained_cfg)
@@ -324,3 +334,90 @@ def _linear_head_at(path, num_features):
     def attach(model, num_classes):
         _set_module(model, path, nn.Linear(num_features, num_classes))
     return attach
+
+
+# --- the zoo record: what the workflow knows of a downloaded network ----------------------------------------
+
+def imagenet_val_files(folder):
+    """(paths relative to ``folder``, labels) of an ImageNet validation folder in ImageFolder layout (one
+    directory per synset; sorted synsets give torchvision's and timm's class indices)."""
+    folder = Path(folder)
+    synsets = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    paths, labels = [], []
+    for label, synset in enumerate(synsets):
+        for file in sorted((folder / synset).iterdir()):
+            if file.is_file():
+                paths.append(str(file.relative_to(folder)))
+                labels.append(label)
+    return paths, labels, len(synsets)
+
+
+@torch.no_grad()
+def measure_top1(loaded, folder, *, batch_size=256, workers=0, device="cpu"):
+    """Top-1 of the network's own classifier on an ImageNet validation folder, under its preprocessing."""
+    from . import images
+    from .features import penultimate_features
+
+    paths, labels, num_synsets = imagenet_val_files(folder)
+    num_classes = loaded.head.out_features if isinstance(loaded.head, nn.Linear) else None
+    if num_classes is not None and num_synsets != num_classes:
+        raise ValueError(f"{folder}: {num_synsets} class directories, but the network has {num_classes} outputs; "
+                         "give the ImageNet validation set in ImageFolder layout (one directory per synset)")
+    dataset = images.SplitImages(paths=paths, root=folder, transform=images.eval_transform(loaded.pretrained_cfg))
+    features, _ = penultimate_features(loaded, dataset, batch_size=batch_size, workers=workers, device=device)
+    head = loaded.head.to(device)
+    logits = torch.cat([head(torch.from_numpy(features[i:i + batch_size]).to(device)).cpu()
+                        for i in range(0, len(features), batch_size)])
+    return float((logits.argmax(1).numpy() == np.asarray(labels)).mean()), len(labels)
+
+
+def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=256, workers=0, device="cpu"):
+    """Load a torchvision/timm network (checking its weights are here) and write its zoo record: the spec,
+    weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
+    (measured on ``imagenet_val`` when given, else the config's, else the weights' metadata)."""
+    loaded = load(spec)
+    if imagenet_val:
+        top1, count = measure_top1(loaded, imagenet_val, batch_size=batch_size, workers=workers, device=device)
+        origin = f"measured on {count} images of {imagenet_val}"
+    else:
+        top1, origin = source_top1(loaded)
+    if top1 is None:
+        raise ValueError(f"model {model_name or spec}: no source top-1; set source_top1 in its config entry (a "
+                         "fraction, from the model card), or source.imagenet_val to measure it")
+    record = {
+        "model": model_name or loaded.info["arch"], "spec": loaded.info["spec"], "arch": loaded.info["arch"],
+        "weights": loaded.info.get("weights"), "weights_file": loaded.info["weights_file"],
+        "checkpoint_sha256": loaded.info["sha256"], "source_dataset": loaded.info["source_dataset"],
+        "source_top1": top1, "source_top1_from": origin, "pretrained_cfg": loaded.pretrained_cfg,
+        "layer": loaded.info["layer"], "num_features": loaded.num_features, "recipe": loaded.info.get("recipe"),
+        "versions": library_versions(),
+    }
+    write_json(out_path, record)
+    return record
+
+
+def main(argv=None):
+    import argparse
+
+    from .features import model_reference
+
+    parser = argparse.ArgumentParser(description="Check a pretrained network's weights are here and write its "
+                                                 "zoo record (source top-1, preprocessing, weights hash).")
+    parser.add_argument("model", help="torchvision:NAME[:WEIGHTS] or timm:NAME.TAG")
+    parser.add_argument("--out", required=True, help="record JSON")
+    parser.add_argument("--source-top1", type=float, help="ImageNet top-1 as a fraction, if the weights lack it")
+    parser.add_argument("--imagenet-val", help="ImageNet validation folder (ImageFolder layout): measure top-1")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    spec = model_reference(args.model)
+    if not isinstance(spec, dict):
+        parser.error("give torchvision:NAME[:WEIGHTS] or timm:NAME.TAG")
+    if args.source_top1 is not None:
+        spec["source_top1"] = args.source_top1
+    record = describe(spec, args.out, imagenet_val=args.imagenet_val, workers=args.workers, device=args.device)
+    print(f"{record['arch']}: source top-1 {record['source_top1']:.4f} ({record['source_top1_from']})")
+
+
+if __name__ == "__main__":
+    main()

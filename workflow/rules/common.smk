@@ -6,6 +6,7 @@ from transferstudy.config import (
     TRAINING_ARMS,
     arm_datasets,
     check_config,
+    embedded_models,
     enabled_arms,
     pretrain_recipe,
 )
@@ -16,8 +17,12 @@ validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
 
 MODELS = list(config["models"])
+# Models the workflow pretrains (`arch`) and models it loads pretrained (torchvision, timm).
+EMBEDDED_MODELS = embedded_models(config)
+ZOO_MODELS = [model for model in MODELS if model not in EMBEDDED_MODELS]
 DATASETS = list(config["datasets"])
-SOURCE = config["source"]["dataset"]
+SOURCE = config["source"]["dataset"] if EMBEDDED_MODELS else None
+FEATURES = config["features"]
 # The standard `gpu` resource: a cluster executor turns it into a GPU request; locally,
 # `--resources gpu=1` keeps GPU jobs from overlapping.
 GPUS = 1 if config["device"] == "cuda" else 0
@@ -29,12 +34,13 @@ FIGURES = figures_for(SETTINGS)
 
 
 def _alternatives(names):
-    return "|".join(re.escape(name) for name in names)
+    """A regular expression matching exactly ``names`` (none: matches nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 wildcard_constraints:
     model=_alternatives(MODELS),
-    dataset=_alternatives([SOURCE] + DATASETS),
+    dataset=_alternatives(([SOURCE] if SOURCE else []) + DATASETS),
     setting=_alternatives(TRAINING_ARMS),
     lr=r"[0-9.e+-]+",
     wd=r"[0-9.e+-]+",
@@ -44,8 +50,10 @@ def final_outputs():
     tables = ["accuracy", "correlation", "mixed_effects", "pairwise"]
     if ARMS:
         tables += ["convergence", "steps_to_threshold"]
-    return expand("results/tables/{table}.csv", table=tables) + expand(
-        "figures/{figure}.pdf", figure=FIGURES
+    return (
+        ["results/data/checked.json"]
+        + expand("results/tables/{table}.csv", table=tables)
+        + expand("figures/{figure}.pdf", figure=FIGURES)
     )
 
 
@@ -78,7 +86,12 @@ def train_options(wildcards):
         "recipe": arm["recipe"],
         "device": config["device"],
         "amp": arm.get("amp"),
+        "workers": arm.get("workers", 0),
     }
+
+
+def train_threads(wildcards):
+    return config["threads"] + config[wildcards.setting].get("workers", 0)
 
 
 def train_state(wildcards):
@@ -129,6 +142,25 @@ def dataset_options(wildcards):
 
 def model_arch(wildcards):
     return config["models"][wildcards.model]["arch"]
+
+
+def model_spec(wildcards):
+    return config["models"][wildcards.model]
+
+
+def model_reference(wildcards):
+    """What stands for a pretrained model downstream: its checkpoint (pretrained here) or its zoo record."""
+    if wildcards.model in EMBEDDED_MODELS:
+        return f"results/models/{wildcards.model}/checkpoint.pt"
+    return f"results/models/{wildcards.model}/pretrain.json"
+
+
+def source_data(wildcards):
+    return f"results/data/{SOURCE}.h5"
+
+
+def target_data(wildcards):
+    return expand("results/data/{dataset}.h5", dataset=DATASETS)
 
 
 def model_recipe(wildcards):

@@ -1,3 +1,7 @@
+localrules:
+    check_data,
+
+
 rule dataset:
     output:
         "results/data/{dataset}.h5",
@@ -10,6 +14,8 @@ rule dataset:
     benchmark:
         "results/benchmarks/dataset/{dataset}.tsv"
     threads: 1
+    # First in any run: a broken dataset is found before GPU jobs are dispatched.
+    priority: 100
     resources:
         mem_mb=4000,
         runtime=20,
@@ -17,3 +23,19 @@ rule dataset:
         CONDA_ENV
     script:
         "../scripts/make_dataset.py"
+
+
+# Every configured dataset read and checked (layout, listed files present), summarised; `snakemake check_data`
+# does only this, before any GPU hour is spent. (A summary, not an input of the compute rules: a new dataset
+# in the config must not make every finished job look outdated.)
+rule check_data:
+    input:
+        target_data,
+    output:
+        "results/data/checked.json",
+    log:
+        "logs/dataset/checked.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/check_data.py"

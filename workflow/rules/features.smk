@@ -1,17 +1,20 @@
 rule extract_features:
     input:
-        checkpoint="results/models/{model}/checkpoint.pt",
+        model=model_reference,
         dataset="results/data/{dataset}.h5",
     output:
         "results/features/{model}/{dataset}.h5",
     params:
-        batch_size=config["features"]["batch_size"],
+        batch_size=FEATURES["batch_size"],
+        workers=FEATURES.get("workers", 0),
+        amp=FEATURES.get("amp"),
+        unreadable=FEATURES.get("unreadable", "error"),
         device=config["device"],
     log:
         "logs/features/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/features/{model}/{dataset}.tsv"
-    threads: config["threads"]
+    threads: config["threads"] + FEATURES.get("workers", 0)
     resources:
         mem_mb=4000,
         runtime=60,

@@ -1,6 +1,7 @@
+# The workflow's own zoo (models with `arch`): pretrained on the source dataset.
 rule pretrain:
     input:
-        source=f"results/data/{SOURCE}.h5",
+        source=source_data,
     output:
         checkpoint="results/models/{model}/checkpoint.pt",
         metrics="results/models/{model}/pretrain.json",
@@ -9,6 +10,8 @@ rule pretrain:
         recipe=model_recipe,
         seed=config["seed"],
         device=config["device"],
+    wildcard_constraints:
+        model=_alternatives(EMBEDDED_MODELS),
     log:
         "logs/pretrain/{model}.log",
     benchmark:
@@ -22,3 +25,31 @@ rule pretrain:
         CONDA_ENV
     script:
         "../scripts/pretrain.py"
+
+
+# Downloaded networks (torchvision, timm): check the weights are here and record their source top-1
+# (measured on source.imagenet_val when given), preprocessing and hash.
+rule pretrained_model:
+    output:
+        "results/models/{model}/pretrain.json",
+    params:
+        spec=model_spec,
+        imagenet_val=config.get("source", {}).get("imagenet_val"),
+        batch_size=FEATURES["batch_size"],
+        workers=FEATURES.get("workers", 0),
+        device=config["device"],
+    wildcard_constraints:
+        model=_alternatives(ZOO_MODELS),
+    log:
+        "logs/pretrained_model/{model}.log",
+    benchmark:
+        "results/benchmarks/pretrained_model/{model}.tsv"
+    threads: config["threads"] + FEATURES.get("workers", 0)
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=GPUS if config.get("source", {}).get("imagenet_val") else 0,
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/pretrained_model.py"

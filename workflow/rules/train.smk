@@ -9,7 +9,7 @@ localrules:
 
 rule train_grid_point:
     input:
-        checkpoint="results/models/{model}/checkpoint.pt",
+        model=model_reference,
         dataset="results/data/{dataset}.h5",
     output:
         "results/{setting}/{model}/{dataset}/grid/lr{lr}_wd{wd}.json",
@@ -22,7 +22,7 @@ rule train_grid_point:
         "results/benchmarks/{setting}/{model}/{dataset}/grid/lr{lr}_wd{wd}.tsv"
     group:
         "training"
-    threads: config["threads"]
+    threads: train_threads
     resources:
         mem_mb=8000,
         runtime=240,
@@ -48,7 +48,7 @@ rule select_hyperparameters:
 
 rule train_refit:
     input:
-        checkpoint="results/models/{model}/checkpoint.pt",
+        model=model_reference,
         dataset="results/data/{dataset}.h5",
         selection="results/{setting}/{model}/{dataset}/selected.json",
     output:
@@ -63,7 +63,7 @@ rule train_refit:
         "results/benchmarks/{setting}/{model}/{dataset}/refit.tsv"
     group:
         "training"
-    threads: config["threads"]
+    threads: train_threads
     resources:
         mem_mb=8000,
         runtime=240,

@@ -13,5 +13,6 @@ if "selection" in snakemake.input.keys():
                    predictions_path=snakemake.output.predictions)
 else:
     options.update(lr=float(snakemake.wildcards.lr), weight_decay=float(snakemake.wildcards.wd), fit="train")
-train_run(snakemake.input.checkpoint, snakemake.input.dataset, snakemake.output[0], snakemake.params.state,
-          model_name=snakemake.wildcards.model, threads=snakemake.threads, keep_state=False, **options)
+train_run(snakemake.input.model, snakemake.input.dataset, snakemake.output[0], snakemake.params.state,
+          model_name=snakemake.wildcards.model, threads=max(1, snakemake.threads - options["workers"]),
+          keep_state=False, **options)

@@ -1,0 +1,11 @@
+"""Check a torchvision/timm model's weights and write its zoo record (rule pretrained_model)."""
+
+import _library  # noqa: F401  (makes transferstudy importable in any job environment)
+
+from transferstudy.logs import log_to
+from transferstudy.pretrained import describe
+
+log_to(snakemake.log[0])
+describe(snakemake.params.spec, snakemake.output[0], model_name=snakemake.wildcards.model,
+         imagenet_val=snakemake.params.imagenet_val, batch_size=snakemake.params.batch_size,
+         workers=snakemake.params.workers, device=snakemake.params.device)
