@@ -20,13 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from transferstudy import datasets, finetune, models, pretrain
+from transferstudy.training import precision
 
 
 def pure_loop(arch, num_classes, batch_size, size, steps, device):
     """Training steps on synthetic tensors of the real run's shape: the ceiling a real run can reach."""
     torch.manual_seed(0)
     device = torch.device(device)
-    amp_dtype = finetune.precision(device, None)
+    amp_dtype = precision(device, None)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     model = models.create_model(arch, num_classes=num_classes).train().to(device, memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)

@@ -26,6 +26,15 @@ def _with(change):
     (lambda c: c["finetune"].__setitem__("datasets", ["cars"]), r"finetune.datasets lists \['cars'\], which are not in"),
     (lambda c: c["scratch"]["recipe"].__setitem__("checkpoint_every", 1000),
      r"scratch.recipe.checkpoint_every \(1000\) exceeds scratch.recipe.steps"),
+    (lambda c: c["datasets"].__setitem__("dtd", {}), r"datasets.dtd.root is missing.*DTD\(root, download=True\)"),
+    (lambda c: c["datasets"].__setitem__("birdsnap", {"root": "x", "download": True}),
+     "torchvision cannot download birdsnap"),
+    (lambda c: c["models"].__setitem__("r50", {"torchvision": "resnet50", "weights": "IMAGENET1K_V3"}),
+     "models.r50: torchvision model 'resnet50' has no weights 'IMAGENET1K_V3'; valid: IMAGENET1K_V1"),
+    (lambda c: c["models"].__setitem__("sq", {"torchvision": "squeezenet1_0"}), "no known penultimate layer"),
+    (lambda c: c["models"].__setitem__("i4", {"timm": "inception_v4.imagined_in1k"}),
+     "timm has no pretrained weights 'inception_v4.imagined_in1k'; valid tags: inception_v4.tf_in1k"),
+    (lambda c: c.pop("source"), "source.dataset = None is not a source dataset"),
 ])
 def test_check_config_names_the_key_and_the_valid_choices(change, message):
     with pytest.raises(ConfigError, match=message):

@@ -47,6 +47,20 @@ def test_disabled_training_arms_drop_their_jobs_and_figures(tmp_path):
     assert counts["figure"] == 2  # fig3 and fig4 need the fine-tune and scratch settings
 
 
+def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
+    # 14 networks x 12 datasets; grids of 7 x 8 for both training arms. No weights or data needed to plan.
+    result = run_snakemake("-n", "--quiet", "rules", workdir=tmp_path,
+                           configfile=ROOT / "config" / "kornblith2019.yaml")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    counts = _job_counts(result.stdout + result.stderr)
+    pairs = 14 * 12
+    assert counts["pretrained_model"] == 14 and counts["dataset"] == 12 and "pretrain" not in counts
+    assert counts["extract_features"] == counts["probe"] == pairs
+    assert counts["train_grid_point"] == pairs * (7 * 8 + 7 * 8)
+    assert counts["train_refit"] == counts["select_hyperparameters"] == 2 * pairs
+    assert counts["total"] == 19860
+
+
 def test_dag_and_rulegraph_are_graphviz(tmp_path):
     for flag in ("--dag", "--rulegraph"):
         result = run_snakemake(flag, workdir=tmp_path)

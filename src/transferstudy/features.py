@@ -91,6 +91,7 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, batc
         count += len(dataset)
         log.info("%s: %d images -> features %s (%.1f s)", split, len(dataset), feats.shape, time.time() - started)
     seconds = time.time() - started
+    amp_dtype = precision(device, amp)
     attrs = {key: data_attrs[key] for key in _DATASET_ATTRS if key in data_attrs}
     attrs.update({
         "model": model_name or loaded.info["arch"],
@@ -108,7 +109,7 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, batc
         "skipped_images": skipped_files,
         "dataset_sha256": sha256_file(dataset_path),
         "device": str(device),
-        "amp": str(precision(device, amp)).replace("torch.", "") if precision(device, amp) else None,
+        "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else None,
         "images_per_second": round(count / max(seconds, 1e-9), 1),
         "versions": library_versions(),
     })

@@ -11,9 +11,10 @@ train+val and scores test (the refit). The evaluation metric is recorded every `
 A run saves its state every ``checkpoint_every`` steps, atomically, and resumes from it when started again
 after any interruption. Every random choice (data order, augmentation, dropout) is a function of
 (seed, step), so a resumed run ends exactly where an uninterrupted one would. A state written for another
-configuration is refused, not resumed. On CUDA, a run uses bfloat16 autocast and channels_last; the
-dataset lives on the device and each batch is cropped and flipped there in one batched call, so no CPU
-worker stands between the GPU and its data.
+configuration is refused, not resumed. On CUDA, a run uses bfloat16 autocast and channels_last. A dataset
+held in its split file lives on the device and each batch is cropped and flipped there in one batched call;
+a dataset of image files streams through DataLoader workers that decode and crop each image with the same
+draws, so both give the same run.
 
     python -m transferstudy.finetune CHECKPOINT.pt DATASET.h5 --init pretrained --lr 0.01 \
         --weight-decay 1e-4 --fit train --out RESULT.json --state STATE.pt

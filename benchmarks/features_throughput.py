@@ -1,0 +1,114 @@
+"""Benchmark: end-to-end feature extraction from JPEG files against the network's forward-only rate.
+
+The real path is ``transferstudy.features.penultimate_features`` over image files (decode, resize, centre
+crop in DataLoader workers; normalisation and the network in the main process); the reference is the same
+network, batch size, device, precision and memory format on pre-decoded, preprocessed tensors already in
+place. Prints both rates in images/s and their ratio (target: at least 90%).
+
+    python benchmarks/features_throughput.py --model resnet18 --images 512 --workers 1 --threads 1
+    python benchmarks/features_throughput.py --model resnet50 --device cuda --images 20000 --workers 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+
+from transferstudy import images, pretrained
+from transferstudy.features import penultimate_features
+from transferstudy.pretrain import normalize
+from transferstudy.training import precision
+
+
+def write_jpegs(folder, count, size, seed=0):
+    """``count`` photo-sized JPEGs (smooth colour fields with noise, so they compress like photos)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    paths = []
+    for i in range(count):
+        base = rng.integers(0, 256, (h // 16 + 1, w // 16 + 1, 3)).astype(np.uint8)
+        pixels = np.asarray(Image.fromarray(base).resize((w, h), Image.BILINEAR), np.float32)
+        pixels = np.clip(pixels + rng.normal(0, 12, pixels.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:06d}.jpg", quality=90)
+        paths.append(f"{i:06d}.jpg")
+    return paths
+
+
+def loaded_network(name):
+    """A torchvision network with random weights, split at its penultimate layer like a pretrained one."""
+    torch.manual_seed(0)
+    model = torchvision.models.get_model(name, weights=None, **pretrained._aux_kwargs(name)).eval()
+    head = pretrained.split_at_head(model, pretrained.torchvision_head(name))
+    transforms = pretrained.torchvision_weights(name).transforms()
+    crop, resize = int(transforms.crop_size[0]), int(transforms.resize_size[0])
+    cfg = {"input_size": [3, crop, crop], "mean": list(transforms.mean), "std": list(transforms.std),
+           "interpolation": transforms.interpolation.value, "crop_pct": crop / resize}
+    return pretrained.Pretrained(body=model, head=head, num_features=head.in_features, pretrained_cfg=cfg,
+                                 info={"arch": name})
+
+
+@torch.no_grad()
+def forward_only(loaded, dataset, batch_size, device, amp):
+    """images/s of the network alone on the same images, decoded and preprocessed beforehand."""
+    device = torch.device(device)
+    amp_dtype = precision(device, amp)
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    cfg = loaded.pretrained_cfg
+    x = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    x = normalize(x, cfg["mean"], cfg["std"]).to(device).contiguous(memory_format=memory_format)
+    batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        loaded.penultimate(batches[0])  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        started = time.perf_counter()
+        for batch in batches:
+            loaded.penultimate(batch).float().cpu()
+    return len(x) / (time.perf_counter() - started)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="resnet18", help="torchvision model name")
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--image-size", type=int, nargs=2, default=[500, 375], metavar=("W", "H"))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="threads of the network's process")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    loaded = loaded_network(args.model)
+    loaded.body.to(args.device)
+    if torch.device(args.device).type == "cuda":
+        loaded.body.to(memory_format=torch.channels_last)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_jpegs(Path(tmp), args.images, tuple(args.image_size))
+        dataset = images.SplitImages(paths=paths, root=tmp, transform=images.eval_transform(loaded.pretrained_cfg))
+        reference = forward_only(loaded, dataset, args.batch_size, args.device, args.amp)
+        penultimate_features(loaded, torch.utils.data.Subset(dataset, range(args.batch_size)),
+                             batch_size=args.batch_size, device=args.device, amp=args.amp)  # warm-up
+        started = time.perf_counter()
+        features, skipped = penultimate_features(loaded, dataset, batch_size=args.batch_size, workers=args.workers,
+                                                 device=args.device, amp=args.amp)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        real = len(features) / (time.perf_counter() - started)
+    assert not skipped and len(features) == args.images
+    print(f"{args.model}, {args.images} JPEGs of {args.image_size[0]}x{args.image_size[1]}, batch {args.batch_size}, "
+          f"{args.workers} worker(s), {args.threads} thread(s), {args.device}")
+    print(f"end to end (files):   {real:8.1f} images/s")
+    print(f"forward only:         {reference:8.1f} images/s")
+    print(f"end to end / forward: {real / reference:8.1%}")
+
+
+if __name__ == "__main__":
+    main()
