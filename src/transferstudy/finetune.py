@@ -26,6 +26,7 @@ draws, so both give the same run.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import logging
@@ -183,27 +184,44 @@ def _read_training_data(dataset_path, fit):
     return train, parts[FITS[fit][1]][:3], parts["train"][3], read_attrs(dataset_path), sizes
 
 
+@functools.lru_cache(maxsize=2)
+def _epoch_order(seed, epoch, n):
+    return torch.randperm(n, generator=_step_generator(seed, epoch, 0))
+
+
 def _batch_indices(seed, step, steps_per_epoch, n, batch_size):
     """The examples of a step: a slice of the epoch's seeded permutation."""
     epoch, position = divmod(step, steps_per_epoch)
-    order = torch.randperm(n, generator=_step_generator(seed, epoch, 0))
-    return order[position * batch_size:(position + 1) * batch_size]
+    return _epoch_order(seed, epoch, n)[position * batch_size:(position + 1) * batch_size]
 
 
-def _file_batches(paths, root, size, recipe, first_step, steps_per_epoch, workers):
-    """The augmented training batches of image files from ``first_step`` on, decoded and cropped in workers,
-    with the same draws per step as the in-memory path."""
-    def steps():
-        for step in range(first_step, recipe["steps"]):
-            idx = _batch_indices(recipe["seed"], step, steps_per_epoch, len(paths), recipe["batch_size"])
+class _StepBatches:
+    """Batch sampler of image-file training: per step from ``first_step`` on, the items of ``FileCrops`` (the
+    step's examples with their crop draws), made lazily so a 40,000-step run holds none of them in advance."""
+
+    def __init__(self, n, recipe, first_step, steps_per_epoch):
+        self.n, self.recipe, self.first_step, self.steps_per_epoch = n, recipe, first_step, steps_per_epoch
+
+    def __len__(self):
+        return self.recipe["steps"] - self.first_step
+
+    def __iter__(self):
+        recipe = self.recipe
+        for step in range(self.first_step, recipe["steps"]):
+            idx = _batch_indices(recipe["seed"], step, self.steps_per_epoch, self.n, recipe["batch_size"])
             area, ratio, position, flips = crop_draws(len(idx), _step_generator(recipe["seed"], step, 1),
                                                       recipe["crop_scale_min"])
             yield [(int(i), float(a), float(r), float(p[0]), float(p[1]), bool(f))
                    for i, a, r, p, f in zip(idx, area, ratio, position, flips)]
 
-    loader = torch.utils.data.DataLoader(FileCrops(paths, root, size), batch_sampler=list(steps()),
-                                         num_workers=workers, worker_init_fn=images.single_threaded_worker
-                                         if workers else None, prefetch_factor=4 if workers else None)
+
+def _file_batches(paths, root, size, recipe, first_step, steps_per_epoch, workers):
+    """The augmented training batches of image files from ``first_step`` on, decoded and cropped in workers,
+    with the same draws per step as the in-memory path."""
+    loader = torch.utils.data.DataLoader(
+        FileCrops(paths, root, size), batch_sampler=_StepBatches(len(paths), recipe, first_step, steps_per_epoch),
+        num_workers=workers, worker_init_fn=images.single_threaded_worker if workers else None,
+        prefetch_factor=4 if workers else None)
     return iter(loader)
 
 
