@@ -46,10 +46,7 @@ def loaded_network(name):
     torch.manual_seed(0)
     model = torchvision.models.get_model(name, weights=None, **pretrained._aux_kwargs(name)).eval()
     head = pretrained.split_at_head(model, pretrained.torchvision_head(name))
-    transforms = pretrained.torchvision_weights(name).transforms()
-    crop, resize = int(transforms.crop_size[0]), int(transforms.resize_size[0])
-    cfg = {"input_size": [3, crop, crop], "mean": list(transforms.mean), "std": list(transforms.std),
-           "interpolation": transforms.interpolation.value, "crop_pct": crop / resize}
+    cfg = pretrained.torchvision_cfg(pretrained.torchvision_weights(name))
     return pretrained.Pretrained(body=model, head=head, num_features=head.in_features, pretrained_cfg=cfg,
                                  info={"arch": name})
 

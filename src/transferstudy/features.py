@@ -44,12 +44,12 @@ def preprocess(images_uint8, cfg):
 
 
 @torch.no_grad()
-def penultimate_features(loaded, dataset, *, batch_size=256, workers=0, device="cpu", amp=None):
-    """Features of a ``SplitImages`` (float32 [N, D]) and the indices of the images it skipped."""
+def network_outputs(forward, dataset, cfg, *, width, batch_size=256, workers=0, device="cpu", amp=None):
+    """``forward`` of every image of a ``SplitImages`` (already in eval preprocessing), normalised with the
+    network's statistics on ``device``: float32 [N, width], and the indices of the images it skipped."""
     device = torch.device(device)
     amp_dtype = precision(device, amp)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    cfg = loaded.pretrained_cfg
     out, skipped = [], []
     batches = images.loader(dataset, batch_size=batch_size, workers=workers, pin_memory=device.type == "cuda")
     for x, _, skipped_here in batches:
@@ -58,9 +58,14 @@ def penultimate_features(loaded, dataset, *, batch_size=256, workers=0, device="
             continue
         x = normalize(x.to(device, non_blocking=True), cfg["mean"], cfg["std"]).contiguous(memory_format=memory_format)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out.append(loaded.penultimate(x).float().cpu().numpy())
-    features = np.concatenate(out) if out else np.zeros((0, loaded.num_features), np.float32)
-    return features, skipped
+            out.append(forward(x).float().cpu().numpy())
+    return (np.concatenate(out) if out else np.zeros((0, width), np.float32)), skipped
+
+
+def penultimate_features(loaded, dataset, *, batch_size=256, workers=0, device="cpu", amp=None):
+    """Features of a ``SplitImages`` (float32 [N, D]) and the indices of the images it skipped."""
+    return network_outputs(loaded.penultimate, dataset, loaded.pretrained_cfg, width=loaded.num_features,
+                           batch_size=batch_size, workers=workers, device=device, amp=amp)
 
 
 def extract_features(model_ref, dataset_path, out_path, *, model_name=None, batch_size=256, threads=1,

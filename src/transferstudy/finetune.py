@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torchvision.ops import roi_align
 
 from . import images, metrics, pretrained
-from .features import preprocess
+from .features import network_outputs, preprocess
 from .io import SPLITS, read_attrs, read_json, save_torch, write_json, write_predictions
 from .pretrain import images_to_tensor, normalize
 from .provenance import library_versions, sha256_file
@@ -295,11 +295,8 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
         if eval_images is not None:
             return predict(model, x_eval, amp_dtype=amp_dtype)
         model.eval()
-        loader = images.loader(eval_files, batch_size=recipe["batch_size"], workers=workers,
-                               pin_memory=device.type == "cuda")
-        return np.concatenate([predict(model, normalize(x.to(device), cfg["mean"], cfg["std"])
-                                       .contiguous(memory_format=memory_format), amp_dtype=amp_dtype)
-                               for x, _, _ in loader])
+        return network_outputs(model, eval_files, cfg, width=int(attrs["num_classes"]),
+                               batch_size=recipe["batch_size"], workers=workers, device=device, amp=amp)[0]
 
     def evaluate():
         return metrics.score(metric, eval_labels, scores())

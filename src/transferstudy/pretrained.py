@@ -191,6 +191,15 @@ def torchvision_weights_path(weights):
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(weights.url).path)
 
 
+def torchvision_cfg(weights):
+    """The ``pretrained_cfg`` (native size, crop fraction, statistics, interpolation) of torchvision weights,
+    from their evaluation transforms."""
+    transforms = weights.transforms()
+    crop, resize = int(transforms.crop_size[0]), int(transforms.resize_size[0])
+    return {"input_size": [3, crop, crop], "mean": list(transforms.mean), "std": list(transforms.std),
+            "interpolation": transforms.interpolation.value, "crop_pct": crop / resize}
+
+
 def _check_published_hash(path, sha256):
     match = _TORCHVISION_HASH.search(path.name)
     if match and not sha256.startswith(match.group(1)):
@@ -237,10 +246,7 @@ def _load_torchvision(spec):
     # names, GoogLeNet's and Inception's input transform); it would download only a missing file.
     model = torchvision.models.get_model(name, weights=weights, progress=False)
     _drop_aux_heads(model)
-    transforms = weights.transforms()
-    crop, resize = int(transforms.crop_size[0]), int(transforms.resize_size[0])
-    cfg = {"input_size": [3, crop, crop], "mean": list(transforms.mean), "std": list(transforms.std),
-           "interpolation": transforms.interpolation.value, "crop_pct": crop / resize}
+    cfg = torchvision_cfg(weights)
     head = split_at_head(model, head_path)
     top1 = weights.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
     return Pretrained(
