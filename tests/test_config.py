@@ -16,8 +16,8 @@ def _with(change):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda c: c["models"].__setitem__("big", {"arch": "resnet50"}),
-     "models.big.arch = 'resnet50' is not a known architecture; valid: mini_convnet"),
+    (lambda c: c["models"].__setitem__("big", {"arch": "resnet9000"}),
+     "models.big.arch = 'resnet9000' is not a known architecture; valid: mini_convnet"),
     (lambda c: c["datasets"].__setitem__("cifar11", {}), "datasets.cifar11 is not a known target dataset; valid: "),
     (lambda c: c["datasets"].__setitem__("textures", {"train_size": 5}),
      r"datasets.textures has unknown option\(s\) \['train_size'\] for dataset 'textures'; valid: "),
@@ -55,7 +55,7 @@ def test_training_arms_are_enabled_by_their_section():
     (lambda c: c.__setitem__("threads", "two"), ["threads", "'two' is not of type 'integer'"]),
     (lambda c: c.pop("probe"), ["'probe' is a required property"]),
     (lambda c: c["pretrain"].__setitem__("epoch", 3), ["epoch", "Additional properties are not allowed"]),
-    (lambda c: c["models"]["mini_vgg"].__setitem__("arch", "vgg16"), ["models.mini_vgg.arch = 'vgg16'"]),
+    (lambda c: c["models"]["mini_vgg"].__setitem__("arch", "vgg99"), ["models.mini_vgg.arch = 'vgg99'"]),
     (lambda c: c["finetune"].__setitem__("lr", [0.1, 50]), ["finetune", "50 is greater than the maximum of 10"]),
 ])
 def test_workflow_stops_before_any_job_with_the_key_named(tmp_path, change, expected):

@@ -15,11 +15,11 @@ SMALL = {
 
 
 def test_registry_lists_source_and_targets():
-    assert datasets.list_datasets(role="source") == ["shapes64"]
+    assert datasets.list_datasets(role="source") == ["imagenet", "shapes64"]
     assert set(datasets.list_datasets(role="target", kind="embedded")) == set(SMALL) - {"shapes64"}
     assert set(datasets.list_datasets(role="target", kind="official")) == set(datasets.OFFICIAL)
-    with pytest.raises(KeyError, match="unknown dataset 'imagenet'; valid: birdsnap, caltech101"):
-        datasets.get_dataset_info("imagenet")
+    with pytest.raises(KeyError, match="unknown dataset 'imagenet21k'; valid: birdsnap, caltech101"):
+        datasets.get_dataset_info("imagenet21k")
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))

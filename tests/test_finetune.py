@@ -229,3 +229,29 @@ def test_a_dataset_of_image_files_trains_exactly_as_the_same_images_in_memory(ar
                                   tmp_path / "b.pt", workers=2, **options)
     assert streamed["history"] == in_memory["history"]
     assert streamed["final_metric"] == in_memory["final_metric"] and streamed["n_fit"] == 96
+
+
+def test_pretraining_with_every_switch_records_them_and_the_checkpoint_loads_without_its_aux_head(artefacts,
+                                                                                                  tmp_path):
+    from transferstudy import pretrained
+    recipe = {"epochs": 1, "batch_size": 64, "bn_gamma": False, "label_smoothing": 0.1, "dropout": 0.5,
+              "aux_head": True, "aux_weight": 0.3}
+    metrics = pretrain.pretrain("mini_vgg", artefacts / "source.h5", tmp_path / "all.pt", tmp_path / "all.json",
+                                recipe=recipe)
+    assert metrics["switches"] == ["no_bn_gamma", "label_smoothing", "dropout", "aux_head"]
+    assert pretrain.switches_on(pretrain.DEFAULT_RECIPE) == []
+    checkpoint = torch.load(tmp_path / "all.pt", weights_only=True)
+    assert any(key.startswith("aux.") for key in checkpoint["state_dict"])  # kept in the file, for the record
+    loaded = pretrained.load(tmp_path / "all.pt")
+    assert loaded.body.aux is None and loaded.info["model_options"]["drop_rate"] == 0.5
+    tuned = loaded.with_new_head(7)
+    norms = [m for m in tuned.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(not m.weight.requires_grad and torch.all(m.weight == 1) for m in norms)
+    assert tuned.drop.p == 0.5 and tuned.fc.out_features == 7
+
+
+def test_the_auxiliary_loss_weight_changes_training(artefacts, tmp_path):
+    runs = [pretrain.pretrain("mini_convnet", artefacts / "source.h5", tmp_path / f"{w}.pt", tmp_path / f"{w}.json",
+                              recipe={"epochs": 1, "batch_size": 64, "aux_head": True, "aux_weight": w})
+            for w in (0.0, 1.0)]
+    assert runs[0]["history"][0]["train_loss"] != runs[1]["history"][0]["train_loss"]

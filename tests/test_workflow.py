@@ -26,12 +26,12 @@ def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     counts = _job_counts(result.stdout)
     assert counts["dataset"] == 6 and counts["pretrain"] == 7
     assert counts["extract_features"] == counts["probe"] == 7 * 5
-    assert counts["figure"] == len(figures.FIGURES) and counts["all"] == 1
+    assert counts["figure"] == 4 and counts["all"] == 1  # the ablation's two figures are off by default
     assert counts["accuracy_table"] == counts["analysis_tables"] == counts["pairwise_table"] == 1
     # Fine-tune and scratch arms: 7 models x 2 datasets x a 2-point grid each, one selection and refit per pair.
     assert counts["train_grid_point"] == 7 * 2 * 2 * 2
     assert counts["select_hyperparameters"] == counts["train_refit"] == 7 * 2 * 2
-    assert counts["convergence_tables"] == 1
+    assert counts["convergence_tables"] == 1 and "ablation_tables" not in counts
 
 
 def test_disabled_training_arms_drop_their_jobs_and_figures(tmp_path):
@@ -45,6 +45,22 @@ def test_disabled_training_arms_drop_their_jobs_and_figures(tmp_path):
     counts = _job_counts(result.stdout)
     assert "train_grid_point" not in counts and "convergence_tables" not in counts
     assert counts["figure"] == 2  # fig3 and fig4 need the fine-tune and scratch settings
+
+
+def test_the_ablation_is_switched_on_by_one_key(tmp_path):
+    result = run_snakemake("-n", "--config", "ablation={enabled: true}", workdir=tmp_path,
+                           configfile=ROOT / "config" / "config.yaml")
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = _job_counts(result.stdout)
+    # 7 networks and the ablation's 9 recipe variants (mini_vgg: each switch alone and all four; 4 mixed twins).
+    models = 7 + 9
+    assert counts["pretrain"] == models and counts["extract_features"] == counts["probe"] == models * 5
+    assert counts["figure"] == len(figures.FIGURES)
+    # Fine-tuning for every model; from random initialisation only the 7 architectures (the variants differ
+    # only in pretraining).
+    assert counts["train_grid_point"] == (models + 7) * 2 * 2
+    assert counts["select_hyperparameters"] == counts["train_refit"] == (models + 7) * 2
+    assert counts["ablation_tables"] == counts["tsne_table"] == 1
 
 
 def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
@@ -75,10 +91,16 @@ def test_tiny_study_end_to_end(tiny_study):
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     model_names, dataset_names = ["mini_convnet", "mini_vgg", "mini_resnet8"], ["digits", "textures",
                                                                                  "glyphs_multilabel", "glyphs_fewshot"]
+    # The ablation's variants: mini_convnet with each switch alone and all four; two mixed-recipe twins.
+    variants = ["mini_convnet.no_gamma", "mini_convnet.ls", "mini_convnet.dropout", "mini_convnet.aux",
+                "mini_convnet.all", "mini_vgg.dropout", "mini_resnet8.ls-aux"]
+    everyone = model_names + variants
 
     accuracy = pd.read_csv(tmp_path / "results/tables/accuracy.csv")
-    assert len(accuracy) == len(model_names) * (len(dataset_names) + 2)  # + fine-tune and scratch on textures
-    assert set(accuracy.model) == set(model_names) and set(accuracy.dataset) == set(dataset_names)
+    # Probe on every dataset and fine-tuning on textures for every model; scratch only per architecture.
+    assert len(accuracy) == len(everyone) * (len(dataset_names) + 1) + len(model_names)
+    assert set(accuracy.model) == set(everyone) and set(accuracy.dataset) == set(dataset_names)
+    assert set(accuracy[accuracy.setting == "scratch"].model) == set(model_names)
     assert accuracy.value.between(0, 1).all()
     trained = accuracy[accuracy.setting != "logistic_regression"]
     assert set(trained.setting) == {"finetune", "scratch"} and set(trained.dataset) == {"textures"}
@@ -128,17 +150,20 @@ def test_tiny_study_end_to_end(tiny_study):
 
     correlation = pd.read_csv(tmp_path / "results/tables/correlation.csv")
     assert set(correlation.dataset) == set(dataset_names) | {"mean (logit)"}
-    assert (correlation.n_models == 3).all() and correlation.pearson_r.between(-1, 1).all()
+    assert (correlation.n_models == correlation.setting.map({"logistic_regression": 10, "finetune": 10,
+                                                             "scratch": 3})).all()
+    assert correlation.pearson_r.between(-1, 1).all()
     assert (correlation.pearson_low <= correlation.pearson_high).all()
     assert set(correlation.setting) == {"logistic_regression", "finetune", "scratch"}
     mixed = pd.read_csv(tmp_path / "results/tables/mixed_effects.csv").set_index("setting")
     assert mixed.n_datasets["logistic_regression"] == 4 and np.isfinite(mixed.slope["logistic_regression"])
     matrix = pd.read_csv(tmp_path / "results/tables/accuracy_matrix_logistic_regression.csv")
-    assert list(matrix.columns[:2]) == ["model", "source_top1"] and len(matrix) == 3
+    assert list(matrix.columns[:2]) == ["model", "source_top1"] and len(matrix) == len(everyone)
     assert "tabular" in (tmp_path / "results/tables/correlation.tex").read_text()
 
     pairwise = pd.read_csv(tmp_path / "results/tables/pairwise.csv")
-    assert len(pairwise) == 3 * (len(dataset_names) + 2)  # every pair of the three models, per (setting, dataset)
+    # Every pair of models, per (setting, dataset): 10 models on the probe's 4 datasets and fine-tuning, 3 scratch.
+    assert len(pairwise) == 45 * (len(dataset_names) + 1) + 3
     assert pairwise.p_permutation.between(0, 1).all() and (pairwise.n_permutations == 200).all()
     for _, row in pairwise.iterrows():
         value = accuracy[(accuracy.model == row.model_a) & (accuracy.dataset == row.dataset)
@@ -147,9 +172,30 @@ def test_tiny_study_end_to_end(tiny_study):
     assert pairwise[pairwise.metric == "top1"].p_mcnemar.notna().all()
 
     curves = pd.read_csv(tmp_path / "results/tables/convergence.csv")
-    assert len(curves) == 3 * (10 // 5 + 20 // 5)  # per model: fine-tune and scratch validation curves
+    assert len(curves) == len(everyone) * 10 // 5 + 3 * 20 // 5  # fine-tune and scratch validation curves
     steps = pd.read_csv(tmp_path / "results/tables/steps_to_threshold.csv")
     assert len(steps) == 3 and set(steps.censored) <= {"none", "scratch", "finetune"}
+
+    # The regularisation ablation: every variant against its architecture's model with every switch off.
+    for variant in variants:
+        pretrain = json.loads((tmp_path / f"results/models/{variant}/pretrain.json").read_text())
+        assert pretrain["switches"] and pretrain["recipe"]["epochs"] == (3 if "resnet8" in variant else 2)
+        attrs = read_split_file(tmp_path / f"results/features/{variant}/textures.h5", ("labels",))[1]
+        assert attrs["switches"] == "+".join(pretrain["switches"])
+    assert json.loads((tmp_path / "results/models/mini_convnet.all/pretrain.json").read_text())["recipe"] == {
+        **json.loads((tmp_path / "results/models/mini_convnet/pretrain.json").read_text())["recipe"],
+        "bn_gamma": False, "label_smoothing": 0.1, "dropout": 0.2, "aux_head": True}
+    table = pd.read_csv(tmp_path / "results/tables/ablation.csv")
+    assert len(table) == 2 * len(variants)  # logistic regression and fine-tuning
+    assert dict(zip(table.model, table.baseline)) == {v: v.split(".")[0] for v in variants}
+    lr = table[table.setting == "logistic_regression"]
+    assert (lr.n_datasets == 4).all() and (lr.transfer_logit_low <= lr.transfer_logit_change).all()
+    assert (lr.transfer_logit_change <= lr.transfer_logit_high).all()
+    zoos = pd.read_csv(tmp_path / "results/tables/zoo_correlation.csv")
+    assert set(zoos.models) == {"mini_convnet mini_vgg mini_resnet8", "mini_convnet.all mini_vgg.dropout "
+                                "mini_resnet8.ls-aux"}
+    tsne = pd.read_csv(tmp_path / "results/tables/tsne.csv")
+    assert tsne.groupby("model").size().to_dict() == {"mini_convnet": 60, "mini_convnet.all": 60}
 
     for name in figures.FIGURES:
         assert (tmp_path / f"figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
@@ -170,7 +216,7 @@ def test_tiny_study_end_to_end(tiny_study):
     assert report.returncode == 0, report.stderr[-2000:]
     html = (tmp_path / "report.html").read_text()
     for name in [*figures.FIGURES, "accuracy.csv", "correlation.csv", "mixed_effects.csv", "pairwise.csv",
-                 "convergence.csv", "steps_to_threshold.csv"]:
+                 "convergence.csv", "steps_to_threshold.csv", "ablation.csv", "zoo_correlation.csv"]:
         assert name in html
     assert "least-squares fit with its 95% confidence band" in html
 

@@ -17,8 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from .io import read_json, read_predictions, write_csv
+from .pretrain import switches_label
 
-COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "checkpoint_sha256",
+COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "switches", "checkpoint_sha256",
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
 
 
@@ -44,6 +45,14 @@ def _training_row(result, path):
     }
 
 
+def _switches(pretrain_metrics):
+    """The pretraining switches a model used ('none', 'label_smoothing+dropout'); NA where its recipe is not
+    known (downloaded networks)."""
+    if "switches" not in pretrain_metrics:
+        return pd.NA
+    return switches_label(pretrain_metrics["switches"])
+
+
 def accuracy_table(result_paths, pretrain_paths):
     """Rows of result JSONs (probes and fine-tune/scratch refits) joined with their model's source top-1
     (from the pretrain JSONs)."""
@@ -58,7 +67,7 @@ def accuracy_table(result_paths, pretrain_paths):
         if model not in source:
             raise ValueError(f"{path}: no pretrain metrics for model {model!r} (have: {sorted(source)})")
         row = {"model": model, "dataset": result["dataset"], "setting": result["setting"], "metric": result["metric"],
-               "source_top1": source[model]["source_top1"]}
+               "source_top1": source[model]["source_top1"], "switches": _switches(source[model])}
         row.update(_probe_row(result) if result["setting"] == "logistic_regression" else _training_row(result, path))
         rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)

@@ -1,12 +1,13 @@
 """Tables and figures from any tidy accuracy table, so results produced elsewhere can be analysed too.
 
-    python -m transferstudy.analysis ACCURACY.csv --out DIR [--convergence CURVES.csv]
+    python -m transferstudy.analysis ACCURACY.csv --out DIR [--convergence CURVES.csv] [--mixed-zoo MODEL ...]
 
 The table needs the columns model, dataset, setting, value (in [0, 1]) and source_top1; metric is used
 where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accuracy matrix per setting
 (.csv/.tex) and, as PDF and PNG, every figure whose settings the table holds. With validation curves
 (the workflow's convergence.csv: setting, model, dataset, metric, step, value, total_steps), also
-steps_to_threshold.csv and the pretrained-vs-random figure.
+steps_to_threshold.csv and the pretrained-vs-random figure. With ``--mixed-zoo MODEL ...`` (and the
+table's switches column), the regularisation ablation's tables and figure.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import ablation, figures, stats
 from . import convergence as convergence_analysis
-from . import figures, stats
 from .io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,9 @@ def write_tables(table, out_dir, seed=0):
     return paths
 
 
-def analyse(table, out_dir, curves=None, threshold=0.9):
-    """Tables and figures of one accuracy table (and, optionally, validation curves) into ``out_dir``."""
+def analyse(table, out_dir, curves=None, threshold=0.9, mixed_zoo=None):
+    """Tables and figures of one accuracy table (and, optionally, validation curves; the regularisation
+    ablation's tables when a mixed-recipe zoo is named) into ``out_dir``."""
     stats.check_accuracy_table(table)
     paths = write_tables(table, out_dir)
     tables = {"accuracy": table}
@@ -71,7 +73,11 @@ def analyse(table, out_dir, curves=None, threshold=0.9):
         tables["steps_to_threshold"] = convergence_analysis.steps_to_threshold(curves, threshold)
         paths.append(Path(out_dir) / "steps_to_threshold.csv")
         write_csv(tables["steps_to_threshold"], paths[-1])
-    for name in figures.figures_for(table["setting"].unique()):
+    if mixed_zoo:
+        written = ablation.write_ablation_tables(table, out_dir, mixed_zoo)
+        tables.update({path.stem: pd.read_csv(path) for path in written})
+        paths += written
+    for name in figures.figures_for(table["setting"].unique(), extra_tables=tables):
         if not set(figures.FIGURE_TABLES[name]) <= set(tables):
             log.info("%s skipped: it needs the %s table(s)", name, ", ".join(figures.FIGURE_TABLES[name]))
             continue
@@ -87,11 +93,13 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--convergence", help="validation curves CSV of fine-tune and scratch runs")
     parser.add_argument("--threshold", type=float, default=0.9, help="steps-to-threshold: fraction of the best odds")
+    parser.add_argument("--mixed-zoo", nargs="+", help="the regularisation ablation's mixed-recipe models: adds "
+                        "ablation.csv, zoo_correlation.csv and their figure (the table needs the switches column)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     table = pd.read_csv(args.accuracy)
     curves = pd.read_csv(args.convergence) if args.convergence else None
-    for path in analyse(table, args.out, curves, args.threshold):
+    for path in analyse(table, args.out, curves, args.threshold, args.mixed_zoo):
         print(path)
 
 

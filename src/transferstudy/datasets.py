@@ -219,6 +219,10 @@ for _name, (_metric, _multilabel, _official_val, _description) in OFFICIAL.items
     register_dataset(_name, metric=_metric, multilabel=_multilabel, official_val=_official_val,
                      description=_description, options={"root": None, "download": False},
                      kind="official")(_official_builder(_name))
+# The paper's source: pretraining the workflow's own networks at full scale (the regularisation ablation).
+register_dataset("imagenet", metric="top1", official_val=True, role="source", kind="official",
+                 options={"root": None, "download": False},
+                 description="ImageNet (ILSVRC 2012): 1,000 synsets, train and val folders")(_official_builder("imagenet"))
 
 
 def _stratified_take(rng, labels, fraction):

@@ -24,7 +24,7 @@ import torch
 
 from . import images, pretrained
 from .io import SPLITS, read_attrs, write_split_file
-from .pretrain import images_to_tensor, normalize
+from .pretrain import images_to_tensor, normalize, switches_label
 from .provenance import library_versions, sha256_file
 from .training import precision
 
@@ -106,6 +106,8 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, batc
         "weights": loaded.info.get("weights"),
         "source_dataset": loaded.info["source_dataset"],
         "layer": loaded.info["layer"],
+        # The regularisation switches its pretraining turned on (workflow checkpoints only).
+        "switches": None if loaded.info.get("switches") is None else switches_label(loaded.info["switches"]),
         "feature_dim": int(loaded.num_features),
         "image_size": int(cfg["input_size"][-1]),
         "preprocessing": {"resize": "shorter side to image_size / crop_pct", "interpolation": cfg["interpolation"],

@@ -134,8 +134,9 @@ def fig2_per_dataset(accuracy):
 
 
 def _pairs(accuracy, setting_x, setting_y):
-    """(model, dataset) pairs with results in both settings: columns model, dataset, metric, x, y."""
-    columns = ["model", "dataset", "metric", "value"]
+    """(model, dataset) pairs with results in both settings: columns model, dataset, metric (where the table
+    has it: it is optional), x, y."""
+    columns = [c for c in ("model", "dataset", "metric", "value") if c in accuracy]
     x = accuracy[accuracy.setting == setting_x][columns]
     y = accuracy[accuracy.setting == setting_y][["model", "dataset", "value"]]
     return x.merge(y, on=["model", "dataset"], suffixes=("_x", "_y")).rename(
@@ -264,11 +265,98 @@ def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
     return fig
 
 
+def _variant_label(row):
+    """A variant's tag (``ls-dropout`` of ``mini_vgg.ls-dropout``), or its switches."""
+    prefix = f"{row['baseline']}."
+    return row["model"][len(prefix):] if row["model"].startswith(prefix) else row["switches"]
+
+
+def fig5_regularization_ablation(ablation, zoo_correlation):
+    """The regularisation ablation: per setting, each variant's change in transfer accuracy (mean log-odds
+    change over datasets, 95% bootstrap interval over datasets) against its change in source top-1, against
+    the same architecture trained with every switch off; last panel: correlation of source top-1 with
+    transfer for the controlled zoo and the mixed-recipe zoo."""
+    settings = [s for s in SETTING_TITLES if s in set(ablation["setting"]) and s != "scratch"]
+    if not settings:
+        return _no_pairs_figure("no model trained with pretraining switches has a baseline with results")
+    colors = model_colors(sorted(ablation["arch"].unique()))
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(settings) + 1, figsize=(3.3 * (len(settings) + 1), 3.2), squeeze=False)
+        axes = axes[0]
+        for ax, setting in zip(axes, settings):
+            part = ablation[ablation["setting"] == setting]
+            ax.axhline(0, color="0.5", lw=0.6, ls="--", zorder=0)
+            ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
+            for _, row in part.iterrows():
+                low, high = row["transfer_logit_low"], row["transfer_logit_high"]
+                yerr = None if pd.isna(low) else [[row["transfer_logit_change"] - low],
+                                                   [high - row["transfer_logit_change"]]]
+                ax.errorbar(row["source_top1_change"], row["transfer_logit_change"], yerr=yerr, fmt="o", ms=4,
+                            capsize=2, color=colors[row["arch"]], zorder=2)
+                ax.annotate(_variant_label(row), (row["source_top1_change"], row["transfer_logit_change"]),
+                            xytext=(3, 3), textcoords="offset points", fontsize=5.5, color="0.25")
+            ax.set_title(SETTING_TITLES[setting])
+            ax.set_xlabel("Source top-1 change (points)")
+            ax.set_ylabel("Transfer change (mean log odds)")
+        handles = [plt.Line2D([], [], ls="", marker="o", ms=4, color=c, label=a) for a, c in colors.items()]
+        axes[len(settings) - 1].legend(handles=handles, loc="lower left", frameon=False, title="architecture")
+
+        ax = axes[-1]
+        means = zoo_correlation[zoo_correlation["dataset"] == stats.MEAN_OVER_DATASETS]
+        zoo_style = {"controlled": ("o", "0.15", "controlled recipe"), "mixed": ("s", "tab:red", "mixed recipes")}
+        labels = [s for s in SETTING_TITLES if s in set(means["setting"]) and s != "scratch"]
+        for offset, (zoo, (marker, color, label)) in zip((-0.12, 0.12), zoo_style.items()):
+            for i, setting in enumerate(labels):
+                row = means[(means["zoo"] == zoo) & (means["setting"] == setting)]
+                if row.empty or pd.isna(row["pearson_r"].iloc[0]):
+                    continue
+                r, low, high = row[["pearson_r", "pearson_low", "pearson_high"]].iloc[0]
+                ax.errorbar(i + offset, r, yerr=[[r - low], [high - r]], fmt=marker, ms=4, capsize=2, color=color,
+                            label=label if i == 0 else None)
+        ax.axhline(0, color="0.5", lw=0.6, ls="--", zorder=0)
+        ax.set_xticks(range(len(labels)), [SETTING_TITLES[s] for s in labels], rotation=15)
+        ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel("r (source top-1 vs mean transfer)")
+        ax.set_title("Controlled vs mixed recipes")
+        ax.legend(loc="lower left", frameon=False)
+        fig.tight_layout()
+    return fig
+
+
+def fig6_tsne(tsne):
+    """t-SNE of one dataset's test-split penultimate features, a panel per model (every switch off first),
+    points coloured by class; each panel gives the silhouette of the classes in the embedding."""
+    from sklearn.metrics import silhouette_score
+
+    order = sorted(tsne["model"].unique(), key=lambda m: (tsne.loc[tsne.model == m, "switches"].iloc[0] != "none", m))
+    classes = sorted(tsne["label"].unique())
+    cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(order), figsize=(3.0 * len(order), 3.1), squeeze=False)
+        for ax, model in zip(axes[0], order):
+            part = tsne[tsne["model"] == model]
+            colors = [cmap(classes.index(label) % cmap.N) for label in part["label"]]
+            ax.scatter(part["x"], part["y"], s=3, c=colors, linewidths=0)
+            silhouette = silhouette_score(part[["x", "y"]], part["label"]) if len(classes) > 1 else float("nan")
+            switches = str(part["switches"].iloc[0]).replace("+", ", ")
+            ax.set_title(f"{model} (silhouette {silhouette:.2f})\nswitches: {switches}", fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.grid(False)
+        fig.suptitle(f"t-SNE of {tsne['dataset'].iloc[0]} test features ({len(part)} images, "
+                     f"{len(classes)} classes)", fontsize=8)
+        fig.tight_layout()
+    return fig
+
+
 FIGURES = {
     "fig1_imagenet_vs_transfer": fig1_imagenet_vs_transfer,
     "fig2_per_dataset": fig2_per_dataset,
     "fig3_finetune_vs_logistic": fig3_finetune_vs_logistic,
     "fig4_pretrained_vs_random": fig4_pretrained_vs_random,
+    "fig5_regularization_ablation": fig5_regularization_ablation,
+    "fig6_tsne": fig6_tsne,
 }
 # The tables each figure draws (as keyword arguments), and the settings it needs results of.
 FIGURE_TABLES = {
@@ -276,18 +364,26 @@ FIGURE_TABLES = {
     "fig2_per_dataset": ("accuracy",),
     "fig3_finetune_vs_logistic": ("accuracy",),
     "fig4_pretrained_vs_random": ("accuracy", "convergence", "steps_to_threshold"),
+    "fig5_regularization_ablation": ("ablation", "zoo_correlation"),
+    "fig6_tsne": ("tsne",),
 }
 FIGURE_SETTINGS = {
     "fig1_imagenet_vs_transfer": {"logistic_regression"},
     "fig2_per_dataset": {"logistic_regression"},
     "fig3_finetune_vs_logistic": {"logistic_regression", "finetune"},
     "fig4_pretrained_vs_random": {"finetune", "scratch"},
+    "fig5_regularization_ablation": {"logistic_regression"},
+    "fig6_tsne": set(),
 }
+# Tables every study with the figure's settings has; the others (the ablation's) only some studies.
+STUDY_TABLES = {"accuracy", "convergence", "steps_to_threshold"}
 
 
-def figures_for(settings):
-    """The figures whose settings are all among ``settings`` (a disabled setting's figures are not drawn)."""
-    return [name for name in FIGURES if FIGURE_SETTINGS[name] <= set(settings)]
+def figures_for(settings, extra_tables=()):
+    """The figures whose settings are all among ``settings`` (a disabled setting's figures are not drawn) and
+    whose tables beyond the study's own are among ``extra_tables`` (the ablation's: ablation, tsne, ...)."""
+    return [name for name in FIGURES if FIGURE_SETTINGS[name] <= set(settings)
+            and set(FIGURE_TABLES[name]) - STUDY_TABLES <= set(extra_tables)]
 
 # What each figure shows and how it was computed (the report's captions).
 CAPTIONS = {
@@ -314,6 +410,21 @@ CAPTIONS = {
         "plotted at its total steps (a lower bound on the speed-up). The median speed-up is over pairs "
         "where both reached it (the paper: 17x). (c) Validation curves of the selected runs per dataset: "
         "fine-tuning solid, scratch dashed, a colour per model."),
+    "fig5_regularization_ablation": (
+        "The regularisation ablation (the paper's four pretraining choices: no batch-norm scale, label "
+        "smoothing, dropout, an auxiliary head). Each point is a model pretrained with some switches on, "
+        "compared with the same architecture pretrained with all off: its change in source top-1 (x, "
+        "points) and its mean change in transfer accuracy over datasets (y, log odds), with a 95% percentile "
+        "bootstrap interval over datasets; a panel per transfer setting. Labels: the switches (ls: label "
+        "smoothing, no_gamma: no batch-norm scale, aux: auxiliary head, all: all four). Last panel: Pearson r "
+        "of logit source top-1 with mean log-odds transfer accuracy for the controlled zoo (every switch off) "
+        "and for the mixed-recipe zoo (the same architectures, each with its own switches; the paper's "
+        "public checkpoints), with 95% bootstrap intervals over models."),
+    "fig6_tsne": (
+        "t-SNE (scikit-learn, PCA initialisation, seeded) of the standardised penultimate-layer features of one "
+        "target dataset's test split (ablation.tsne.dataset), for the ablation's network pretrained with every "
+        "switch off and with all four on; colours are classes. The silhouette of the classes in "
+        "each embedding summarises how separated they look (higher: tighter, better separated clusters)."),
 }
 
 

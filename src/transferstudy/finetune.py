@@ -42,10 +42,10 @@ from torchvision.ops import roi_align
 
 from . import images, metrics, pretrained
 from .features import network_outputs, preprocess
-from .io import SPLITS, read_attrs, read_json, save_torch, write_json, write_predictions
+from .io import SPLITS, read_attrs, read_json, write_json, write_predictions
 from .pretrain import images_to_tensor, normalize
 from .provenance import library_versions, sha256_file
-from .training import precision, set_cosine_lr, sgd_nesterov
+from .training import precision, resume, save_state, set_cosine_lr, sgd_nesterov
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _epoch_order(seed, epoch, n):
     return torch.randperm(n, generator=_step_generator(seed, epoch, 0))
 
 
-def _batch_indices(seed, step, steps_per_epoch, n, batch_size):
+def batch_indices(seed, step, steps_per_epoch, n, batch_size):
     """The examples of a step: a slice of the epoch's seeded permutation."""
     epoch, position = divmod(step, steps_per_epoch)
     return _epoch_order(seed, epoch, n)[position * batch_size:(position + 1) * batch_size]
@@ -208,14 +208,14 @@ class _StepBatches:
     def __iter__(self):
         recipe = self.recipe
         for step in range(self.first_step, recipe["steps"]):
-            idx = _batch_indices(recipe["seed"], step, self.steps_per_epoch, self.n, recipe["batch_size"])
+            idx = batch_indices(recipe["seed"], step, self.steps_per_epoch, self.n, recipe["batch_size"])
             area, ratio, position, flips = crop_draws(len(idx), _step_generator(recipe["seed"], step, 1),
                                                       recipe["crop_scale_min"])
             yield [(int(i), float(a), float(r), float(p[0]), float(p[1]), bool(f))
                    for i, a, r, p, f in zip(idx, area, ratio, position, flips)]
 
 
-def _file_batches(paths, root, size, recipe, first_step, steps_per_epoch, workers):
+def file_batches(paths, root, size, recipe, first_step, steps_per_epoch, workers):
     """The augmented training batches of image files from ``first_step`` on, decoded and cropped in workers,
     with the same draws per step as the in-memory path."""
     loader = torch.utils.data.DataLoader(
@@ -277,19 +277,9 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
     optimizer = sgd_nesterov(model, lr, recipe["momentum"], weight_decay / lr)
     step, history, resumed_from, diverged_at = 0, [], None, None
     state_path = Path(state_path)
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=False)
-        if state["config_hash"] != config_hash:
-            raise ValueError(f"{state_path} was written by a run with another configuration "
-                             f"({state['config']}); delete it to start this run ({config}) afresh")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    state = resume(state_path, config, model, optimizer, device)
+    if state is not None:
         step, history, resumed_from = state["step"], state["history"], state["step"]
-        log.info("resuming from %s at step %d of %d", state_path, step, recipe["steps"])
-
-    def save_state():
-        save_torch({"config_hash": config_hash, "config": config, "step": step, "history": history,
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict()}, state_path)
 
     def scores():
         if eval_images is not None:
@@ -303,13 +293,13 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
 
     first_step, loop_started = step, time.time()
     if train_images is None:
-        file_batches = _file_batches(train_paths, root, size, recipe, step, steps_per_epoch, workers)
+        batches = file_batches(train_paths, root, size, recipe, step, steps_per_epoch, workers)
     while step < recipe["steps"]:
-        idx = _batch_indices(recipe["seed"], step, steps_per_epoch, len(y_train), recipe["batch_size"]).to(device)
+        idx = batch_indices(recipe["seed"], step, steps_per_epoch, len(y_train), recipe["batch_size"]).to(device)
         if train_images is not None:
             xb = augment(x_train_raw[idx], size, _step_generator(recipe["seed"], step, 1), recipe["crop_scale_min"])
         else:
-            xb = next(file_batches).to(device, non_blocking=True)
+            xb = next(batches).to(device, non_blocking=True)
         xb = normalize(xb, cfg["mean"], cfg["std"]).contiguous(memory_format=memory_format)
         torch.manual_seed((recipe["seed"] * 1_000_003 + step) * 7 + 2)  # dropout and any other global draws
         set_cosine_lr(optimizer, lr, step, recipe["steps"])
@@ -334,7 +324,7 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
             log.info("step %d/%d  loss %.4f  %s %s %.4f", step, recipe["steps"], loss_value, eval_split, metric,
                      history[-1]["metric"])
         if step % recipe["checkpoint_every"] == 0 or step == recipe["steps"]:
-            save_state()
+            save_state(state_path, config, model, optimizer, step=step, history=history)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     train_seconds = time.time() - loop_started

@@ -3,6 +3,11 @@
 Naming and API follow timm: ``create_model(name, num_classes=...)``, ``list_models()``,
 ``model.forward_features(x)`` (spatial maps) and ``model.forward_head(x, pre_logits=True)`` (the
 penultimate layer: globally pooled features, the input to the final classifier ``fc``).
+
+The paper's four regularisation switches are construction options of every architecture: ``drop_rate``
+(dropout before ``fc``, timm's name), ``aux_head`` (an auxiliary classifier two thirds of the way up the
+body, as Inception's) and ``bn_gamma=False`` (batch norm without its scale: gamma fixed at 1, as
+TensorFlow's ``scale=False``). Label smoothing, the fourth, is a loss option (``transferstudy.pretrain``).
 """
 
 from __future__ import annotations
@@ -22,10 +27,76 @@ def list_models():
     return sorted(_REGISTRY)
 
 
-def create_model(name, num_classes, **kwargs):
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown architecture {name!r}; valid: {', '.join(list_models())}")
-    return _REGISTRY[name](num_classes=num_classes, **kwargs)
+def torchvision_architectures():
+    """torchvision's classification architectures, which the workflow can also pretrain (at full scale)."""
+    import torchvision
+
+    return torchvision.models.list_models(module=torchvision.models)
+
+
+def create_model(name, num_classes, *, drop_rate=0.0, aux_head=False, bn_gamma=True, **kwargs):
+    """An architecture of this zoo or of torchvision's (randomly initialised) with the switches applied."""
+    if name in _REGISTRY:
+        model = _REGISTRY[name](num_classes=num_classes, **kwargs)
+        model.set_regularizers(drop_rate=drop_rate, aux_head=aux_head)
+    elif name in torchvision_architectures():
+        model = _torchvision_model(name, num_classes, drop_rate, aux_head)
+    else:
+        raise KeyError(f"unknown architecture {name!r}; valid: {', '.join(list_models())}, or a torchvision "
+                       "classification model (torchvision.models.list_models(module=torchvision.models))")
+    if not bn_gamma:
+        remove_bn_gamma(model)
+    return model
+
+
+# torchvision families built with auxiliary classifiers (``aux_logits``).
+TORCHVISION_AUX = ("googlenet", "inception_v3")
+
+
+def _torchvision_model(name, num_classes, drop_rate, aux_head):
+    """torchvision's architecture with the switches its family has: its own dropout before the classifier
+    (``dropout``, set to ``drop_rate``: 0 removes the family's default) and its own auxiliary classifiers.
+    A switch the family lacks is refused rather than bolted on."""
+    import torchvision
+
+    builder = torchvision.models.get_model_builder(name)
+    options = {"weights": None, "num_classes": num_classes}
+    if name.startswith(TORCHVISION_AUX):
+        # Their initialisation chosen explicitly: the default is about to change, with a warning.
+        options.update(aux_logits=aux_head, init_weights=True)
+    elif aux_head:
+        raise ValueError(f"torchvision's {name} has no auxiliary classifier; families with one: "
+                         f"{', '.join(TORCHVISION_AUX)}")
+    try:
+        return builder(dropout=drop_rate, **options)
+    except TypeError as error:
+        if "dropout" not in str(error):
+            raise
+    if drop_rate:
+        raise ValueError(f"torchvision's {name} has no dropout before its classifier; families with one: "
+                         "inception_v3, googlenet, mobilenet, efficientnet, vgg, ...")
+    return builder(**options)
+
+
+def train_outputs(model, x):
+    """(logits, [auxiliary logits]) of a model in training mode, this zoo's or torchvision's (whose GoogLeNet
+    and Inception v3 return their auxiliary classifiers' logits beside the main ones)."""
+    if hasattr(model, "forward_train"):
+        logits, aux = model.forward_train(x)
+        return logits, [] if aux is None else [aux]
+    out = model(x)
+    if isinstance(out, tuple):
+        return out[0], [aux for aux in out[1:] if aux is not None]
+    return out, []
+
+
+def remove_bn_gamma(model):
+    """Batch norm without a learned scale: every gamma fixed at 1 and left out of training."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.affine:
+            nn.init.ones_(module.weight)
+            module.weight.requires_grad_(False)
+    return model
 
 
 def conv_bn(cin, cout, kernel=3, stride=1, groups=1, act=True):
@@ -45,18 +116,57 @@ class MiniNet(nn.Module):
         super().__init__()
         self.body = body
         self.num_features = num_features
+        self.num_classes = num_classes
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(0.0)
         self.fc = nn.Linear(num_features, num_classes)
+        self.aux = None
+
+    def set_regularizers(self, drop_rate=0.0, aux_head=False):
+        self.drop.p = float(drop_rate)
+        self.aux = AuxHead(self._channels_at(self.aux_index), self.num_classes) if aux_head else None
+
+    @property
+    def aux_index(self):
+        """The auxiliary head reads the body's output after this many of its modules (two thirds of them)."""
+        return 2 * len(self.body) // 3
+
+    def _channels_at(self, index):
+        training = self.body.training
+        with torch.no_grad():  # in eval mode, so the probe leaves the batch-norm statistics alone
+            channels = self.body[:index].eval()(torch.zeros(1, 3, 32, 32)).shape[1]
+        self.body.train(training)
+        return channels
 
     def forward_features(self, x):
         return self.body(x)
 
     def forward_head(self, x, pre_logits=False):
         x = torch.flatten(self.pool(x), 1)
-        return x if pre_logits else self.fc(x)
+        return x if pre_logits else self.fc(self.drop(x))
 
     def forward(self, x):
         return self.forward_head(self.forward_features(x))
+
+    def forward_train(self, x):
+        """(logits, auxiliary logits or None): the pretraining loss needs both."""
+        if self.aux is None:
+            return self(x), None
+        middle = self.body[:self.aux_index](x)
+        return self.forward_head(self.body[self.aux_index:](middle)), self.aux(middle)
+
+
+class AuxHead(nn.Module):
+    """Auxiliary classifier on intermediate maps (Inception's, in small): 1x1 conv, global pool, linear."""
+
+    def __init__(self, channels, num_classes, width=64):
+        super().__init__()
+        self.conv = conv_bn(channels, width, 1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.conv(x)), 1))
 
 
 @register_model

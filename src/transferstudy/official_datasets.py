@@ -50,6 +50,9 @@ OBTAIN = {
     "oxford_iiit_pet": "torchvision.datasets.OxfordIIITPet(root, download=True): root/oxford-iiit-pet/",
     "caltech101": "torchvision.datasets.Caltech101(root, download=True): root/caltech101/101_ObjectCategories/",
     "flowers102": "torchvision.datasets.Flowers102(root, download=True): root/flowers-102/",
+    "imagenet": "ILSVRC 2012 from image-net.org (registration required): root/train/<synset>/*.JPEG as "
+                "extracted, and root/val/<synset>/*.JPEG (the validation images moved into one directory per "
+                "synset, e.g. with the widely used valprep.sh)",
 }
 # Datasets torchvision can download (download: true); the value builds its download calls.
 DOWNLOADERS = {
@@ -106,7 +109,34 @@ def _torchvision(cls, name, root, **kwargs):
                               f"{root} ({error}). To get it: {OBTAIN[name]}") from error
 
 
+def image_folder(folder):
+    """(files, labels, classes) of an ImageFolder layout: one directory per class, classes sorted by name
+    (torchvision's and timm's class indices for ImageNet synsets)."""
+    folder = Path(folder)
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        members = sorted(f for f in (folder / name).iterdir() if f.is_file())
+        files += members
+        labels += [label] * len(members)
+    return files, labels, classes
+
+
 # --- the loaders: root -> {"classes": [...], split: (files or images, labels), ...} ---------------------------
+
+def imagenet(root, rng):
+    """ImageNet (ILSVRC 2012) as a source dataset: the train and val folders, one directory per synset."""
+    out = {}
+    for split in ("train", "val"):
+        files, labels, classes = image_folder(require(Path(root) / split, "imagenet", root))
+        if split == "val" and classes != out["classes"]:
+            raise DatasetNotFound(f"dataset imagenet: {Path(root) / 'val'} has {len(classes)} synset directories "
+                                  f"that differ from train's {len(out['classes'])}; give the validation images "
+                                  f"one directory per synset. To get it: {OBTAIN['imagenet']}")
+        out["classes"] = classes
+        out[split] = _files(files, labels, root)
+    return out
+
 
 def food101(root, rng):
     from torchvision.datasets import Food101

@@ -145,17 +145,27 @@ def source_top1(loaded):
 
 def _load_checkpoint(path):
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = models.create_model(checkpoint["arch"], num_classes=checkpoint["num_classes"])
+    options = checkpoint.get("model_options", {})
+    arch = checkpoint["arch"]
+    model = models.create_model(arch, num_classes=checkpoint["num_classes"], **options)
     model.load_state_dict(checkpoint["state_dict"])
-    head = split_at_head(model, "fc")
+    # The auxiliary classifiers only served pretraining.
+    if isinstance(model, models.MiniNet):
+        model.aux = None
+        head_path, layer = "fc", models.MiniNet.penultimate_layer
+    else:  # a torchvision architecture pretrained by the workflow (at full scale)
+        _drop_aux_heads(model)
+        head_path = torchvision_head(arch)
+        layer = f"input to {head_path} (the final classifier)"
+    head = split_at_head(model, head_path)
     return Pretrained(
-        body=model.eval(), head=head.eval(), num_features=model.num_features,
+        body=model.eval(), head=head.eval(), num_features=head.in_features,
         pretrained_cfg=checkpoint["pretrained_cfg"],
-        info={"spec": {"arch": checkpoint["arch"]}, "arch": checkpoint["arch"], "weights_file": str(path),
-              "sha256": sha256_file(path), "layer": models.MiniNet.penultimate_layer,
-              "source_dataset": checkpoint["source_dataset"]},
-        _fresh=lambda n: models.create_model(checkpoint["arch"], num_classes=n),
-        _attach_head=_linear_head_at("fc", model.num_features),
+        info={"spec": {"arch": arch}, "arch": arch, "weights_file": str(path), "sha256": sha256_file(path),
+              "layer": layer, "source_dataset": checkpoint["source_dataset"], "model_options": options,
+              "switches": checkpoint.get("switches")},
+        _fresh=lambda n: models.create_model(arch, num_classes=n, **{**options, "aux_head": False}),
+        _attach_head=_linear_head_at(head_path, head.in_features),
     )
 
 
@@ -347,15 +357,10 @@ def _linear_head_at(path, num_features):
 def imagenet_val_files(folder):
     """(paths relative to ``folder``, labels) of an ImageNet validation folder in ImageFolder layout (one
     directory per synset; sorted synsets give torchvision's and timm's class indices)."""
-    folder = Path(folder)
-    synsets = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    paths, labels = [], []
-    for label, synset in enumerate(synsets):
-        for file in sorted((folder / synset).iterdir()):
-            if file.is_file():
-                paths.append(str(file.relative_to(folder)))
-                labels.append(label)
-    return paths, labels, len(synsets)
+    from .official_datasets import image_folder
+
+    files, labels, synsets = image_folder(folder)
+    return [str(file.relative_to(folder)) for file in files], labels, len(synsets)
 
 
 @torch.no_grad()

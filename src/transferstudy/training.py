@@ -1,18 +1,26 @@
 """What pretraining, fine-tuning and feature extraction share: the paper's optimiser and learning-rate schedule,
-and the mixed-precision choice per device."""
+the mixed-precision choice per device, and resumable training state."""
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
 import torch
 
+from .io import save_torch
+
+log = logging.getLogger(__name__)
+
 
 def sgd_nesterov(model, lr, momentum, weight_decay):
-    """SGD with Nesterov momentum; weight decay on weight tensors only, not on biases or batch-norm."""
+    """SGD with Nesterov momentum over the trainable parameters; weight decay on weight tensors only, not on
+    biases or batch-norm."""
     decay, no_decay = [], []
     for parameter in model.parameters():
-        (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
     return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
                             {"params": no_decay, "weight_decay": 0.0}], lr=lr, momentum=momentum, nesterov=True)
 
@@ -33,3 +41,26 @@ def precision(device, amp):
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return torch.float16
     return torch.bfloat16
+
+
+def resume(state_path, config, model, optimizer, device):
+    """The saved state of a run of this ``config`` with the model and optimizer restored from it, or None when
+    there is none yet. A state written by another configuration is refused, never silently resumed."""
+    state_path = Path(state_path)
+    if not state_path.exists():
+        return None
+    state = torch.load(state_path, map_location=device, weights_only=False)
+    if state["config"] != config:
+        raise ValueError(f"{state_path} was written by a run with another configuration ({state['config']}); "
+                         f"delete it to start this run ({config}) afresh")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    log.info("resuming from %s at step %d", state_path, state["step"])
+    return state
+
+
+def save_state(state_path, config, model, optimizer, **progress):
+    """Save a resumable state atomically: the run's configuration, weights, optimizer, and ``progress``
+    (step, history, ...)."""
+    save_torch({"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(), **progress},
+               state_path)

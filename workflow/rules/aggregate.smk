@@ -3,6 +3,7 @@ localrules:
     analysis_tables,
     pairwise_table,
     convergence_tables,
+    ablation_tables,
 
 
 rule accuracy_table:
@@ -91,3 +92,50 @@ rule convergence_tables:
         CONDA_ENV
     script:
         "../scripts/convergence_tables.py"
+
+
+# The regularisation ablation (config `ablation`): per switch, source top-1 and transfer changes; the
+# controlled zoo's correlation against the mixed-recipe zoo's.
+rule ablation_tables:
+    input:
+        "results/tables/accuracy.csv",
+    output:
+        ablation=report(
+            "results/tables/ablation.csv",
+            caption="../report/ablation.rst",
+            category="Tables",
+        ),
+        zoo_correlation=report(
+            "results/tables/zoo_correlation.csv",
+            caption="../report/zoo_correlation.rst",
+            category="Tables",
+        ),
+    params:
+        mixed_zoo=mixed_zoo(config),
+        seed=config["analysis"]["seed"],
+    log:
+        "logs/tables/ablation.log",
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/ablation_tables.py"
+
+
+rule tsne_table:
+    input:
+        tsne_features,
+    output:
+        "results/tables/tsne.csv",
+    params:
+        perplexity=config.get("ablation", {}).get("tsne", {}).get("perplexity", 30),
+        max_points=config.get("ablation", {}).get("tsne", {}).get("max_points", 2000),
+        seed=config["analysis"]["seed"],
+    log:
+        "logs/tables/tsne.log",
+    benchmark:
+        "results/benchmarks/tables/tsne.tsv"
+    threads: config["threads"]
+    conda:
+        CONDA_ENV
+    script:
+        "../scripts/tsne_table.py"

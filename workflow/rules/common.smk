@@ -3,12 +3,18 @@ import re
 from snakemake.utils import validate
 
 from transferstudy.config import (
+    SWITCHES,
     TRAINING_ARMS,
+    ablation_enabled,
     arm_datasets,
+    arm_models,
     check_config,
     embedded_models,
     enabled_arms,
+    mixed_zoo,
     pretrain_recipe,
+    study_models,
+    variant_name,
 )
 from transferstudy.figures import CAPTIONS, FIGURE_TABLES, figures_for
 
@@ -16,7 +22,9 @@ from transferstudy.figures import CAPTIONS, FIGURE_TABLES, figures_for
 validate(config, schema="../schemas/config.schema.yaml")
 check_config(config)
 
-MODELS = list(config["models"])
+# The zoo: `models` and, with the regularisation ablation, its recipe variants (`<model>.<switches>`).
+MODEL_SPECS = study_models(config)
+MODELS = list(MODEL_SPECS)
 # Models the workflow pretrains (`arch`) and models it loads pretrained (torchvision, timm).
 EMBEDDED_MODELS = embedded_models(config)
 ZOO_MODELS = [model for model in MODELS if model not in EMBEDDED_MODELS]
@@ -30,7 +38,11 @@ CONDA_ENV = "../../envs/transferstudy.yaml"
 # Transfer settings the configuration produces results for: the probe always, the training arms if enabled.
 ARMS = enabled_arms(config)
 SETTINGS = ["logistic_regression"] + ARMS
-FIGURES = figures_for(SETTINGS)
+ABLATION = config.get("ablation") if ablation_enabled(config) else None
+ABLATION_TABLES = []
+if ABLATION:
+    ABLATION_TABLES = ["ablation", "zoo_correlation"] + (["tsne"] if ABLATION.get("tsne") else [])
+FIGURES = figures_for(SETTINGS, extra_tables=ABLATION_TABLES)
 
 
 def _alternatives(names):
@@ -50,6 +62,7 @@ def final_outputs():
     tables = ["accuracy", "correlation", "mixed_effects", "pairwise"]
     if ARMS:
         tables += ["convergence", "steps_to_threshold"]
+    tables += ABLATION_TABLES
     return (
         ["results/data/checked.json"]
         + expand("results/tables/{table}.csv", table=tables)
@@ -59,8 +72,10 @@ def final_outputs():
 
 def setting_pairs(setting):
     """(model, dataset) pairs with results in a setting."""
-    datasets = DATASETS if setting == "logistic_regression" else arm_datasets(config, setting)
-    return [(model, dataset) for model in MODELS for dataset in datasets]
+    if setting == "logistic_regression":
+        return [(model, dataset) for model in MODELS for dataset in DATASETS]
+    datasets = arm_datasets(config, setting)
+    return [(model, dataset) for model in arm_models(config, setting) for dataset in datasets]
 
 
 def _grid_value(value):
@@ -141,11 +156,11 @@ def dataset_options(wildcards):
 
 
 def model_arch(wildcards):
-    return config["models"][wildcards.model]["arch"]
+    return MODEL_SPECS[wildcards.model]["arch"]
 
 
 def model_spec(wildcards):
-    return config["models"][wildcards.model]
+    return MODEL_SPECS[wildcards.model]
 
 
 def model_reference(wildcards):
@@ -153,6 +168,11 @@ def model_reference(wildcards):
     if wildcards.model in EMBEDDED_MODELS:
         return f"results/models/{wildcards.model}/checkpoint.pt"
     return f"results/models/{wildcards.model}/pretrain.json"
+
+
+def pretrain_state(wildcards):
+    """Pretraining's resumable state (image-file sources): beside its outputs, not one of them."""
+    return f"results/models/{wildcards.model}/pretrain.state.pt"
 
 
 def source_data(wildcards):
@@ -177,3 +197,9 @@ def predictions(wildcards):
 
 def pretrain_metrics(wildcards):
     return expand("results/models/{model}/pretrain.json", model=MODELS)
+
+
+def tsne_features(wildcards):
+    """Features of the t-SNE dataset for the ablation's model with every switch off and with all four."""
+    models = [ABLATION["model"], variant_name(ABLATION["model"], SWITCHES)]
+    return expand("results/features/{model}/{dataset}.h5", model=models, dataset=ABLATION["tsne"]["dataset"])

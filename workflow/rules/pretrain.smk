@@ -1,4 +1,6 @@
-# The workflow's own zoo (models with `arch`): pretrained on the source dataset.
+# The workflow's own zoo (models with `arch`): pretrained on the source dataset. On a source of image files
+# (ImageNet) the job streams them through `features.workers` processes and saves a resumable state beside
+# its outputs (not an output: Snakemake would delete it when the job fails).
 rule pretrain:
     input:
         source=source_data,
@@ -10,13 +12,16 @@ rule pretrain:
         recipe=model_recipe,
         seed=config["seed"],
         device=config["device"],
+        state=pretrain_state,
+        workers=FEATURES.get("workers", 0),
+        amp=FEATURES.get("amp"),
     wildcard_constraints:
         model=_alternatives(EMBEDDED_MODELS),
     log:
         "logs/pretrain/{model}.log",
     benchmark:
         "results/benchmarks/pretrain/{model}.tsv"
-    threads: config["threads"]
+    threads: config["threads"] + FEATURES.get("workers", 0)
     resources:
         mem_mb=4000,
         runtime=120,

@@ -7,5 +7,6 @@ from transferstudy.pretrain import pretrain
 
 log_to(snakemake.log[0])
 pretrain(snakemake.params.arch, snakemake.input.source, snakemake.output.checkpoint, snakemake.output.metrics,
-         recipe=snakemake.params.recipe, seed=snakemake.params.seed, threads=snakemake.threads,
-         device=snakemake.params.device)
+         recipe=snakemake.params.recipe, seed=snakemake.params.seed,
+         threads=max(1, snakemake.threads - snakemake.params.workers), device=snakemake.params.device,
+         state_path=snakemake.params.state, workers=snakemake.params.workers, amp=snakemake.params.amp)
