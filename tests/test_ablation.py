@@ -3,6 +3,7 @@
 import copy
 import io
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -177,8 +178,10 @@ def test_the_full_scale_ablation_plans_resumable_imagenet_pretraining(tmp_path):
     from conftest import run_snakemake
     paper, overlay = ROOT / "config" / "kornblith2019.yaml", ROOT / "config" / "kornblith2019_ablation.yaml"
     targets = ["results/tables/tsne.csv", "results/models/googlenet_here.dropout-aux/pretrain.json"]
-    result = run_snakemake("-n", "-p", *targets, "--configfile", str(paper), str(overlay), workdir=tmp_path,
-                           configfile=paper)
+    (tmp_path / "config").mkdir()  # the documented command, run where the default config lies
+    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    result = run_snakemake("-n", "-p", *targets, "--configfile", str(paper), str(overlay),
+                           "--replace-workflow-config", workdir=tmp_path, configfile=paper)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
     # ImageNet and Flowers-102 read; Inception v3 pretrained with every switch off and with all four, GoogLeNet
@@ -197,3 +200,12 @@ def test_the_full_scale_ablation_plans_resumable_imagenet_pretraining(tmp_path):
 def test_switches_the_architecture_lacks_and_an_imagenet_without_root_are_refused(change, message):
     with pytest.raises(ConfigError, match=message):
         check_config(_with(change))
+
+
+def test_the_long_pretraining_ablation_config_plans_the_six_networks_and_the_probe(tmp_path):
+    from conftest import run_snakemake
+    result = run_snakemake("-n", workdir=tmp_path, configfile=ROOT / "config" / "ablation_long_pretraining.yaml")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
+    assert counts["pretrain"] == 6 and counts["probe"] == 6 * 5 and "train_grid_point" not in counts
+    assert counts["ablation_tables"] == counts["tsne_table"] == 1

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+import shutil
 
 import h5py
 import numpy as np
@@ -65,7 +66,11 @@ def test_the_ablation_is_switched_on_by_one_key(tmp_path):
 
 def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
     # 14 networks x 12 datasets; grids of 7 x 8 for both training arms. No weights or data needed to plan.
-    result = run_snakemake("-n", "--quiet", "rules", workdir=tmp_path,
+    # As documented, from a directory holding the default config/config.yaml: --replace-workflow-config
+    # keeps Snakemake from merging the mini-study's models and datasets into the paper's.
+    (tmp_path / "config").mkdir()
+    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    result = run_snakemake("-n", "--quiet", "rules", "--replace-workflow-config", workdir=tmp_path,
                            configfile=ROOT / "config" / "kornblith2019.yaml")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     counts = _job_counts(result.stdout + result.stderr)
