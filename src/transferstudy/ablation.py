@@ -30,7 +30,7 @@ from scipy import stats as scipy_stats
 
 from . import stats
 from .io import read_split_file, write_csv
-from .pretrain import NO_SWITCHES
+from .switches import NO_SWITCHES
 
 ABLATION_COLUMNS = ["setting", "arch", "model", "baseline", "switches", "n_datasets", "source_top1_change",
                     "source_logit_change", "transfer_logit_change", "transfer_logit_low", "transfer_logit_high",

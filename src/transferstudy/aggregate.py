@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import read_json, read_predictions, write_csv
-from .pretrain import switches_label
+from .switches import switches_label
 
 COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "switches", "checkpoint_sha256",
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]

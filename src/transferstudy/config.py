@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import datasets, models, official_datasets, pretrained
-from .pretrain import DEFAULT_RECIPE, SWITCHES, model_options, switches_on
+from .pretrain import DEFAULT_RECIPE
+from .switches import SWITCHES, model_options, switches_on
 
 
 class ConfigError(ValueError):

@@ -24,7 +24,8 @@ import torch
 
 from . import images, pretrained
 from .io import SPLITS, read_attrs, write_split_file
-from .pretrain import images_to_tensor, normalize, switches_label
+from .pretrain import images_to_tensor, normalize
+from .switches import switches_label
 from .provenance import library_versions, sha256_file
 from .training import precision
 

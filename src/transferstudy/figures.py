@@ -20,6 +20,7 @@ import pandas as pd  # noqa: E402
 
 from . import stats  # noqa: E402
 from .io import atomic_path  # noqa: E402
+from .switches import NO_SWITCHES  # noqa: E402
 
 SETTING_TITLES = {"logistic_regression": "Logistic Regression", "finetune": "Fine-Tuned",
                   "scratch": "Trained from Random Init."}
@@ -329,7 +330,8 @@ def fig6_tsne(tsne):
     points coloured by class; each panel gives the silhouette of the classes in the embedding."""
     from sklearn.metrics import silhouette_score
 
-    order = sorted(tsne["model"].unique(), key=lambda m: (tsne.loc[tsne.model == m, "switches"].iloc[0] != "none", m))
+    order = sorted(tsne["model"].unique(),
+                   key=lambda m: (tsne.loc[tsne.model == m, "switches"].iloc[0] != NO_SWITCHES, m))
     classes = sorted(tsne["label"].unique())
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")
     with plt.rc_context(STYLE):

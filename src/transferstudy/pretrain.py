@@ -3,7 +3,7 @@
 Writes a checkpoint (weights + the preprocessing the network was trained with, like timm's
 ``pretrained_cfg``) and a JSON with the measured source top-1 on the source validation split.
 
-The recipe holds the paper's four regularisation switches (``SWITCHES``: no_bn_gamma, label_smoothing,
+The recipe holds the paper's four regularisation switches (``switches.SWITCHES``: no_bn_gamma, label_smoothing,
 dropout, aux_head) as the keys ``bn_gamma`` (false: batch norm without its scale), ``label_smoothing``
 (amount), ``dropout`` (rate before the classifier) and ``aux_head`` (an auxiliary classifier whose loss is
 added with weight ``aux_weight``); all off is the controlled recipe.
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from . import images, models
 from .io import read_attrs, read_split_file, save_torch, write_json
 from .provenance import library_versions, sha256_file
+from .switches import model_options, switches_label, switches_on
 from .training import precision, resume, save_state, set_cosine_lr, sgd_nesterov
 
 log = logging.getLogger(__name__)
@@ -54,29 +55,6 @@ DEFAULT_RECIPE = {
     "crop_scale_min": 0.08,
     "checkpoint_every": 1000,
 }
-# The paper's regularisation switches: name -> (recipe key, its "off" value in the controlled recipe).
-SWITCHES = {"no_bn_gamma": ("bn_gamma", True), "label_smoothing": ("label_smoothing", 0.0),
-            "dropout": ("dropout", 0.0), "aux_head": ("aux_head", False)}
-
-
-def switches_on(recipe):
-    """The names of the switches a recipe turns on, in ``SWITCHES`` order (missing keys count as off)."""
-    return [name for name, (key, off) in SWITCHES.items() if recipe.get(key, off) != off]
-
-
-NO_SWITCHES = "none"
-
-
-def switches_label(switches):
-    """How tables and features files name a set of switches: 'none', 'label_smoothing+dropout', ..."""
-    return "+".join(switches) or NO_SWITCHES
-
-
-def model_options(recipe):
-    """``models.create_model`` options of a recipe's switches."""
-    return {"drop_rate": recipe["dropout"], "aux_head": recipe["aux_head"], "bn_gamma": recipe["bn_gamma"]}
-
-
 def images_to_tensor(images):
     """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
@@ -141,9 +119,10 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
     num_classes = int(attrs["num_classes"])
     options = model_options(recipe)
     model = models.create_model(arch, num_classes=num_classes, **options).to(device)
+    switches = switches_on(recipe)
     log.info("pretraining %s (%d parameters) on %s: %d classes, %d epochs, switches on: %s", arch,
              sum(p.numel() for p in model.parameters()), attrs["dataset"], num_classes, recipe["epochs"],
-             ", ".join(switches_on(recipe)) or "none")
+             switches_label(switches))
     if images.split_source(source_path, "val")[1] is None:
         run = _pretrain_in_memory(model, source_path, recipe, seed, device)
     else:
@@ -154,14 +133,14 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
                                  amp)
     log.info("source top-1 on %s/val: %.4f", attrs["dataset"], run["source_top1"])
     checkpoint = {
-        "arch": arch, "num_classes": num_classes, "model_options": options, "switches": switches_on(recipe),
+        "arch": arch, "num_classes": num_classes, "model_options": options, "switches": switches,
         "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "pretrained_cfg": run["cfg"],
         "recipe": recipe, "seed": seed, "source_dataset": attrs["dataset"],
     }
     save_torch(checkpoint, checkpoint_path)
     metrics = {
         "arch": arch, "source_dataset": attrs["dataset"], "source_top1": run["source_top1"],
-        "source_val_size": run["val_size"], "recipe": recipe, "switches": switches_on(recipe), "seed": seed,
+        "source_val_size": run["val_size"], "recipe": recipe, "switches": switches, "seed": seed,
         "checkpoint_sha256": sha256_file(checkpoint_path), "wall_seconds": round(time.time() - started, 2),
         "resumed_from_step": run.get("resumed_from_step"), "history": run["history"],
         "versions": library_versions(),
