@@ -68,7 +68,7 @@ def test_bootstrap_interval_is_seeded_repeatable_and_covers_the_estimate():
 def test_bootstrap_interval_matches_scipy_percentile_interval():
     x = np.array([0.1, 0.4, 0.35, 0.8, 0.9, 1.3])
     y = np.array([0.0, 0.5, 0.2, 0.9, 0.7, 1.5])
-    low, high, degenerate = stats.bootstrap_interval(x, y, stats._pearson, seed=0, n_resamples=2000)
+    low, high, degenerate = stats.bootstrap_interval(x, y, statistic=stats._pearson, seed=0, n_resamples=2000)
     reference = scipy_stats.bootstrap((x, y), stats._pearson, paired=True, vectorized=True, n_resamples=2000,
                                       method="percentile", rng=np.random.default_rng(0))
     finite = reference.bootstrap_distribution[np.isfinite(reference.bootstrap_distribution)]

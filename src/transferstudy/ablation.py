@@ -21,12 +21,10 @@ The ablation and zoo tables come with the analysis (``python -m transferstudy.an
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
 
 from . import stats
 from .io import read_split_file, write_csv
@@ -51,21 +49,6 @@ def variant_pairs(accuracy):
     return {row.model: baseline_of[row.arch] for row in variants.itertuples()}
 
 
-def mean_interval(values, *, seed=0, n_resamples=stats.BOOTSTRAP_RESAMPLES, level=stats.CONFIDENCE):
-    """Percentile bootstrap interval of the mean of ``values`` (resampling them); NaNs below two values."""
-    values = np.asarray(values, float)
-    if len(values) < 2:
-        return np.nan, np.nan
-    with warnings.catch_warnings():
-        # All values equal: scipy warns that its interval is degenerate; the percentiles below are then that value.
-        warnings.simplefilter("ignore", scipy_stats.DegenerateDataWarning)
-        result = scipy_stats.bootstrap((values,), np.mean, vectorized=True, n_resamples=n_resamples,
-                                       method="percentile", rng=np.random.default_rng(seed))
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile(result.bootstrap_distribution, [tail, 100 - tail])
-    return float(low), float(high)
-
-
 def ablation_table(accuracy, *, seed=0):
     """Per setting and variant: change against its baseline in source top-1 (points and log-odds) and in
     transfer (mean over datasets of the log-odds change, with its bootstrap interval over datasets; the mean
@@ -84,7 +67,7 @@ def ablation_table(accuracy, *, seed=0):
             common = sorted(set(ours.index) & set(theirs.index))
             source_v, source_b = ours["source_top1"].iloc[0], theirs["source_top1"].iloc[0]
             change = stats.logit(ours.loc[common, "value"]) - stats.logit(theirs.loc[common, "value"])
-            low, high = mean_interval(change, seed=seed)
+            low, high = stats.mean_interval(np.asarray(change), seed=seed)
             rows.append({
                 "setting": setting, "arch": ours["arch"].iloc[0], "model": variant, "baseline": baseline,
                 "switches": ours["switches"].iloc[0], "n_datasets": len(common),

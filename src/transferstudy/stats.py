@@ -77,8 +77,9 @@ def _spearman(x, y, axis=-1):
     return _pearson(scipy_stats.rankdata(x, axis=axis), scipy_stats.rankdata(y, axis=axis), axis=axis)
 
 
-def bootstrap_interval(x, y, statistic, *, seed=0, n_resamples=BOOTSTRAP_RESAMPLES, level=CONFIDENCE):
-    """Percentile bootstrap interval of ``statistic(x, y)`` resampling (x, y) pairs, i.e. models.
+def bootstrap_interval(*samples, statistic, seed=0, n_resamples=BOOTSTRAP_RESAMPLES, level=CONFIDENCE):
+    """Percentile bootstrap interval of ``statistic(*samples)`` resampling the samples' items together (for
+    (x, y) pairs: models; for one sample of per-dataset values: datasets).
 
     The resamples come from ``scipy.stats.bootstrap``; those in which the statistic is undefined (all
     resampled models alike) are left out of the percentiles and counted. Returns (low, high, degenerate).
@@ -87,14 +88,22 @@ def bootstrap_interval(x, y, statistic, *, seed=0, n_resamples=BOOTSTRAP_RESAMPL
         # scipy warns that *its* interval is NaN when any resample is degenerate; that interval is not used
         # here: the percentiles below skip those resamples, and their count is returned and reported.
         warnings.simplefilter("ignore", scipy_stats.DegenerateDataWarning)
-        result = scipy_stats.bootstrap((np.asarray(x, float), np.asarray(y, float)), statistic, paired=True,
-                                       vectorized=True, n_resamples=n_resamples, method="percentile",
-                                       rng=np.random.default_rng(seed))
+        result = scipy_stats.bootstrap(tuple(np.asarray(sample, float) for sample in samples), statistic,
+                                       paired=True, vectorized=True, n_resamples=n_resamples,
+                                       method="percentile", rng=np.random.default_rng(seed))
     distribution = result.bootstrap_distribution
     defined = distribution[np.isfinite(distribution)]
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(defined, [tail, 100 - tail]) if len(defined) else (np.nan, np.nan)
     return float(low), float(high), int(len(distribution) - len(defined))
+
+
+def mean_interval(values, *, seed=0, n_resamples=BOOTSTRAP_RESAMPLES, level=CONFIDENCE):
+    """Percentile bootstrap interval (low, high) of the mean of ``values``; NaNs below two values."""
+    if len(values) < 2:
+        return np.nan, np.nan
+    low, high, _ = bootstrap_interval(values, statistic=np.mean, seed=seed, n_resamples=n_resamples, level=level)
+    return low, high
 
 
 def correlate(source_top1, transfer_logit, *, seed=0):
@@ -103,8 +112,8 @@ def correlate(source_top1, transfer_logit, *, seed=0):
     x = logit(source_top1)
     pearson = scipy_stats.pearsonr(x, transfer_logit)
     spearman = scipy_stats.spearmanr(source_top1, transfer_logit)
-    p_low, p_high, p_bad = bootstrap_interval(x, transfer_logit, _pearson, seed=seed)
-    s_low, s_high, s_bad = bootstrap_interval(x, transfer_logit, _spearman, seed=seed)
+    p_low, p_high, p_bad = bootstrap_interval(x, transfer_logit, statistic=_pearson, seed=seed)
+    s_low, s_high, s_bad = bootstrap_interval(x, transfer_logit, statistic=_spearman, seed=seed)
     return {"pearson_r": pearson.statistic, "pearson_low": p_low, "pearson_high": p_high,
             "pearson_p": pearson.pvalue, "spearman_rho": spearman.statistic, "spearman_low": s_low,
             "spearman_high": s_high, "spearman_p": spearman.pvalue, "bootstrap_degenerate": max(p_bad, s_bad)}
