@@ -45,7 +45,7 @@ from .features import network_outputs, preprocess
 from .io import SPLITS, read_attrs, read_json, write_json, write_predictions
 from .pretrain import images_to_tensor, normalize
 from .provenance import library_versions, sha256_file
-from .training import precision, resume, save_state, set_cosine_lr, sgd_nesterov
+from .training import precision, resume, save_state, set_cosine_lr, sgd_nesterov, step_seed
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def check_run(lr, weight_decay, recipe, init, fit):
 
 def _step_generator(seed, step, stream):
     """A generator for one (seed, step, stream): randomness that does not depend on where a run resumed."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 7 + stream)
+    return torch.Generator().manual_seed(step_seed(seed, step, stream))
 
 
 def crop_draws(n, generator, scale_min):
@@ -301,7 +301,7 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
         else:
             xb = next(batches).to(device, non_blocking=True)
         xb = normalize(xb, cfg["mean"], cfg["std"]).contiguous(memory_format=memory_format)
-        torch.manual_seed((recipe["seed"] * 1_000_003 + step) * 7 + 2)  # dropout and any other global draws
+        torch.manual_seed(step_seed(recipe["seed"], step, 2))  # dropout and any other global draws
         set_cosine_lr(optimizer, lr, step, recipe["steps"])
         model.train()
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):

@@ -30,7 +30,7 @@ from . import images, models
 from .io import read_attrs, read_split_file, save_torch, write_json
 from .provenance import library_versions, sha256_file
 from .switches import model_options, switches_label, switches_on
-from .training import precision, resume, save_state, set_cosine_lr, sgd_nesterov
+from .training import precision, resume, save_state, set_cosine_lr, sgd_nesterov, step_seed
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def _pretrain_on_files(model, arch, source_path, num_classes, recipe, seed, devi
         idx = batch_indices(seed, step, steps_per_epoch, len(y_train), recipe["batch_size"]).to(device)
         xb = next(batches).to(device, non_blocking=True)
         xb = normalize(xb, cfg["mean"], cfg["std"]).contiguous(memory_format=memory_format)
-        torch.manual_seed((seed * 1_000_003 + step) * 7 + 2)  # dropout's draws, per step
+        torch.manual_seed(step_seed(seed, step, 2))  # dropout's draws, per step
         set_cosine_lr(optimizer, recipe["lr"], step, total_steps)
         model.train()
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):

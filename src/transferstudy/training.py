@@ -43,6 +43,12 @@ def precision(device, amp):
     return torch.bfloat16
 
 
+def step_seed(seed, step, stream):
+    """The seed of one (run seed, step, stream): randomness that does not depend on where a run resumed.
+    Streams: 0 the epoch's order, 1 the augmentation draws, 2 global draws (dropout)."""
+    return (seed * 1_000_003 + step) * 7 + stream
+
+
 def resume(state_path, config, model, optimizer, device):
     """The saved state of a run of this ``config`` with the model and optimizer restored from it, or None when
     there is none yet. A state written by another configuration is refused, never silently resumed."""
