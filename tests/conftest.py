@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,12 @@ def _snakemake_command(args, workdir, configfile, env):
     cmd = [snakemake_executable(), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(configfile), *args]
     return cmd, {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
+
+
+def job_counts(output):
+    """``{rule: jobs}`` from the "Job stats" table Snakemake prints for a run or a dry-run."""
+    table = output[output.index("Job stats"):]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def run_snakemake(*args, workdir, configfile=TINY_CONFIG, timeout=600, env=None):

@@ -2,7 +2,6 @@
 
 import copy
 import io
-import re
 import shutil
 
 import numpy as np
@@ -10,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, job_counts, run_snakemake
 from transferstudy import ablation, analysis, figures
 from transferstudy.config import ConfigError, arm_models, check_config, mixed_zoo, pretrain_recipe, study_models
 from transferstudy.io import write_split_file
@@ -60,7 +59,8 @@ def test_bad_ablation_settings_name_the_key(change, message):
         check_config(_with(change))
 
 
-# Two architectures; "a" has a baseline and three variants, "b" a baseline and one variant (its mixed twin).
+# Three architectures, each with a baseline (every switch off): "a" with two variants (a.ls, a.all), "b" and
+# "c" with one each (their mixed twins, with a.all); "tv" is a downloaded network (recipe unknown).
 ACCURACY = """model,dataset,setting,value,source_top1,arch,switches
 a,d1,logistic_regression,0.80,0.70,a,none
 a,d2,logistic_regression,0.60,0.70,a,none
@@ -175,7 +175,6 @@ def test_tsne_refuses_features_of_different_test_sets(tmp_path):
 
 
 def test_the_full_scale_ablation_plans_resumable_imagenet_pretraining(tmp_path):
-    from conftest import run_snakemake
     paper, overlay = ROOT / "config" / "kornblith2019.yaml", ROOT / "config" / "kornblith2019_ablation.yaml"
     targets = ["results/tables/tsne.csv", "results/models/googlenet_here.dropout-aux/pretrain.json"]
     (tmp_path / "config").mkdir()  # the documented command, run where the default config lies
@@ -183,7 +182,7 @@ def test_the_full_scale_ablation_plans_resumable_imagenet_pretraining(tmp_path):
     result = run_snakemake("-n", "-p", *targets, "--configfile", str(paper), str(overlay),
                            "--replace-workflow-config", workdir=tmp_path, configfile=paper)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
+    counts = job_counts(result.stdout)
     # ImageNet and Flowers-102 read; Inception v3 pretrained with every switch off and with all four, GoogLeNet
     # with dropout and its auxiliary heads; their Flowers-102 features embedded.
     assert counts == {"dataset": 2, "pretrain": 3, "extract_features": 2, "tsne_table": 1, "total": 8}
@@ -203,9 +202,8 @@ def test_switches_the_architecture_lacks_and_an_imagenet_without_root_are_refuse
 
 
 def test_the_long_pretraining_ablation_config_plans_the_six_networks_and_the_probe(tmp_path):
-    from conftest import run_snakemake
     result = run_snakemake("-n", workdir=tmp_path, configfile=ROOT / "config" / "ablation_long_pretraining.yaml")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", result.stdout, re.M)}
+    counts = job_counts(result.stdout)
     assert counts["pretrain"] == 6 and counts["probe"] == 6 * 5 and "train_grid_point" not in counts
     assert counts["ablation_tables"] == counts["tsne_table"] == 1

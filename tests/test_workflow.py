@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import re
 import shutil
 
 import h5py
@@ -11,20 +10,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, run_snakemake
+from conftest import ROOT, job_counts, run_snakemake
 from transferstudy import datasets, figures, models
 from transferstudy.io import read_split_file
-
-
-def _job_counts(output):
-    table = output[output.index("Job stats"):]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     result = run_snakemake("-n", workdir=tmp_path, configfile=ROOT / "config" / "config.yaml")
     assert result.returncode == 0, result.stderr[-2000:]
-    counts = _job_counts(result.stdout)
+    counts = job_counts(result.stdout)
     assert counts["dataset"] == 6 and counts["pretrain"] == 7
     assert counts["extract_features"] == counts["probe"] == 7 * 5
     assert counts["figure"] == 4 and counts["all"] == 1  # the ablation's two figures are off by default
@@ -43,7 +37,7 @@ def test_disabled_training_arms_drop_their_jobs_and_figures(tmp_path):
     configfile.write_text(yaml.safe_dump(config))
     result = run_snakemake("-n", workdir=tmp_path / "run", configfile=configfile)
     assert result.returncode == 0, result.stderr[-2000:]
-    counts = _job_counts(result.stdout)
+    counts = job_counts(result.stdout)
     assert "train_grid_point" not in counts and "convergence_tables" not in counts
     assert counts["figure"] == 2  # fig3 and fig4 need the fine-tune and scratch settings
 
@@ -52,7 +46,7 @@ def test_the_ablation_is_switched_on_by_one_key(tmp_path):
     result = run_snakemake("-n", "--config", "ablation={enabled: true}", workdir=tmp_path,
                            configfile=ROOT / "config" / "config.yaml")
     assert result.returncode == 0, result.stderr[-2000:]
-    counts = _job_counts(result.stdout)
+    counts = job_counts(result.stdout)
     # 7 networks and the ablation's 9 recipe variants (mini_vgg: each switch alone and all four; 4 mixed twins).
     models = 7 + 9
     assert counts["pretrain"] == models and counts["extract_features"] == counts["probe"] == models * 5
@@ -73,7 +67,7 @@ def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
     result = run_snakemake("-n", "--quiet", "rules", "--replace-workflow-config", workdir=tmp_path,
                            configfile=ROOT / "config" / "kornblith2019.yaml")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    counts = _job_counts(result.stdout + result.stderr)
+    counts = job_counts(result.stdout + result.stderr)
     pairs = 14 * 12
     assert counts["pretrained_model"] == 14 and counts["dataset"] == 12 and "pretrain" not in counts
     assert counts["extract_features"] == counts["probe"] == pairs
@@ -214,7 +208,7 @@ def test_tiny_study_end_to_end(tiny_study):
     figure.unlink()
     rebuilt = run_snakemake("--cores", "2", "figures/fig1_imagenet_vs_transfer.pdf", workdir=tmp_path)
     assert rebuilt.returncode == 0 and figure.exists()
-    assert _job_counts(rebuilt.stdout + rebuilt.stderr) == {"figure": 1, "total": 1}
+    assert job_counts(rebuilt.stdout + rebuilt.stderr) == {"figure": 1, "total": 1}
 
     # A self-contained report with every figure and table, and the figures' captions.
     report = run_snakemake("--report", str(tmp_path / "report.html"), workdir=tmp_path)
