@@ -42,8 +42,9 @@ def check_config(config):
                               "marks the ablation's recipe variants, as timm's pretrained tags)")
         _check_model(name, entry)
     _check_ablation(config)
-    for name in embedded_models(config):
-        _check_switches(config, name)
+    for name, spec in study_models(config).items():
+        if "arch" in spec:
+            _check_switches(config, name, spec)
     probe = config["probe"]
     if probe.get("penalty_min", 0) > probe.get("penalty_max", float("inf")):
         raise ConfigError(f"config: probe.penalty_min ({probe['penalty_min']}) exceeds probe.penalty_max "
@@ -86,15 +87,15 @@ def _check_model(name, entry):
         raise ConfigError(f"config: models.{name}: {error}") from error
 
 
-def _check_switches(config, name):
+def _check_switches(config, name, spec):
     """The model builds with its recipe's switches (a torchvision family lacking one refuses it); built on the
     meta device, so no memory or time is spent on weights."""
     import torch
 
-    options = model_options({**DEFAULT_RECIPE, **pretrain_recipe(config, name)})
+    options = model_options({**DEFAULT_RECIPE, **_recipe(config, spec)})
     try:
         with torch.device("meta"):
-            models.create_model(study_models(config)[name]["arch"], num_classes=2, **options)
+            models.create_model(spec["arch"], num_classes=2, **options)
     except ValueError as error:
         where = f"models.{name}.pretrain" if name in config["models"] else f"the ablation's variant {name}"
         raise ConfigError(f"config: {where}: {error}") from error
@@ -108,10 +109,10 @@ def _check_ablation(config):
         for name in names:
             entry = config["models"].get(name)
             if entry is None or "arch" not in entry:
-                valid = ", ".join(name for name, entry in config["models"].items() if "arch" in entry) or "none"
+                valid = ", ".join(other for other, spec in config["models"].items() if "arch" in spec) or "none"
                 raise ConfigError(f"config: {key} names {name!r}, which is not a model the workflow pretrains "
                                   f"(`models.<name>.arch`); valid: {valid}")
-            on = switches_on(pretrain_recipe(config, name))
+            on = switches_on(_recipe(config, entry))
             if on:
                 raise ConfigError(f"config: {key} names {name!r}, whose recipe already turns on {on}; the "
                                   "ablation compares against a model trained with every switch off")
@@ -207,7 +208,7 @@ def arm_models(config, arm):
         return list(specs)
     names, seen = [], set()
     for name, spec in specs.items():
-        if switches_on(pretrain_recipe(config, name)) or architecture(spec) in seen:
+        if switches_on(_recipe(config, spec)) or architecture(spec) in seen:
             continue
         seen.add(architecture(spec))
         names.append(name)
@@ -216,6 +217,9 @@ def arm_models(config, arm):
 
 def pretrain_recipe(config, model):
     """The shared recipe with the model's own overrides applied."""
-    spec = config["models"][model] if model in config["models"] else study_models(config)[model]
+    return _recipe(config, study_models(config)[model])
+
+
+def _recipe(config, spec):
     return {**(config.get("pretrain") or {}), **(spec.get("pretrain") or {})}
 
