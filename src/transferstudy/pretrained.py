@@ -66,8 +66,6 @@ TORCHVISION_HEADS = {
     "vit": "heads.head",
     "wide_resnet": "fc",
 }
-# Families built with auxiliary classifiers, which the study does not use.
-_AUX_FAMILIES = ("googlenet", "inception_v3")
 _TORCHVISION_HASH = re.compile(r"-([a-f0-9]{6,})\.")
 
 
@@ -221,7 +219,7 @@ def _check_published_hash(path, sha256):
 def _aux_kwargs(name):
     """Builder options of a torchvision model without pretrained weights: no auxiliary heads, and for those
     families their (truncated-normal) initialisation chosen explicitly (the default is about to change)."""
-    return {"aux_logits": False, "init_weights": True} if name.startswith(_AUX_FAMILIES) else {}
+    return {"aux_logits": False, "init_weights": True} if name.startswith(models.TORCHVISION_AUX) else {}
 
 
 def _drop_aux_heads(model):
