@@ -201,3 +201,44 @@ def test_a_failed_line_search_is_reported_with_a_finite_loss(monkeypatch):
     monkeypatch.setattr(probe, "_line_search", lambda *args, **kwargs: (None, None))
     info = probe.minimize_lbfgs(problem, problem.zeros(), max_iter=10, tol=1e-6, history_size=5)
     assert not info.converged and info.iterations == 0 and np.isfinite(info.loss)
+
+
+def test_gradient_norm_is_the_standardised_max_or_a_lower_bound_above_tol():
+    x, labels = _blobs(n=300, d=2 * probe.WATCHED_COLUMNS, classes=5, seed=4)
+    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 5, False, whiten=True)
+    problem.penalty = 3.0
+    xs = (torch.tensor(x) - problem.mean) / problem.std
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        theta = torch.randn(5, x.shape[1] + 1, dtype=torch.float64, generator=rng, requires_grad=True)
+        _, grad = problem(theta.detach())
+        # scikit-learn's criterion: the largest gradient entry of the objective over standardised features.
+        weights = problem.standardized_weights(theta).detach().requires_grad_()
+        data, _ = problem.data_term(xs @ weights[:, :-1].T + weights[:, -1])
+        (data + problem.penalty / (2 * problem.n) * (weights[:, :-1] ** 2).sum()).backward()
+        exact = weights.grad.abs().max().item()
+        assert problem.gradient_norm(grad) == pytest.approx(exact, rel=1e-9)
+        for tol in (0.0, exact / 2, exact, 2 * exact):
+            value = problem.gradient_norm(grad, tol)
+            assert value == pytest.approx(exact, rel=1e-9) or tol < value <= exact * (1 + 1e-9)
+
+
+def test_a_fit_stopped_unconverged_records_the_exact_gradient_norm():
+    x, labels = _blobs(n=300, d=40, classes=5, seed=5)
+    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 5, False, whiten=True)
+    problem.penalty = 1e-3
+    theta = problem.zeros()
+    info = probe.minimize_lbfgs(problem, theta, max_iter=2, tol=1e-12, history_size=5)
+    assert not info.converged and info.iterations == 2
+    assert info.grad_norm == pytest.approx(problem.gradient_norm(problem(theta)[1]), rel=1e-9)
+
+
+def test_every_path_entry_scores_its_own_solution_on_val():
+    x, labels = _blobs(n=600, d=10, classes=4, seed=6)
+    problem = probe.LogisticProblem(torch.tensor(x[:400]), torch.tensor(labels[:400]), 4, False)
+    val_features = problem.transform(torch.tensor(x[400:]))
+    grid, solutions = probe.regularization_path(problem, probe.penalty_grid(1e-6, 1e5, 45), val_features,
+                                                labels[400:], "top1", max_iter=1000, tol=1e-4, history_size=30)
+    assert any(entry["iterations"] == 0 for entry in grid[1:])  # fits that start converged reuse the scores
+    for entry, theta in zip(grid, solutions):
+        assert entry["val_metric"] == metrics.top1(labels[400:], (val_features @ theta.T).numpy())

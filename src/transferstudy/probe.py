@@ -56,6 +56,8 @@ COVARIANCE_ROWS = 8192
 # Along the path, logits are updated incrementally (logits + step * X d); they are recomputed exactly after
 # this many steps, which keeps their float32 rounding at the level of one fresh matmul's.
 REEVALUATE_AFTER = 50
+# Columns of the standardised gradient checked before the full mapping (``LogisticProblem.gradient_norm``).
+WATCHED_COLUMNS = 32
 
 
 def penalty_grid(penalty_min, penalty_max, num_penalties):
@@ -89,18 +91,20 @@ class LogisticProblem:
         std = x.std(0, keepdim=True) if standardize else torch.ones_like(x[:1])
         self.std = torch.where(std > 0, std, torch.ones_like(std))
         self.projection = None
-        weight = torch.ones(x.shape[1], dtype=torch.float64, device=device)
+        self.watched = None
+        weight = torch.ones(x.shape[1], dtype=dtype, device=device)
         if whiten:
             # Any orthonormal basis with any positive scales gives an exact reparametrisation (the penalty
             # weights match the scales), so the covariance need only be roughly right, and tiny or negative
             # eigenvalues are raised rather than their directions dropped.
+            # In the solver's dtype: float32's eigenvalues are coarse only below the clamp.
             sample = x[::max(1, len(x) // COVARIANCE_ROWS)]
             xs = (sample - self.mean) / self.std
-            eigvals, eigvecs = torch.linalg.eigh((xs.T @ xs / len(xs)).double())
+            eigvals, eigvecs = torch.linalg.eigh(xs.T @ xs / len(xs))
             scales = eigvals.clamp(min=eigvals.max().item() * 1e-6)
-            self.projection = (eigvecs / scales.sqrt()).to(dtype)
+            self.projection = eigvecs / scales.sqrt()
             # Maps a whitened gradient (weights part) back to one over the standardised features.
-            self.to_standardized = (eigvecs * scales.sqrt()).T.to(dtype)
+            self.to_standardized = (eigvecs * scales.sqrt()).T
             weight = 1.0 / scales
         self.multilabel = multilabel
         self.num_classes = num_classes
@@ -108,7 +112,7 @@ class LogisticProblem:
         self.targets = self.target_matrix(y)
         self.n = len(x)
         # Weight of each parameter column in the penalty: 1 (or 1/e_j whitened) for weights, 0 for the bias.
-        self.penalized = torch.cat([weight, torch.zeros(1, dtype=torch.float64, device=device)]).to(dtype)
+        self.penalized = torch.cat([weight, torch.zeros(1, dtype=dtype, device=device)])
         self.penalty = 0.0
 
     def target_matrix(self, y):
@@ -140,11 +144,25 @@ class LogisticProblem:
             xs = xs @ self.projection
         return torch.cat([xs, torch.ones(len(xs), 1, dtype=xs.dtype, device=xs.device)], 1)
 
-    def gradient_norm(self, grad):
-        """max |gradient| over the standardised features' weights and the bias: scikit-learn's criterion."""
+    def gradient_norm(self, grad, tol=None):
+        """max |gradient| over the standardised features' weights and the bias: scikit-learn's criterion.
+
+        Whitened, that takes a C x D x D mapping. With ``tol``, a lower bound is returned instead when it
+        already exceeds ``tol`` (the fit goes on either way): the bias, then the standardised columns that
+        held the largest entries at the last full mapping.
+        """
         if self.projection is None:
             return grad.abs().max().item()
-        return max((grad[:, :-1] @ self.to_standardized).abs().max().item(), grad[:, -1].abs().max().item())
+        bias = grad[:, -1].abs().max().item()
+        if tol is not None and bias > tol:
+            return bias
+        if tol is not None and self.watched is not None:
+            bound = (grad[:, :-1] @ self.to_standardized[:, self.watched]).abs().max().item()
+            if bound > tol:
+                return bound
+        standardized = (grad[:, :-1] @ self.to_standardized).abs()
+        self.watched = standardized.amax(0).topk(min(WATCHED_COLUMNS, standardized.shape[1])).indices
+        return max(standardized.max().item(), bias)
 
     def standardized_weights(self, theta):
         """[W | b] over standardised features (undoing the whitening)."""
@@ -213,9 +231,11 @@ class _Line:
         return loss, slope
 
 
-def evaluate(problem, theta):
-    """What the solver keeps of a point: logits, data loss, residual and data gradient (two matmuls)."""
-    logits = problem.x @ theta.T
+def evaluate(problem, theta, logits=None):
+    """What the solver keeps of a point: logits (given, or one matmul), data loss, residual and data gradient
+    (one matmul)."""
+    if logits is None:
+        logits = problem.x @ theta.T
     data_loss, residual = problem.data_term(logits)
     return {"logits": logits, "data_loss": data_loss.item(), "residual": residual,
             "data_grad": problem.data_gradient(residual)}
@@ -241,7 +261,7 @@ def minimize_lbfgs(problem, theta, *, max_iter, tol, history_size, history=None,
     h0 = problem.preconditioner(point["residual"])
     history = [] if history is None else history
     iterations = 0
-    grad_norm = problem.gradient_norm(grad)
+    grad_norm = problem.gradient_norm(grad, tol)
     while grad_norm > tol and iterations < max_iter:
         direction = _two_loop(grad, history, h0)
         if (grad * direction).sum().item() >= 0:  # not a descent direction: restart from the preconditioned gradient
@@ -263,10 +283,12 @@ def minimize_lbfgs(problem, theta, *, max_iter, tol, history_size, history=None,
             history.append((s, y, 1.0 / sy))
             del history[:-history_size]
         grad = new_grad
-        grad_norm = problem.gradient_norm(grad)
+        grad_norm = problem.gradient_norm(grad, tol)
         h0 = problem.preconditioner(residual)
         point.update(logits=logits, data_loss=data_loss, residual=residual, data_grad=data_grad)
         iterations += 1
+    if grad_norm > tol:  # stopped unconverged on what may be a lower bound: record the exact value
+        grad_norm = problem.gradient_norm(grad)
     return FitInfo(problem.penalty, iterations, grad_norm, grad_norm <= tol, loss)
 
 
@@ -366,7 +388,7 @@ def regularization_path(problem, penalties, val_features, val_labels, metric, **
     theta = problem.zeros()
     grid, solutions = [], []
     history = []
-    point = evaluate(problem, theta)
+    point = evaluate(problem, theta, logits=torch.zeros_like(problem.targets))
     incremental_steps = 0
     for penalty in penalties:
         if incremental_steps >= REEVALUATE_AFTER:  # bound the rounding that incremental logit updates gather
@@ -375,8 +397,11 @@ def regularization_path(problem, penalties, val_features, val_labels, metric, **
         problem.penalty = float(penalty)
         info = minimize_lbfgs(problem, theta, history=history, point=point, **fit_options)
         incremental_steps += info.iterations
-        val_scores = (val_features @ theta.T).cpu().numpy()
-        grid.append({**asdict(info), "val_metric": metrics.score(metric, val_labels, val_scores)})
+        if info.iterations == 0 and grid:  # the solution has not moved: neither have its validation scores
+            val_metric = grid[-1]["val_metric"]
+        else:
+            val_metric = metrics.score(metric, val_labels, (val_features @ theta.T).cpu().numpy())
+        grid.append({**asdict(info), "val_metric": val_metric})
         solutions.append(theta.clone())
         if not info.converged:
             log.warning("penalty %.3g did not converge in %d iterations (max |grad| %.2e > tol %.0e)",
