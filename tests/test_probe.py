@@ -242,3 +242,26 @@ def test_every_path_entry_scores_its_own_solution_on_val():
     assert any(entry["iterations"] == 0 for entry in grid[1:])  # fits that start converged reuse the scores
     for entry, theta in zip(grid, solutions):
         assert entry["val_metric"] == metrics.top1(labels[400:], (val_features @ theta.T).numpy())
+
+
+def test_a_guessed_direction_is_searched_first_and_an_ascending_one_ignored():
+    x, labels = _blobs(n=300, d=10, classes=4, seed=7)
+    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 4, False)
+    problem.penalty = 1.0
+    options = {"max_iter": 1000, "tol": 1e-8, "history_size": 10}
+
+    def fit(guess=None):
+        theta = problem.zeros()
+        return probe.minimize_lbfgs(problem, theta, guess=guess, **options), theta
+
+    plain, plain_theta = fit()
+    grad = problem(problem.zeros())[1]
+    ascending, ascending_theta = fit((grad, problem.x @ grad.T))
+    assert ascending.iterations == plain.iterations and torch.equal(ascending_theta, plain_theta)
+    # A descending guess with its logit changes given: a different first step, the same optimum (up to the
+    # softmax's free shift of all biases, which the penalty leaves undetermined).
+    guessed, guessed_theta = fit((-grad, problem.x @ -grad.T))
+    assert guessed.converged and not torch.equal(guessed_theta, plain_theta)
+    for theta in (guessed_theta, plain_theta):
+        theta[:, -1] -= theta[:, -1].mean()
+    torch.testing.assert_close(guessed_theta, plain_theta, atol=1e-5, rtol=0)
