@@ -267,17 +267,19 @@ def minimize_lbfgs(problem, theta, *, max_iter, tol, history_size, history=None,
     grad_norm = problem.gradient_norm(grad, tol)
     while grad_norm > tol and iterations < max_iter:
         direction, moves = guess if guess is not None else (None, None)
-        if direction is None or (grad * direction).sum().item() >= 0:
+        guess = None
+        slope = None if direction is None else (grad * direction).sum().item()
+        if slope is None or slope >= 0:
             direction, moves = _two_loop(grad, history, h0), None
-            if (grad * direction).sum().item() >= 0:  # not a descent direction: restart from the preconditioned gradient
+            slope = (grad * direction).sum().item()
+            if slope >= 0:  # not a descent direction: restart from the preconditioned gradient
                 history.clear()
                 direction = -h0 * grad
+                slope = (grad * direction).sum().item()
         line = _Line(problem, theta, logits, direction, moves)
-        step, new_loss = _line_search(line, loss, (grad * direction).sum().item())
-        if step is None and guess is not None:  # the guess led nowhere: search the L-BFGS direction instead
-            guess = None
+        step, new_loss = _line_search(line, loss, slope)
+        if step is None and moves is not None:  # the guess led nowhere: search the L-BFGS direction instead
             continue
-        guess = None
         if step is None:  # no acceptable step: stop here, reported as not converged
             break
         loss = new_loss
