@@ -16,7 +16,10 @@ install: $(VENV)/.installed
 study: install
 	$(VENV)/bin/snakemake --cores $(CORES)
 
+# House style first (seconds), then the tests.
 test: install
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/python -m pytest
 
 # Refresh the lock after changing dependencies in pyproject.toml.

@@ -1,5 +1,9 @@
 # transferstudy: do better ImageNet models transfer better? (Kornblith, Shlens & Le, CVPR 2019)
 # Default: the embedded mini-study of config/config.yaml. See README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
 
 configfile: "config/config.yaml"
 
@@ -18,6 +22,6 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

@@ -1,6 +1,6 @@
 """Benchmark: end-to-end feature extraction from JPEG files against the network's forward-only rate.
 
-The real path is ``transferstudy.features.penultimate_features`` over image files (decode, resize, centre
+The real path is ``transferstudy.nets.inference.penultimate_features`` over image files (decode, resize, centre
 crop in DataLoader workers; normalisation and the network in the main process); the reference is the same
 network, batch size, device, precision and memory format on pre-decoded, preprocessed tensors already in
 place. Prints both rates in images/s and their ratio (target: at least 90%).
@@ -21,10 +21,11 @@ import torch
 import torchvision
 from PIL import Image
 
-from transferstudy import images, pretrained
-from transferstudy.features import penultimate_features
-from transferstudy.pretrain import normalize
-from transferstudy.training import precision
+from transferstudy.data import images
+from transferstudy.data.images import normalize
+from transferstudy.nets import pretrained
+from transferstudy.nets.catalogue import torchvision_head
+from transferstudy.nets.inference import penultimate_features, precision
 
 
 def write_jpegs(folder, count, size, seed=0):
@@ -45,7 +46,7 @@ def loaded_network(name):
     """A torchvision network with random weights, split at its penultimate layer like a pretrained one."""
     torch.manual_seed(0)
     model = torchvision.models.get_model(name, weights=None, **pretrained._aux_kwargs(name)).eval()
-    head = pretrained.split_at_head(model, pretrained.torchvision_head(name))
+    head = pretrained.split_at_head(model, torchvision_head(name))
     cfg = pretrained.torchvision_cfg(pretrained.torchvision_weights(name))
     return pretrained.Pretrained(body=model, head=head, num_features=head.in_features, pretrained_cfg=cfg,
                                  info={"arch": name})

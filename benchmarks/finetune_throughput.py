@@ -1,6 +1,6 @@
 """Benchmark: training images/s of a real fine-tuning run against a pure training-step loop.
 
-The real run is ``transferstudy.finetune.train_run`` (indexing, random-resized-crop + flip, normalisation,
+The real run is ``transferstudy.transfer.finetune.train_run`` (indexing, random-resized-crop + flip, normalisation,
 periodic evaluation and checkpointing included); the reference is the same model, batch size, optimiser,
 device, precision and memory format stepping on synthetic tensors already in place. Prints both rates and
 their ratio (target: >= 85%).
@@ -19,8 +19,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from transferstudy import datasets, finetune, models, pretrain
-from transferstudy.training import precision
+from transferstudy.data import datasets
+from transferstudy.nets import architectures as models
+from transferstudy.nets.inference import precision
+from transferstudy.train import pretrain
+from transferstudy.transfer import finetune
 
 
 def pure_loop(arch, num_classes, batch_size, size, steps, device):

@@ -25,7 +25,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from transferstudy import metrics, probe
+from transferstudy import metrics
+from transferstudy.transfer import probe
 from transferstudy.io import read_split_file
 
 
@@ -115,8 +116,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
         started = time.perf_counter()
-        _, ours = probe.probe_arrays(splits, classes, False, "top1", device=args.device, dtype=args.dtype,
-                                     whiten=args.whiten, **grid)
+        _, ours = probe.probe_arrays(splits, classes, False, "top1", device=args.device,
+                                     solver={"dtype": args.dtype, "whiten": args.whiten, **grid})
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         ours_seconds = time.perf_counter() - started

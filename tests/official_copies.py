@@ -178,7 +178,7 @@ def _voc_xml(objects):
 def _voc_objects(j, split):
     """Objects of image ``j`` of a split: two classes each, so every split has every class; the third training
     image also holds a difficult person."""
-    from transferstudy.official_datasets import VOC_CLASSES
+    from transferstudy.data.official import VOC_CLASSES
 
     objects = [(VOC_CLASSES[2 * j], 0), (VOC_CLASSES[2 * j + 1], 0)]
     return objects + [("person", 1)] if (split, j) == ("train", 2) else objects

@@ -10,9 +10,11 @@ import pytest
 import yaml
 
 from conftest import ROOT, job_counts, run_snakemake
-from transferstudy import ablation, analysis, figures
-from transferstudy.config import ConfigError, arm_models, check_config, mixed_zoo, pretrain_recipe, study_models
+from transferstudy.analysis import ablation, catalogue, figures, tables
+from transferstudy.config import ConfigError
 from transferstudy.io import write_split_file
+from transferstudy.nets import zoo
+from transferstudy.study import Study
 
 # The default config holds the ablation switched off (it doubles the study's time); these tests switch it on.
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -25,8 +27,15 @@ def _with(change):
     return config
 
 
+def check_models(config):
+    """The plan's checks and the first job's (check_models), as the workflow runs them."""
+    study = Study(config)
+    return zoo.check_models(study.models, study.recipes)
+
+
 def test_the_ablation_adds_each_switch_alone_all_four_and_the_mixed_zoo():
-    models = study_models(DEFAULT)
+    study = Study(DEFAULT)
+    models = study.models
     base = DEFAULT["ablation"]["model"]
     for tag, recipe in [("no_gamma", {"bn_gamma": False}), ("ls", {"label_smoothing": 0.1}),
                         ("dropout", {"dropout": 0.2}), ("aux", {"aux_head": True}),
@@ -34,15 +43,16 @@ def test_the_ablation_adds_each_switch_alone_all_four_and_the_mixed_zoo():
         assert models[f"{base}.{tag}"] == {"arch": DEFAULT["models"][base]["arch"], "pretrain": recipe}
     assert models["mini_densenet.dropout-aux"]["pretrain"] == {"dropout": 0.2, "aux_head": True}
     # The mixed zoo's twin of the ablation model with all four is the ablation's own `.all`, trained once.
-    assert f"{base}.all" in mixed_zoo(DEFAULT) and len(models) == len(DEFAULT["models"]) + 5 + 4
-    assert pretrain_recipe(DEFAULT, f"{base}.ls")["epochs"] == DEFAULT["pretrain"]["epochs"]
+    assert f"{base}.all" in study.mixed_zoo and len(models) == len(DEFAULT["models"]) + 5 + 4
+    assert study.recipes[f"{base}.ls"].epochs == DEFAULT["pretrain"]["epochs"]
+    assert study.recipes[f"{base}.ls"].label_smoothing == 0.1 and study.recipes[base].label_smoothing == 0
     # Training from random initialisation does not depend on the pretraining recipe: once per architecture.
-    assert arm_models(DEFAULT, "scratch") == list(DEFAULT["models"])
-    assert arm_models(DEFAULT, "finetune") == list(models)
+    assert study.arm_models("scratch") == list(DEFAULT["models"])
+    assert study.arm_models("finetune") == list(models)
     for off in (False, "false"):  # "false": as Snakemake's --config passes it
-        disabled = _with(lambda c: c["ablation"].__setitem__("enabled", off))
-        assert study_models(disabled) == DEFAULT["models"] and mixed_zoo(disabled) == []
-    assert study_models(_with(lambda c: c["ablation"].__setitem__("enabled", "true"))) == models
+        disabled = Study(_with(lambda c: c["ablation"].__setitem__("enabled", off)))
+        assert disabled.models == DEFAULT["models"] and disabled.mixed_zoo == []
+    assert Study(_with(lambda c: c["ablation"].__setitem__("enabled", "true"))).models == models
 
 
 @pytest.mark.parametrize("change, message", [
@@ -56,7 +66,7 @@ def test_the_ablation_adds_each_switch_alone_all_four_and_the_mixed_zoo():
 ])
 def test_bad_ablation_settings_name_the_key(change, message):
     with pytest.raises(ConfigError, match=message):
-        check_config(_with(change))
+        Study(_with(change))
 
 
 # Three architectures, each with a baseline (every switch off): "a" with two variants (a.ls, a.all), "b" and
@@ -130,11 +140,11 @@ def test_zoo_correlation_contrasts_the_controlled_zoo_with_its_mixed_twins():
 def test_standalone_analysis_with_a_mixed_zoo_draws_the_ablation_figure(tmp_path):
     csv = tmp_path / "accuracy.csv"
     csv.write_text(ACCURACY)
-    analysis.main([str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux"])
+    tables.main([str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux"])
     assert (tmp_path / "fig5_regularization_ablation.pdf").read_bytes()[:4] == b"%PDF"
     assert len(pd.read_csv(tmp_path / "ablation.csv")) == 5
-    assert "fig5_regularization_ablation" in figures.figures_for(["logistic_regression"], ["ablation", "zoo_correlation"])
-    assert "fig6_tsne" not in figures.figures_for(["logistic_regression"], ["ablation", "zoo_correlation"])
+    ablation_figures = catalogue.figures_for(["logistic_regression"], ["ablation", "zoo_correlation"])
+    assert "fig5_regularization_ablation" in ablation_figures and "fig6_tsne" not in ablation_figures
 
 
 def _features_file(path, model, switches, spread, rng):
@@ -198,7 +208,7 @@ def test_the_full_scale_ablation_plans_resumable_imagenet_pretraining(tmp_path):
 ])
 def test_switches_the_architecture_lacks_and_an_imagenet_without_root_are_refused(change, message):
     with pytest.raises(ConfigError, match=message):
-        check_config(_with(change))
+        check_models(_with(change))
 
 
 def test_the_long_pretraining_ablation_config_plans_the_six_networks_and_the_probe(tmp_path):

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from transferstudy import analysis, figures
+from transferstudy.analysis import catalogue, figures, tables
 
 HAND_WRITTEN = """model,dataset,setting,metric,value,source_top1
 alexnet,cars,logistic_regression,top1,0.35,0.57
@@ -41,7 +41,7 @@ def test_standalone_analysis_of_a_hand_written_table(tmp_path):
     csv = tmp_path / "accuracy.csv"
     csv.write_text(HAND_WRITTEN + SCRATCH)
     _curves().to_csv(tmp_path / "curves.csv", index=False)
-    analysis.main([str(csv), "--out", str(tmp_path / "out"), "--convergence", str(tmp_path / "curves.csv")])
+    tables.main([str(csv), "--out", str(tmp_path / "out"), "--convergence", str(tmp_path / "curves.csv")])
     out = tmp_path / "out"
     correlation = pd.read_csv(out / "correlation.csv")
     assert set(correlation.setting) == {"logistic_regression", "finetune", "scratch"}
@@ -51,7 +51,7 @@ def test_standalone_analysis_of_a_hand_written_table(tmp_path):
     matrix = pd.read_csv(out / "accuracy_matrix_logistic_regression.csv")
     assert list(matrix.model) == ["alexnet", "vgg16", "densenet121", "resnet50"]
     assert matrix.loc[matrix.model == "resnet50", "cars"].iloc[0] == pytest.approx(52.0)
-    for name in figures.figures_for(["logistic_regression", "finetune", "scratch"]):
+    for name in catalogue.figures_for(["logistic_regression", "finetune", "scratch"]):
         assert (out / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
         assert (out / f"{name}.png").stat().st_size > 10_000
     assert not (out / "fig5_regularization_ablation.pdf").exists()  # no ablation in this table
@@ -61,10 +61,10 @@ def test_standalone_analysis_of_a_hand_written_table(tmp_path):
 
 def test_figures_whose_data_is_absent_are_skipped_not_drawn_empty(tmp_path):
     table = pd.read_csv(__import__("io").StringIO(HAND_WRITTEN))  # no scratch, no curves
-    paths = {p.name for p in analysis.analyse(table, tmp_path)}
+    paths = {p.name for p in tables.analyse(table, tmp_path)}
     assert "fig3_finetune_vs_logistic.pdf" in paths and "fig4_pretrained_vs_random.pdf" not in paths
-    assert figures.figures_for(["logistic_regression"]) == ["fig1_imagenet_vs_transfer", "fig2_per_dataset"]
-    assert "fig4_pretrained_vs_random" in figures.figures_for(["logistic_regression", "finetune", "scratch"])
+    assert catalogue.figures_for(["logistic_regression"]) == ["fig1_imagenet_vs_transfer", "fig2_per_dataset"]
+    assert "fig4_pretrained_vs_random" in catalogue.figures_for(["logistic_regression", "finetune", "scratch"])
 
 
 def test_fine_tune_against_logistic_regression_counts_pairs_above_the_diagonal():
@@ -77,12 +77,12 @@ def test_fine_tune_against_logistic_regression_counts_pairs_above_the_diagonal()
 def test_two_models_give_a_message_in_the_figure_not_a_crash(tmp_path):
     table = pd.read_csv(__import__("io").StringIO(HAND_WRITTEN))
     table = table[table.model.isin(["alexnet", "resnet50"])]
-    paths = analysis.analyse(table, tmp_path)
+    paths = tables.analyse(table, tmp_path)
     correlation = pd.read_csv(tmp_path / "correlation.csv")
     assert correlation.pearson_r.isna().all() and correlation.note.str.contains("fewer than 3").all()
     assert all(p.exists() for p in paths)
 
 
 def test_every_figure_has_a_caption():
-    assert set(figures.CAPTIONS) == set(figures.FIGURES)
-    assert all(len(c) > 100 for c in figures.CAPTIONS.values())
+    assert set(catalogue.CAPTIONS) == set(figures.FIGURES)
+    assert all(len(c) > 100 for c in catalogue.CAPTIONS.values())

@@ -1,10 +1,19 @@
+import argparse
 import copy
+import dataclasses
+import subprocess
+import sys
+import typing
 
 import pytest
 import yaml
 
 from conftest import ROOT, run_snakemake
-from transferstudy.config import ConfigError, check_config, enabled_arms
+from transferstudy import config
+from transferstudy.__main__ import STAGES
+from transferstudy.config import ConfigError
+from transferstudy.nets import zoo
+from transferstudy.study import Study
 
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
@@ -37,25 +46,30 @@ def _with(change):
     (lambda c: c.pop("source"), "source.dataset = None is not a source dataset"),
 ])
 def test_check_config_names_the_key_and_the_valid_choices(change, message):
+    # What the plan checks, then what the first job (check_models) checks with torchvision and timm.
     with pytest.raises(ConfigError, match=message):
-        check_config(_with(change))
+        study = Study(_with(change))
+        zoo.check_models(study.models, study.recipes)
 
 
 def test_default_config_passes():
-    assert check_config(copy.deepcopy(DEFAULT))
+    study = Study(copy.deepcopy(DEFAULT))
+    checked = zoo.check_models(study.models, study.recipes)
+    assert set(checked) == set(DEFAULT["models"]) and checked["mini_vgg"]["switches"] == "none"
 
 
 def test_training_arms_are_enabled_by_their_section():
-    assert enabled_arms(DEFAULT) == ["finetune", "scratch"]
-    assert enabled_arms(_with(lambda c: c["scratch"].__setitem__("enabled", False))) == ["finetune"]
-    assert enabled_arms(_with(lambda c: c.pop("finetune"))) == ["scratch"]
+    assert list(Study(DEFAULT).arms) == ["finetune", "scratch"]
+    assert list(Study(_with(lambda c: c["scratch"].__setitem__("enabled", False))).arms) == ["finetune"]
+    assert list(Study(_with(lambda c: c.pop("finetune"))).arms) == ["scratch"]
 
 
 @pytest.mark.parametrize("change, expected", [
     (lambda c: c.__setitem__("threads", "two"), ["threads", "'two' is not of type 'integer'"]),
-    (lambda c: c.pop("probe"), ["'probe' is a required property"]),
+    (lambda c: c.pop("datasets"), ["'datasets' is a required property"]),
     (lambda c: c["pretrain"].__setitem__("epoch", 3), ["epoch", "Additional properties are not allowed"]),
-    (lambda c: c["models"]["mini_vgg"].__setitem__("arch", "vgg99"), ["models.mini_vgg.arch = 'vgg99'"]),
+    (lambda c: c["models"].__setitem__("sq", {"torchvision": "squeezenet1_0"}), ["models.sq: torchvision model "
+                                                                                "'squeezenet1_0': no known penultimate"]),
     (lambda c: c["finetune"].__setitem__("lr", [0.1, 50]), ["finetune", "50 is greater than the maximum of 10"]),
 ])
 def test_workflow_stops_before_any_job_with_the_key_named(tmp_path, change, expected):
@@ -67,3 +81,106 @@ def test_workflow_stops_before_any_job_with_the_key_named(tmp_path, change, expe
     for text in expected:
         assert text in output, output[-2000:]
     assert "Job stats" not in output
+
+
+SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+
+
+def _schema_groups():
+    """Each settings group with the part of the schema that repeats it."""
+    top = SCHEMA["properties"]
+    arm = SCHEMA["$defs"]["training_arm"]
+    scalars = {key: value for key, value in top.items() if key in ("seed", "device", "threads")}
+    return [(config.StudyOptions, {"properties": scalars}), (config.PretrainRecipe, SCHEMA["$defs"]["recipe"]),
+            (config.ArmRecipe, arm["properties"]["recipe"]), (config.TrainingArm, arm),
+            (config.ProbeSolver, top["probe"]), (config.FeatureOptions, top["features"]),
+            (config.SplitOptions, top["split"]), (config.AnalysisOptions, top["analysis"]),
+            (config.TsneOptions, top["ablation"]["properties"]["tsne"])]
+
+
+@pytest.mark.parametrize("group, schema", _schema_groups(), ids=lambda value: getattr(value, "__name__", ""))
+def test_the_schema_and_the_settings_groups_have_the_same_keys_defaults_and_ranges(group, schema):
+    fields = {f.name: f for f in dataclasses.fields(group)}
+    kinds = typing.get_type_hints(group)
+    assert set(schema["properties"]) == set(fields)
+    assert set(schema.get("required", [])) == {name for name, f in fields.items()
+                                                if f.default is dataclasses.MISSING}
+    for name, f in fields.items():
+        node = schema["properties"][name]
+        if f.default is not dataclasses.MISSING and f.default is not None and name != "recipe":
+            assert node.get("default") == f.default and type(node["default"]) is type(f.default), name
+        elif name != "recipe":
+            assert "default" not in node, name
+        kind = typing.get_args(kinds[name])[0] if typing.get_origin(kinds[name]) is typing.Union else kinds[name]
+        if kind in JSON_TYPES:
+            assert node.get("type") == JSON_TYPES[kind] or node.get("enum") and kind is str, name
+        for bound in config.BOUNDS:
+            assert node.get(bound) == f.metadata.get(bound), (name, bound)
+        assert node.get("enum") == (list(f.metadata["choices"]) if f.metadata.get("choices") else None), name
+    if group is config.TrainingArm:
+        low, high = config.TrainingArm.LR_RANGE
+        assert schema["properties"]["lr"]["items"] == {"type": "number", "exclusiveMinimum": low, "maximum": high}
+        assert schema["properties"]["weight_decay"]["items"] == {"type": "number", "minimum": 0}
+
+
+@pytest.mark.parametrize("group, mapping, message", [
+    (config.PretrainRecipe, {"lr": 0}, "pretrain.lr = 0 must be greater than 0"),
+    (config.PretrainRecipe, {"epochs": 2.5}, "pretrain.epochs = 2.5 is not an integer"),
+    (config.PretrainRecipe, {"augment": "yes"}, "pretrain.augment = 'yes' is not true or false"),
+    (config.PretrainRecipe, {"epoch": 3}, r"pretrain has unknown key\(s\) \['epoch'\]; valid: epochs, batch_size"),
+    (config.ProbeSolver, {"dtype": "float16"}, "probe.dtype = 'float16' is not valid; valid: float32, float64"),
+    (config.FeatureOptions, {"unreadable": "ignore"}, "features.unreadable = 'ignore' is not valid; valid: error, skip"),
+    (config.TsneOptions, {}, "ablation.tsne needs dataset"),
+    (config.TrainingArm, {"lr": [0.1, 0.1], "weight_decay": [0]}, r"<arm>.lr = \[0.1, 0.1\] lists a value twice"),
+    (config.TrainingArm, {"lr": [], "weight_decay": [0]}, "<arm>.lr = .* must be a non-empty list"),
+    (config.TrainingArm, {"lr": [0.1], "weight_decay": [0], "recipe": {"steps": 0}},
+     "<arm>.recipe.steps = 0 must be at least 1"),
+])
+def test_a_settings_group_refuses_bad_values_naming_the_key(group, mapping, message):
+    with pytest.raises(ConfigError, match=message):
+        group.from_mapping(mapping)
+
+
+def test_settings_groups_fill_defaults_and_give_the_commands_their_flags():
+    recipe = config.PretrainRecipe.from_mapping({"lr": 1})
+    assert recipe.lr == 1.0 and isinstance(recipe.lr, float) and recipe.epochs == 8
+    assert config.PretrainRecipe.of(recipe) is recipe and config.PretrainRecipe.of(None) == config.PretrainRecipe()
+    parser = argparse.ArgumentParser()
+    config.ProbeSolver.add_arguments(parser)
+    args = parser.parse_args(["--num-penalties", "5", "--no-whiten"])
+    assert config.ProbeSolver.from_arguments(args) == config.ProbeSolver(num_penalties=5, whiten=False)
+    with pytest.raises(ConfigError, match="probe.tol = -1.0 must be greater than 0"):
+        config.ProbeSolver(tol=-1.0)
+
+
+def test_grid_values_that_print_alike_are_refused():
+    with pytest.raises(ConfigError, match=r"finetune.lr = \[0.1, 0.1000001\]: values that print alike"):
+        Study(_with(lambda c: c["finetune"].__setitem__("lr", [0.1, 0.1000001])))
+
+
+def test_a_missing_weights_file_is_found_by_the_first_job(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    study = Study(_with(lambda c: c["models"].__setitem__("r18", {"torchvision": "resnet18"})))
+    with pytest.raises(ConfigError, match=r"models.r18: torchvision weights .* are expected at .*resnet18-"):
+        zoo.check_models(study.models, study.recipes)
+
+
+def test_an_architecture_torchvision_lacks_stops_the_run_at_its_first_job(tmp_path):
+    # `arch` beyond the embedded zoo names a torchvision architecture, which planning (no torch) cannot check:
+    # the first job does, before any network is trained.
+    configfile = tmp_path / "typo.yaml"
+    configfile.write_text(yaml.safe_dump(_with(lambda c: c["models"]["mini_vgg"].__setitem__("arch", "vgg99"))))
+    result = run_snakemake("--cores", "1", workdir=tmp_path / "run", configfile=configfile)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "models.mini_vgg.arch = 'vgg99' is not a known architecture" in output
+    assert "rule pretrain:" not in output and "rule check_models:" in output
+
+
+def test_the_command_lists_every_stage_and_runs_one(tmp_path):
+    listed = subprocess.run([sys.executable, "-m", "transferstudy"], capture_output=True, text=True)
+    assert listed.returncode == 0 and all(stage in listed.stdout for stage in STAGES)
+    helped = subprocess.run([sys.executable, "-m", "transferstudy", "probe", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "--num-penalties" in helped.stdout and "(default: 45)" in helped.stdout
+    unknown = subprocess.run([sys.executable, "-m", "transferstudy", "prob"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "unknown stage 'prob'" in unknown.stderr

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferstudy import convergence
-from transferstudy.stats import logit
+from transferstudy.analysis import convergence
+from transferstudy.analysis.stats import logit
 
 
 def _curves(finetune, scratch, every=10, model="m", dataset="d"):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from transferstudy import datasets
+from transferstudy.data import datasets
 from transferstudy.io import read_split_file
 
 SMALL = {

@@ -9,8 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from transferstudy import datasets, finetune, pretrain
+from transferstudy.config import PretrainRecipe
+from transferstudy.data import datasets
 from transferstudy.io import read_predictions
+from transferstudy.nets.inference import precision
+from transferstudy.switches import switches_on
+from transferstudy.train import batches, pretrain
+from transferstudy.transfer import finetune
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +61,13 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_result(artefacts, tmp_pat
     common = [str(artefacts / "ckpt.pt"), str(artefacts / "textures.h5"), "--lr", "0.05", "--weight-decay", "1e-4",
               "--steps", "200", "--batch-size", "16", "--eval-every", "50", "--checkpoint-every", "10"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    reference = subprocess.run([sys.executable, "-m", "transferstudy.finetune", *common, "--out",
+    reference = subprocess.run([sys.executable, "-m", "transferstudy", "finetune", *common, "--out",
                                 str(tmp_path / "ref.json"), "--state", str(tmp_path / "ref.pt")],
                                capture_output=True, text=True, env=env, timeout=300)
     assert reference.returncode == 0, reference.stderr[-2000:]
 
     state = tmp_path / "killed.pt"
-    cmd = [sys.executable, "-m", "transferstudy.finetune", *common, "--out", str(tmp_path / "killed.json"),
+    cmd = [sys.executable, "-m", "transferstudy", "finetune", *common, "--out", str(tmp_path / "killed.json"),
            "--state", str(state)]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
@@ -95,7 +100,8 @@ def test_a_state_from_another_configuration_is_refused(artefacts, tmp_path):
     ({"lr": 0.0}, r"learning rate 0.0 is outside \(0, 10\]"),
     ({"lr": 50.0}, r"learning rate 50.0 is outside \(0, 10\]"),
     ({"recipe": {"steps": 0}}, "steps = 0 must be at least 1"),
-    ({"recipe": {"batch_size": 1000}}, r"batch size 1000 is larger than the training split .*textures.h5 \(72 examples"),
+    ({"recipe": {"batch_size": 1000}},
+     r"batch size 1000 is larger than the training split .*textures.h5 \(72 examples"),
     ({"init": "imagenet"}, "init 'imagenet' is not one of"),
 ])
 def test_bad_settings_are_refused_before_training(artefacts, tmp_path, overrides, message):
@@ -126,18 +132,18 @@ def test_mixed_precision_path_runs_and_records_its_dtype(artefacts, tmp_path):
     # bfloat16 autocast is what CUDA runs use; CPU autocast exercises the same code path here.
     result = _run(artefacts, tmp_path, "bf16", amp=True)
     assert result["amp"] == "bfloat16" and 0 <= result["final_metric"] <= 1
-    assert finetune.precision("cpu", None) is None and finetune.precision("cpu", True) == torch.bfloat16
+    assert precision("cpu", None) is None and precision("cpu", True) == torch.bfloat16
 
 
 def test_augmentation_crops_within_the_image_and_flips():
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
-    whole = finetune.augment(x, 8, torch.Generator().manual_seed(0), scale_min=1.0)
+    whole = batches.random_resized_crop(x, 8, torch.Generator().manual_seed(0), scale_min=1.0)
     # Area fraction 1 and aspect ratio within [3/4, 4/3] leave the whole image (up to a flip) or a
     # near-whole crop: values stay inside the image's range.
     assert whole.shape == x.shape and whole.min() >= x.min() and whole.max() <= x.max()
-    same = finetune.augment(x, 8, torch.Generator().manual_seed(0), scale_min=1.0)
+    same = batches.random_resized_crop(x, 8, torch.Generator().manual_seed(0), scale_min=1.0)
     assert torch.equal(whole, same)
-    flips = [finetune.augment(x[:1], 8, torch.Generator().manual_seed(s), scale_min=1.0) for s in range(20)]
+    flips = [batches.random_resized_crop(x[:1], 8, torch.Generator().manual_seed(s), scale_min=1.0) for s in range(20)]
     assert any(torch.equal(f, x[:1].flip(-1)) for f in flips) and any(torch.equal(f, x[:1]) for f in flips)
 
 
@@ -169,7 +175,7 @@ def test_selection_refuses_all_diverged_and_mixed_grids(tmp_path):
 
 
 def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(artefacts, tmp_path):
-    from transferstudy.aggregate import accuracy_table
+    from transferstudy.analysis.aggregate import accuracy_table
 
     (tmp_path / "mini").mkdir()
     (tmp_path / "mini" / "pretrain.json").write_text(json.dumps({"source_top1": 0.4}))
@@ -233,13 +239,14 @@ def test_a_dataset_of_image_files_trains_exactly_as_the_same_images_in_memory(ar
 
 def test_pretraining_with_every_switch_records_them_and_the_checkpoint_loads_without_its_aux_head(artefacts,
                                                                                                   tmp_path):
-    from transferstudy import pretrained
+    from transferstudy.nets import pretrained
+
     recipe = {"epochs": 1, "batch_size": 64, "bn_gamma": False, "label_smoothing": 0.1, "dropout": 0.5,
               "aux_head": True, "aux_weight": 0.3}
     metrics = pretrain.pretrain("mini_vgg", artefacts / "source.h5", tmp_path / "all.pt", tmp_path / "all.json",
                                 recipe=recipe)
     assert metrics["switches"] == ["no_bn_gamma", "label_smoothing", "dropout", "aux_head"]
-    assert pretrain.switches_on(pretrain.DEFAULT_RECIPE) == []
+    assert switches_on(PretrainRecipe().as_dict()) == []
     checkpoint = torch.load(tmp_path / "all.pt", weights_only=True)
     assert any(key.startswith("aux.") for key in checkpoint["state_dict"])  # kept in the file, for the record
     loaded = pretrained.load(tmp_path / "all.pt")

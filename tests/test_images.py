@@ -5,15 +5,16 @@ import pytest
 import torch
 
 from official_copies import make_copy
-from transferstudy import datasets, images, models
-from transferstudy.features import extract_features
+from transferstudy.data import datasets, images
+from transferstudy.nets import architectures
+from transferstudy.transfer.features import extract_features
 from transferstudy.io import read_split_file, save_torch
 
 
 @pytest.fixture
 def checkpoint(tmp_path):
     torch.manual_seed(0)
-    model = models.create_model("mini_convnet", num_classes=4)
+    model = architectures.create_model("mini_convnet", num_classes=4)
     path = tmp_path / "ckpt.pt"
     save_torch({"arch": "mini_convnet", "num_classes": 4, "state_dict": model.state_dict(),
                 "pretrained_cfg": {"input_size": [3, 24, 24], "mean": [0.5] * 3, "std": [0.25] * 3,
@@ -39,8 +40,8 @@ def test_eval_transform_resizes_the_shorter_side_and_crops_the_centre():
 
 def test_features_of_image_files_equal_with_and_without_workers(checkpoint, dtd, tmp_path):
     dataset, _ = dtd
-    serial, attrs = extract_features(checkpoint, dataset, tmp_path / "a.h5", batch_size=4)
-    parallel, _ = extract_features(checkpoint, dataset, tmp_path / "b.h5", batch_size=4, workers=2)
+    serial, attrs = extract_features(checkpoint, dataset, tmp_path / "a.h5", options={"batch_size": 4})
+    parallel, _ = extract_features(checkpoint, dataset, tmp_path / "b.h5", options={"batch_size": 4, "workers": 2})
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(serial[split]["features"], parallel[split]["features"])
     assert attrs["root"] and attrs["image_size"] == 24 and attrs["skipped_images"] == {}
@@ -50,10 +51,10 @@ def test_an_unreadable_image_fails_naming_it_or_is_skipped_and_counted(checkpoin
     dataset, root = dtd
     (root / "dtd/dtd/images/braided/braided_0007.jpg").write_bytes(b"not a jpeg")  # a test image
     with pytest.raises(images.UnreadableImage, match="braided_0007.jpg: cannot read this image"):
-        extract_features(checkpoint, dataset, tmp_path / "a.h5", batch_size=4)
+        extract_features(checkpoint, dataset, tmp_path / "a.h5", options={"batch_size": 4})
     assert not (tmp_path / "a.h5").exists()
-    out, attrs = extract_features(checkpoint, dataset, tmp_path / "b.h5", batch_size=4, workers=1,
-                                  unreadable="skip")
+    out, attrs = extract_features(checkpoint, dataset, tmp_path / "b.h5",
+                                  options={"batch_size": 4, "workers": 1, "unreadable": "skip"})
     assert attrs["skipped_images"] == {"test": ["dtd/dtd/images/braided/braided_0007.jpg"]}
     stored, _ = read_split_file(tmp_path / "b.h5", ("features", "labels"))
     assert len(stored["test"]["labels"]) == len(stored["test"]["features"]) == 5

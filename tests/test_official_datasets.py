@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 
 from official_copies import COPIES, make_copy
-from transferstudy import datasets, official_datasets
+from transferstudy.data import datasets, official
 from transferstudy.io import read_split_file
 
 
 def test_every_paper_dataset_has_a_loader_and_a_copy():
-    assert set(datasets.OFFICIAL) == set(COPIES) == set(official_datasets.OBTAIN) - {"imagenet"}  # the source
+    assert set(datasets.OFFICIAL) == set(COPIES) == set(official.OBTAIN) - {"imagenet"}  # the source
     assert len(datasets.OFFICIAL) == 12 and datasets.list_datasets(role="source", kind="official") == ["imagenet"]
-    assert set(official_datasets.DOWNLOADERS) <= set(datasets.OFFICIAL)
+    assert set(official.DOWNLOADERS) <= set(datasets.OFFICIAL)
 
 
 @pytest.mark.parametrize("name", sorted(COPIES))
@@ -71,7 +71,7 @@ def test_splits_follow_the_protocol(tmp_path):
 @pytest.mark.parametrize("name", sorted(COPIES))
 def test_a_missing_dataset_says_how_to_get_it(name, tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(official_datasets.DatasetNotFound) as error:
+    with pytest.raises(official.DatasetNotFound) as error:
         datasets.prepare_dataset(name, tmp_path / "x.h5", seed=0, split_seed=0, val_fraction=0.2,
                                  root=str(tmp_path / "empty"))
     assert name in str(error.value) and "To get it" in str(error.value)
@@ -81,11 +81,11 @@ def test_a_missing_dataset_says_how_to_get_it(name, tmp_path):
 def test_a_missing_image_file_is_found_before_any_work(tmp_path):
     make_copy("dtd", tmp_path / "root")
     (tmp_path / "root" / "dtd" / "dtd" / "images" / "blotchy" / "blotchy_0002.jpg").unlink()
-    with pytest.raises(official_datasets.DatasetNotFound, match="1 listed image file.*blotchy_0002.jpg"):
+    with pytest.raises(official.DatasetNotFound, match="1 listed image file.*blotchy_0002.jpg"):
         datasets.prepare_dataset("dtd", tmp_path / "x.h5", seed=0, split_seed=0, val_fraction=0.2,
                                  root=str(tmp_path / "root"))
 
 
 def test_download_is_refused_where_torchvision_cannot(tmp_path):
     with pytest.raises(ValueError, match="torchvision cannot download it"):
-        official_datasets.download("birdsnap", tmp_path)
+        official.download("birdsnap", tmp_path)

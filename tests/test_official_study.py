@@ -13,7 +13,7 @@ import yaml
 
 from conftest import run_snakemake
 from official_copies import COPIES, make_copy
-from transferstudy import pretrained
+from transferstudy.nets import pretrained
 from transferstudy.io import read_split_file
 
 TV_MODEL = "tv_mobilenet_v3_small"

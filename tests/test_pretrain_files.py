@@ -6,7 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from transferstudy import datasets, official_datasets, pretrain, pretrained
+from transferstudy.data import datasets, official
+from transferstudy.nets import pretrained
+from transferstudy.train import loop, pretrain
 
 SYNSETS = ["n01440764", "n01443537", "n01484850"]
 
@@ -44,8 +46,8 @@ def test_imagenet_folder_is_read_in_synset_order_with_its_own_val(imagenet):
 def test_a_val_folder_with_other_synsets_is_refused(tmp_path):
     root = _image_folder(tmp_path / "imagenet")
     (root / "val" / "n99999999").mkdir()
-    with pytest.raises(official_datasets.DatasetNotFound, match="synset directories that differ from train"):
-        official_datasets.imagenet(root, None)
+    with pytest.raises(official.DatasetNotFound, match="synset directories that differ from train"):
+        official.imagenet(root, None)
 
 
 def test_googlenet_pretrained_with_every_switch_on_image_files(imagenet, tmp_path):
@@ -73,19 +75,19 @@ def test_a_pretraining_run_killed_midway_resumes_to_the_same_weights(imagenet, t
     recipe = {**RECIPE, "aux_head": False, "dropout": 0.2}
     reference = pretrain.pretrain("googlenet", path, tmp_path / "ref.pt", tmp_path / "ref.json", recipe=recipe,
                                   state_path=tmp_path / "ref.state.pt")
-    set_lr = pretrain.set_cosine_lr
+    set_lr = loop.set_cosine_lr
 
     def crash_at_step_3(optimizer, lr, step, total):
         if step == 3:
             raise KeyboardInterrupt("killed")
         set_lr(optimizer, lr, step, total)
 
-    monkeypatch.setattr(pretrain, "set_cosine_lr", crash_at_step_3)
+    monkeypatch.setattr(loop, "set_cosine_lr", crash_at_step_3)
     with pytest.raises(KeyboardInterrupt):
         pretrain.pretrain("googlenet", path, tmp_path / "run.pt", tmp_path / "run.json", recipe=recipe,
                           state_path=tmp_path / "run.state.pt")
     assert torch.load(tmp_path / "run.state.pt", weights_only=False)["step"] == 2
-    monkeypatch.setattr(pretrain, "set_cosine_lr", set_lr)
+    monkeypatch.setattr(loop, "set_cosine_lr", set_lr)
     resumed = pretrain.pretrain("googlenet", path, tmp_path / "run.pt", tmp_path / "run.json", recipe=recipe,
                                 state_path=tmp_path / "run.state.pt")
     assert resumed["resumed_from_step"] == 2 and reference["resumed_from_step"] is None

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision
 
-from transferstudy import pretrained
+from transferstudy.nets import catalogue, pretrained, zoo
 
 # The smallest member of each torchvision family, with an input size it accepts.
 TORCHVISION_FAMILIES = {
@@ -19,7 +19,7 @@ TORCHVISION_FAMILIES = {
 
 
 def test_every_torchvision_family_in_the_table_is_tested():
-    assert set(TORCHVISION_FAMILIES) == set(pretrained.TORCHVISION_HEADS)
+    assert set(TORCHVISION_FAMILIES) == set(catalogue.TORCHVISION_HEADS)
 
 
 @pytest.mark.parametrize("family", sorted(TORCHVISION_FAMILIES))
@@ -30,7 +30,7 @@ def test_torchvision_penultimate_is_the_classifier_input(family):
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         logits = model(x)
-        head = pretrained.split_at_head(model, pretrained.torchvision_head(name))
+        head = pretrained.split_at_head(model, catalogue.torchvision_head(name))
         features = model(x)
     assert isinstance(head, torch.nn.Linear) and head.out_features == 7
     assert features.shape == (2, head.in_features)
@@ -39,7 +39,7 @@ def test_torchvision_penultimate_is_the_classifier_input(family):
 
 def test_unknown_torchvision_family_and_names_are_refused():
     with pytest.raises(ValueError, match="squeezenet.*supported families"):
-        pretrained.torchvision_head("squeezenet1_0")
+        catalogue.torchvision_head("squeezenet1_0")
     with pytest.raises(ValueError, match="no classification model 'resnet51'"):
         pretrained.torchvision_weights("resnet51")
     with pytest.raises(ValueError, match="no weights 'IMAGENET1K_V9'; valid: IMAGENET1K_V1"):
@@ -194,7 +194,7 @@ def test_zoo_record_measures_top1_on_an_imagenet_folder(tmp_path):
     torch.save(reference.state_dict(), weights)
     spec = {"timm": name, "weights_file": str(weights)}
     with pytest.raises(ValueError, match="no source top-1; set source_top1"):
-        pretrained.describe(spec, tmp_path / "none.json")
+        zoo.describe(spec, tmp_path / "none.json")
     # One small image per synset (1,000 directories, sorted names = class indices).
     folder = tmp_path / "val"
     rng = torch.Generator().manual_seed(0)
@@ -202,7 +202,7 @@ def test_zoo_record_measures_top1_on_an_imagenet_folder(tmp_path):
     for k in range(1000):
         (folder / f"n{k:08d}").mkdir(parents=True)
         Image.fromarray(pixels[k]).save(folder / f"n{k:08d}" / "a.png")
-    record = pretrained.describe(spec, tmp_path / "record.json", model_name="mine", imagenet_val=folder,
+    record = zoo.describe(spec, tmp_path / "record.json", model_name="mine", imagenet_val=folder,
                                  batch_size=200)
     loaded = pretrained.load(spec)
     x = torch.stack([pretrained_eval(loaded, pixels[k]) for k in range(1000)])
@@ -217,12 +217,12 @@ def test_zoo_record_measures_top1_on_an_imagenet_folder(tmp_path):
         small = tmp_path / "small"
         for k in range(3):
             (small / f"n{k}").mkdir(parents=True)
-        pretrained.measure_top1(loaded, small)
+        zoo.measure_top1(loaded, small)
 
 
 def pretrained_eval(loaded, pixels):
-    from transferstudy import images
-    from transferstudy.pretrain import normalize
+    from transferstudy.data import images
+    from transferstudy.data.images import normalize
 
     x = images.eval_transform(loaded.pretrained_cfg)(torch.from_numpy(pixels).permute(2, 0, 1))
     cfg = loaded.pretrained_cfg

@@ -6,7 +6,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from transferstudy import metrics, probe
+from transferstudy import metrics
+from transferstudy.transfer import probe
 from transferstudy.io import read_predictions, write_split_file
 
 
@@ -108,7 +109,8 @@ def _features_file(path, *, n=240, d=16, classes=4, multilabel=False, metric="to
 
 def test_run_probe_records_the_whole_path_and_selects_on_val(tmp_path):
     path = _features_file(tmp_path / "f.h5")
-    result = probe.run_probe(path, tmp_path / "r.json", num_penalties=7, penalty_min=1e-3, penalty_max=1e3)
+    solver = {"num_penalties": 7, "penalty_min": 1e-3, "penalty_max": 1e3}
+    result = probe.run_probe(path, tmp_path / "r.json", solver=solver)
     on_disk = json.loads((tmp_path / "r.json").read_text())
     assert on_disk["test_metric"] == result["test_metric"]
     grid = result["grid"]
@@ -125,14 +127,15 @@ def test_run_probe_records_the_whole_path_and_selects_on_val(tmp_path):
 
 def test_multilabel_probe_scores_11_point_map(tmp_path):
     path = _features_file(tmp_path / "f.h5", multilabel=True, metric="map11")
-    result = probe.run_probe(path, num_penalties=5, penalty_min=1e-2, penalty_max=1e2)
+    result = probe.run_probe(path, solver={"num_penalties": 5, "penalty_min": 1e-2, "penalty_max": 1e2})
     assert result["metric"] == "map11" and 0.3 < result["test_metric"] <= 1.0
 
 
 def test_non_convergence_is_reported_not_silenced(tmp_path, caplog):
     path = _features_file(tmp_path / "f.h5")
     with caplog.at_level(logging.WARNING):
-        result = probe.run_probe(path, num_penalties=3, penalty_min=1e-3, penalty_max=1e-1, max_iter=2, tol=1e-9)
+        result = probe.run_probe(path, solver={"num_penalties": 3, "penalty_min": 1e-3, "penalty_max": 1e-1,
+                                               "max_iter": 2, "tol": 1e-9})
     assert result["not_converged"] == 4
     assert not any(g["converged"] for g in result["grid"])
     assert "did not converge" in caplog.text
@@ -148,7 +151,7 @@ def test_non_convergence_is_reported_not_silenced(tmp_path, caplog):
 def test_bad_features_are_refused_naming_the_file(tmp_path, corrupt, message):
     path = _features_file(tmp_path / "bad.h5", corrupt=corrupt)
     with pytest.raises(ValueError, match=message) as error:
-        probe.run_probe(path, num_penalties=2)
+        probe.run_probe(path, solver={"num_penalties": 2})
     assert "bad.h5" in str(error.value)
 
 

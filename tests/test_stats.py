@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from transferstudy import stats
+from transferstudy.analysis import stats
 
 
 def _table(n_models=5, datasets=("a", "b"), setting="logistic_regression"):

@@ -11,7 +11,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, job_counts, run_snakemake
-from transferstudy import datasets, figures, models
+from transferstudy.analysis import figures
+from transferstudy.data import datasets
+from transferstudy.nets import architectures
 from transferstudy.io import read_split_file
 
 
@@ -21,7 +23,8 @@ def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     counts = job_counts(result.stdout)
     assert counts["dataset"] == 6 and counts["pretrain"] == 7
     assert counts["extract_features"] == counts["probe"] == 7 * 5
-    assert counts["figure"] == 4 and counts["all"] == 1  # the ablation's two figures are off by default
+    assert counts["check_models"] == counts["all"] == 1
+    assert counts["figure"] == 4  # the ablation's two figures are off by default
     assert counts["accuracy_table"] == counts["analysis_tables"] == counts["pairwise_table"] == 1
     # Fine-tune and scratch arms: 7 models x 2 datasets x a 2-point grid each, one selection and refit per pair.
     assert counts["train_grid_point"] == 7 * 2 * 2 * 2
@@ -73,7 +76,7 @@ def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
     assert counts["extract_features"] == counts["probe"] == pairs
     assert counts["train_grid_point"] == pairs * (7 * 8 + 7 * 8)
     assert counts["train_refit"] == counts["select_hyperparameters"] == 2 * pairs
-    assert counts["total"] == 19860
+    assert counts["total"] == 19860 + 1  # and check_models
 
 
 def test_dag_and_rulegraph_are_graphviz(tmp_path):
@@ -118,7 +121,7 @@ def test_tiny_study_end_to_end(tiny_study):
         for name in dataset_names:
             feats, attrs = read_split_file(tmp_path / f"results/features/{model}/{name}.h5", ("features", "labels"))
             data, _ = read_split_file(tmp_path / f"results/data/{name}.h5", ("images", "labels"))
-            dim = models.create_model(model, num_classes=2).num_features
+            dim = architectures.create_model(model, num_classes=2).num_features
             for split in ("train", "val", "test"):
                 assert feats[split]["features"].dtype == np.float32
                 assert feats[split]["features"].shape == (len(data[split]["labels"]), dim)
@@ -130,7 +133,7 @@ def test_tiny_study_end_to_end(tiny_study):
             assert attrs["val_split"] in {"official", "holdout"} and "torch" in attrs["versions"]
             if attrs["val_split"] == "holdout":
                 assert attrs["split_seed"] == 0 and attrs["val_fraction"] == 0.2
-            probe = json.loads((tmp_path / f"results/probe/{model}/{name}.json").read_text())
+            probe = json.loads((tmp_path / f"results/logistic_regression/{model}/{name}.json").read_text())
             assert len(probe["grid"]) == 9
             row = accuracy[(accuracy.model == model) & (accuracy.dataset == name)
                            & (accuracy.setting == "logistic_regression")].iloc[0]

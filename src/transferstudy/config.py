@@ -1,225 +1,327 @@
-"""Checks of a study configuration that a JSON schema cannot express: names against the registries."""
+"""Every settings group of a study as a typed object that owns its keys, defaults and valid ranges.
 
-from __future__ import annotations
+Each group is a frozen dataclass whose fields are the keys of one section of the configuration:
 
-from . import datasets, models, official_datasets, pretrained
-from .pretrain import DEFAULT_RECIPE
-from .switches import SWITCHES, model_options, switches_on
+| group | config section | read by |
+|---|---|---|
+| ``StudyOptions`` | the top-level ``seed``, ``device``, ``threads`` | the workflow |
+| ``PretrainRecipe`` | ``pretrain`` (and ``models.<name>.pretrain``) | ``train.pretrain`` |
+| ``TrainingArm`` / ``ArmRecipe`` | ``finetune``, ``scratch`` / their ``recipe`` | ``transfer.finetune`` |
+| ``ProbeSolver`` | ``probe`` | ``transfer.probe`` |
+| ``FeatureOptions`` | ``features`` | ``transfer.features`` |
+| ``SplitOptions`` | ``split`` | ``data.datasets`` |
+| ``AnalysisOptions`` | ``analysis`` | the analysis tables |
+| ``TsneOptions`` | ``ablation.tsne`` | ``analysis.ablation`` |
+
+A value of the wrong type or out of range is refused when the group is made, with an error naming the key,
+the value and what would be valid. The commands' flags are made from the same fields (``add_arguments``), so
+a command and the workflow share their defaults. The workflow's JSON schema repeats the keys for Snakemake's
+validation; a test holds the two to each other. Free of torch: the workflow plans its jobs with it.
+"""
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from typing import ClassVar, Optional
 
 
 class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the key and the valid choices."""
+    """A configuration value is invalid; the message names the key, the value and what would be valid."""
+
+    def __init__(self, message):
+        super().__init__(f"config: {message}")
 
 
-def _check_options(key, name, options):
-    info = datasets.get_dataset_info(name)
-    unknown = set(options or {}) - set(info.options)
-    if unknown:
-        raise ConfigError(f"config: {key} has unknown option(s) {sorted(unknown)} for dataset {name!r}; "
-                          f"valid: {sorted(info.options)}")
+def option(default=MISSING, *, help, minimum=None, maximum=None, exclusive_minimum=None, exclusive_maximum=None,
+           choices=None):
+    """A settings field: its default, its valid range (as JSON schema words it) and what it means."""
+    bounds = {"minimum": minimum, "maximum": maximum, "exclusiveMinimum": exclusive_minimum,
+              "exclusiveMaximum": exclusive_maximum}
+    metadata = {"help": help, "choices": choices, **{k: v for k, v in bounds.items() if v is not None}}
+    return field(default=default, metadata=metadata)
 
 
-def check_config(config):
-    """Raise ``ConfigError`` naming the first invalid key; returns the config unchanged."""
-    if any("arch" in entry for entry in config["models"].values()):
-        source = (config.get("source") or {}).get("dataset")
-        if source not in datasets.list_datasets(role="source"):
-            raise ConfigError(f"config: source.dataset = {source!r} is not a source dataset (models with `arch` "
-                              f"are pretrained on it); valid: {', '.join(datasets.list_datasets(role='source'))}")
-        _check_options("source.options", source, config["source"].get("options"))
-        if datasets.get_dataset_info(source).kind == "official":
-            _check_official("source.options", source, config["source"].get("options") or {})
-    targets = datasets.list_datasets(role="target")
-    for name, options in config["datasets"].items():
-        if name not in targets:
-            raise ConfigError(f"config: datasets.{name} is not a known target dataset; valid: {', '.join(targets)}")
-        _check_options(f"datasets.{name}", name, options)
-        if datasets.get_dataset_info(name).kind == "official":
-            _check_official(f"datasets.{name}", name, options or {})
-    for name, entry in config["models"].items():
-        if not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"config: model name {name!r} may hold only letters, digits, '_' and '-' (a '.' "
-                              "marks the ablation's recipe variants, as timm's pretrained tags)")
-        _check_model(name, entry)
-    _check_ablation(config)
-    for name, spec in study_models(config).items():
-        if "arch" in spec:
-            _check_switches(config, name, spec)
-    probe = config["probe"]
-    if probe.get("penalty_min", 0) > probe.get("penalty_max", float("inf")):
-        raise ConfigError(f"config: probe.penalty_min ({probe['penalty_min']}) exceeds probe.penalty_max "
-                          f"({probe['penalty_max']})")
-    for arm in TRAINING_ARMS:
-        entry = config.get(arm) or {}
-        unknown = sorted(set(entry.get("datasets") or []) - set(config["datasets"]))
+BOUNDS = {"minimum": (lambda v, b: v >= b, "at least"), "maximum": (lambda v, b: v <= b, "at most"),
+          "exclusiveMinimum": (lambda v, b: v > b, "greater than"),
+          "exclusiveMaximum": (lambda v, b: v < b, "less than")}
+
+
+def _checked(key, value, kind, metadata):
+    """``value`` as ``kind`` (int as float where a float is asked for), or a ConfigError naming the key."""
+    optional = typing.get_origin(kind) is typing.Union
+    if optional:
+        if value is None:
+            return None
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    given = value  # as the user wrote it, for messages
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+        raise ConfigError(f"{key} = {given!r} is not {expected}" + (" (or null: automatic)" if optional else ""))
+    if metadata.get("choices") and value not in metadata["choices"]:
+        raise ConfigError(f"{key} = {given!r} is not valid; valid: {', '.join(map(str, metadata['choices']))}")
+    for bound, (holds, words) in BOUNDS.items():
+        if bound in metadata and not holds(value, metadata[bound]):
+            raise ConfigError(f"{key} = {given!r} must be {words} {metadata[bound]}")
+    return value
+
+
+class Group:
+    """Base of the settings groups: made from a config section (``from_mapping``) or from a command's flags
+    (``add_arguments`` / ``from_arguments``); ``as_dict`` gives the section back with every default filled."""
+
+    KEY: ClassVar[str] = ""  # where the group lives in the configuration, for messages
+
+    def __post_init__(self):
+        for name, value in self._validated(vars(self), self.KEY).items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _validated(cls, values, key):
+        kinds = typing.get_type_hints(cls)
+        prefix = f"{key}." if key else ""
+        checked = {f.name: _checked(prefix + f.name, values[f.name], kinds[f.name], f.metadata)
+                   for f in fields(cls) if f.name in values}
+        cls._check_together(checked, prefix)
+        return checked
+
+    @classmethod
+    def _check_together(cls, values, prefix):
+        """Checks that involve several keys of the group."""
+
+    @classmethod
+    def from_mapping(cls, mapping, key=None):
+        """The group from a config section (None: every default); unknown and missing keys are refused."""
+        key = cls.KEY if key is None else key
+        mapping = dict(mapping or {})
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(mapping) - set(names))
         if unknown:
-            raise ConfigError(f"config: {arm}.datasets lists {unknown}, which are not in datasets; "
-                              f"valid: {', '.join(config['datasets'])}")
-        recipe = entry.get("recipe") or {}
-        if recipe.get("checkpoint_every", 1) > recipe.get("steps", float("inf")):
-            raise ConfigError(f"config: {arm}.recipe.checkpoint_every ({recipe['checkpoint_every']}) exceeds "
-                              f"{arm}.recipe.steps ({recipe['steps']}): no state would be saved before the run ends, so an interrupted run could not resume")
-    return config
+            raise ConfigError(f"{key or 'the configuration'} has unknown key(s) {unknown}; valid: {', '.join(names)}")
+        missing = [f.name for f in fields(cls)
+                   if f.name not in mapping and f.default is MISSING and f.default_factory is MISSING]
+        if missing:
+            raise ConfigError(f"{key} needs {', '.join(missing)}")
+        return cls(**cls._validated(mapping, key))
+
+    @classmethod
+    def of(cls, value):
+        """``value`` if it is the group already, else the group made from a mapping (None: every default)."""
+        return value if isinstance(value, cls) else cls.from_mapping(value)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def add_arguments(cls, parser, *, skip=()):
+        """One flag per field (``--batch-size``), with the field's default and range in its help."""
+        kinds = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if f.name in skip:
+                continue
+            flag, kind = "--" + f.name.replace("_", "-"), kinds[f.name]
+            default = None if f.default is MISSING else f.default
+            help_text = f.metadata["help"] + ("" if default is None else f" (default: {default})")
+            if kind in (bool, Optional[bool]):
+                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            else:
+                parser.add_argument(flag, type=kind, default=default, choices=f.metadata.get("choices"),
+                                    required=f.default is MISSING, help=help_text)
+
+    @classmethod
+    def from_arguments(cls, arguments, *, skip=()):
+        """The group from parsed flags (a Namespace or dict); ``skip``: fields left at their defaults."""
+        values = vars(arguments) if isinstance(arguments, argparse.Namespace) else arguments
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name not in skip})
 
 
-def _check_official(key, name, options):
-    if not options.get("root"):
-        raise ConfigError(f"config: {key}.root is missing: the directory of the dataset in its official "
-                          f"layout ({official_datasets.OBTAIN[name]})")
-    if options.get("download") and name not in official_datasets.DOWNLOADERS:
-        raise ConfigError(f"config: {key}.download: torchvision cannot download {name}; get it by hand: "
-                          f"{official_datasets.OBTAIN[name]}")
+@dataclass(frozen=True)
+class StudyOptions(Group):
+    """The study's top-level keys."""
+
+    seed: int = option(0, minimum=0, help="seed of the embedded datasets' generation (each derives its own) and "
+                                          "of the workflow's own pretraining (initialisation, order, augmentation); "
+                                          "the training arms use <arm>.recipe.seed, the hold-out split split.seed, "
+                                          "the analysis analysis.seed")
+    device: str = option("cpu", choices=("cpu", "cuda"), help="where compute jobs run; with cuda, GPU-capable rules "
+                                                             "request the `gpu` resource")
+    threads: int = option(1, minimum=1, help="threads per compute job")
 
 
-def _check_model(name, entry):
-    source = pretrained.spec_source(entry)
-    if source == "arch" and entry["arch"] not in models.list_models() + models.torchvision_architectures():
-        raise ConfigError(f"config: models.{name}.arch = {entry['arch']!r} is not a known architecture; "
-                          f"valid: {', '.join(models.list_models())}, or a torchvision classification model "
-                          "(torchvision.models.list_models(module=torchvision.models))")
-    try:
-        if source == "torchvision":
-            pretrained.torchvision_head(entry["torchvision"])
-            pretrained.torchvision_weights(entry["torchvision"], entry.get("weights", "DEFAULT"))
-        elif source == "timm":
-            pretrained.check_timm_name(entry["timm"])
-    except ValueError as error:
-        raise ConfigError(f"config: models.{name}: {error}") from error
+@dataclass(frozen=True)
+class PretrainRecipe(Group):
+    """The workflow's own pretraining on the source dataset (the paper's ImageNet training, in small). The four
+    regularisation switches (``switches``) are ``bn_gamma``, ``label_smoothing``, ``dropout`` and ``aux_head``;
+    all off is the controlled recipe."""
+
+    KEY: ClassVar[str] = "pretrain"
+
+    epochs: int = option(8, minimum=1, help="passes over the source's training split")
+    batch_size: int = option(128, minimum=1, help="examples per SGD step")
+    lr: float = option(0.1, exclusive_minimum=0, help="peak learning rate (SGD, Nesterov momentum, cosine decay to 0)")
+    momentum: float = option(0.9, minimum=0, maximum=1, help="Nesterov momentum")
+    weight_decay: float = option(5e-4, minimum=0, help="L2 weight decay, not on biases and batch norm")
+    label_smoothing: float = option(0.0, minimum=0, maximum=1, help="label smoothing of the loss (a switch)")
+    augment: bool = option(True, help="in-memory sources: random translation and horizontal flip")
+    bn_gamma: bool = option(True, help="false: batch norm without its learned scale, gamma fixed at 1 (a switch)")
+    dropout: float = option(0.0, minimum=0, exclusive_maximum=1, help="dropout rate before the classifier (a switch)")
+    aux_head: bool = option(False, help="an auxiliary classifier two thirds up the network, for pretraining only "
+                                        "(a switch)")
+    aux_weight: float = option(0.4, minimum=0, help="weight of the auxiliary classifier's loss")
+    image_size: int = option(224, minimum=16, help="sources of image files: the training crop's side")
+    crop_scale_min: float = option(0.08, exclusive_minimum=0, maximum=1,
+                                   help="sources of image files: smallest random-resized-crop area")
+    checkpoint_every: int = option(1000, minimum=1, help="sources of image files: steps between saved resumable "
+                                                         "states")
 
 
-def _check_switches(config, name, spec):
-    """The model builds with its recipe's switches (a torchvision family lacking one refuses it); built on the
-    meta device, so no memory or time is spent on weights."""
-    import torch
+@dataclass(frozen=True)
+class ArmRecipe(Group):
+    """One training run of a training arm (fine-tuning or from random initialisation)."""
 
-    options = model_options({**DEFAULT_RECIPE, **_recipe(config, spec)})
-    try:
-        with torch.device("meta"):
-            models.create_model(spec["arch"], num_classes=2, **options)
-    except ValueError as error:
-        where = f"models.{name}.pretrain" if name in config["models"] else f"the ablation's variant {name}"
-        raise ConfigError(f"config: {where}: {error}") from error
+    KEY: ClassVar[str] = "<arm>.recipe"
 
+    steps: int = option(200, minimum=1, help="SGD steps (the paper: about 20,000 fine-tuning, 40,000 from scratch)")
+    batch_size: int = option(64, minimum=1, help="examples per step (the paper: 256)")
+    momentum: float = option(0.9, minimum=0, maximum=1, help="Nesterov momentum")
+    eval_every: int = option(50, minimum=1, help="steps between evaluations (the convergence curve)")
+    checkpoint_every: int = option(50, minimum=1, help="steps between saved resumable states (what a killed run "
+                                                       "loses at most)")
+    crop_scale_min: float = option(0.35, exclusive_minimum=0, maximum=1,
+                                   help="smallest area of the random-resized crop")
+    seed: int = option(0, minimum=0, help="seed of initialisation (scratch), data order, augmentation and dropout")
 
-def _check_ablation(config):
-    ablation = config.get("ablation") or {}
-    if not ablation_enabled(config):
-        return
-    for key, names in (("ablation.model", [ablation["model"]]), ("ablation.mixed_zoo", list(ablation["mixed_zoo"]))):
-        for name in names:
-            entry = config["models"].get(name)
-            if entry is None or "arch" not in entry:
-                valid = ", ".join(other for other, spec in config["models"].items() if "arch" in spec) or "none"
-                raise ConfigError(f"config: {key} names {name!r}, which is not a model the workflow pretrains "
-                                  f"(`models.<name>.arch`); valid: {valid}")
-            on = switches_on(_recipe(config, entry))
-            if on:
-                raise ConfigError(f"config: {key} names {name!r}, whose recipe already turns on {on}; the "
-                                  "ablation compares against a model trained with every switch off")
-    for name, switches in ablation["mixed_zoo"].items():
-        if not switches:
-            raise ConfigError(f"config: ablation.mixed_zoo.{name} turns on no switch; valid: {list(SWITCHES)}")
-    tsne = ablation.get("tsne") or {}
-    if tsne and tsne["dataset"] not in config["datasets"]:
-        raise ConfigError(f"config: ablation.tsne.dataset = {tsne['dataset']!r} is not in datasets; valid: "
-                          f"{', '.join(config['datasets'])}")
-    if tsne and datasets.get_dataset_info(tsne["dataset"]).metric == "map11":
-        raise ConfigError(f"config: ablation.tsne.dataset = {tsne['dataset']!r} is multi-label; the t-SNE plot "
-                          "colours each point by its one class")
+    @classmethod
+    def _check_together(cls, values, prefix):
+        every, steps = values.get("checkpoint_every", 50), values.get("steps", 200)
+        if every > steps:
+            raise ConfigError(f"{prefix}checkpoint_every ({every}) exceeds {prefix}steps ({steps}): no state would "
+                              "be saved before the run ends, so an interrupted run could not resume")
 
 
-# Short names of the switches in variant names (``mini_vgg.ls-dropout``; all four: ``mini_vgg.all``).
-SWITCH_TAGS = {"no_bn_gamma": "no_gamma", "label_smoothing": "ls", "dropout": "dropout", "aux_head": "aux"}
+@dataclass(frozen=True)
+class TrainingArm(Group):
+    """A training arm (``finetune`` or ``scratch``): its grid, datasets, resources and run recipe."""
+
+    KEY: ClassVar[str] = "<arm>"
+
+    lr: tuple = option(help="learning-rate grid")
+    weight_decay: tuple = option(help="weight-decay grid, divided by the learning rate in the optimiser (the "
+                                      "paper's convention)")
+    enabled: bool = option(True, help="false: skip the arm")
+    datasets: Optional[tuple] = option(None, help="the arm's target datasets (default: all of `datasets`)")
+    amp: Optional[bool] = option(None, help="bfloat16 autocast (default on with device cuda, off on cpu)")
+    workers: int = option(0, minimum=0, help="image-decoding processes per job (datasets of image files)")
+    recipe: ArmRecipe = option(ArmRecipe(), help="the recipe of each run")
+
+    LR_RANGE: ClassVar[tuple] = (0, 10)
+
+    @classmethod
+    def _validated(cls, values, key):
+        values = dict(values)
+        for name in ("lr", "weight_decay", "datasets"):
+            if values.get(name) is not None:
+                values[name] = _grid(f"{key}.{name}", values[name], numbers=name != "datasets")
+        for value in values.get("lr", ()):
+            if not cls.LR_RANGE[0] < value <= cls.LR_RANGE[1]:
+                raise ConfigError(f"{key}.lr holds {value}, outside ({cls.LR_RANGE[0]}, {cls.LR_RANGE[1]}]")
+        for value in values.get("weight_decay", ()):
+            if value < 0:
+                raise ConfigError(f"{key}.weight_decay holds {value}, which is negative")
+        recipe = values.get("recipe")
+        if not isinstance(recipe, ArmRecipe):
+            values["recipe"] = ArmRecipe.from_mapping(recipe, f"{key}.recipe")
+        scalars = {name: value for name, value in values.items() if name in ("enabled", "amp", "workers")}
+        return {**values, **super()._validated(scalars, key)}
 
 
-def variant_name(model, switches):
-    """The name of ``model`` pretrained again with ``switches`` on: ``model.tag``, as timm's pretrained tags."""
-    tag = "all" if set(switches) == set(SWITCHES) else "-".join(SWITCH_TAGS[s] for s in SWITCHES if s in switches)
-    return f"{model}.{tag}"
+def _grid(key, values, numbers=True):
+    """A non-empty list of distinct values as a tuple (numbers as floats)."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(f"{key} = {values!r} must be a non-empty list")
+    checked = tuple(_checked(f"{key}[{i}]", value, float if numbers else str, {}) for i, value in enumerate(values))
+    if len(set(checked)) < len(checked):
+        raise ConfigError(f"{key} = {list(values)} lists a value twice")
+    return checked
 
 
-def ablation_enabled(config):
-    """Whether the config has an ablation section that is enabled. ``enabled`` may be the text "true" or
-    "false": Snakemake's ``--config 'ablation={enabled: true}'`` passes nested values as text."""
-    ablation = config.get("ablation") or {}
-    enabled = ablation.get("enabled", True)
-    return bool(ablation) and (enabled if isinstance(enabled, bool) else enabled == "true")
+@dataclass(frozen=True)
+class ProbeSolver(Group):
+    """The logistic-regression probe: the penalty grid (scikit-learn's ``1/C``) and the L-BFGS solver."""
+
+    KEY: ClassVar[str] = "probe"
+
+    penalty_min: float = option(1e-6, exclusive_minimum=0, help="smallest penalty of the log-spaced grid")
+    penalty_max: float = option(1e5, exclusive_minimum=0, help="largest penalty of the grid")
+    num_penalties: int = option(45, minimum=1, help="penalties in the grid (the paper: 45 from 1e-6 to 1e5)")
+    max_iter: int = option(1000, minimum=1, help="L-BFGS iterations per penalty")
+    tol: float = option(1e-4, exclusive_minimum=0, help="converged when max |gradient| <= tol (scikit-learn's)")
+    history_size: int = option(30, minimum=1, help="L-BFGS memory")
+    dtype: str = option("float32", choices=("float32", "float64"), help="the solver's precision")
+    standardize: bool = option(True, help="standardise features with the training split's statistics")
+    whiten: bool = option(True, help="solve in whitened coordinates: the same problem, fewer iterations")
+
+    @classmethod
+    def _check_together(cls, values, prefix):
+        low, high = values.get("penalty_min", 1e-6), values.get("penalty_max", 1e5)
+        if low > high:
+            raise ConfigError(f"{prefix}penalty_min ({low}) exceeds {prefix}penalty_max ({high})")
 
 
-def ablation_models(config):
-    """The models the regularisation ablation adds (``{name: spec}``; none when it is disabled): the ablation
-    model with each switch alone and all four, and the mixed-recipe twin of each ``mixed_zoo`` model."""
-    if not ablation_enabled(config):
-        return {}
-    ablation = config["ablation"]
-    variants = [(ablation["model"], [switch]) for switch in SWITCHES] + [(ablation["model"], list(SWITCHES))]
-    variants += list(ablation["mixed_zoo"].items())
-    added = {}
-    for model, switches in variants:
-        entry = config["models"][model]
-        keys = [SWITCHES[switch][0] for switch in switches]
-        recipe = {**(entry.get("pretrain") or {}), **{key: ablation["switches"][key] for key in keys}}
-        added[variant_name(model, switches)] = {"arch": entry["arch"], "pretrain": recipe}
-    return added
+@dataclass(frozen=True)
+class FeatureOptions(Group):
+    """Feature extraction (and the other jobs that stream images through a network: pretraining on image
+    files, measuring a downloaded network's top-1)."""
+
+    KEY: ClassVar[str] = "features"
+
+    batch_size: int = option(256, minimum=1, help="images per forward pass")
+    workers: int = option(0, minimum=0, help="image-decoding processes per job (datasets of image files)")
+    amp: Optional[bool] = option(None, help="bfloat16 autocast (default on with device cuda, off on cpu)")
+    unreadable: str = option("error", choices=("error", "skip"),
+                             help="an image file that cannot be read fails the job naming it, or is skipped and "
+                                  "counted")
 
 
-def mixed_zoo(config):
-    """The mixed-recipe zoo (the "public checkpoints" contrast): the variant names of ``ablation.mixed_zoo``."""
-    if not ablation_enabled(config):
-        return []
-    return [variant_name(model, switches) for model, switches in config["ablation"]["mixed_zoo"].items()]
+@dataclass(frozen=True)
+class SplitOptions(Group):
+    """The validation split of datasets that have no official one: a stratified, seeded hold-out of train."""
+
+    KEY: ClassVar[str] = "split"
+
+    val_fraction: float = option(0.2, exclusive_minimum=0, exclusive_maximum=1,
+                                 help="fraction of train held out as val")
+    seed: int = option(0, minimum=0, help="seed of the hold-out")
 
 
-def study_models(config):
-    """Every model of the study: ``models`` and the ablation's variants, ``{name: spec}``."""
-    return {**config["models"], **ablation_models(config)}
+@dataclass(frozen=True)
+class AnalysisOptions(Group):
+    """The analysis: resampling and the steps-to-threshold criterion."""
+
+    KEY: ClassVar[str] = "analysis"
+
+    permutations: int = option(2000, minimum=100, help="permutations of each pairwise model comparison")
+    seed: int = option(0, minimum=0, help="seed of the bootstrap intervals, permutation tests and t-SNE")
+    convergence_threshold: float = option(0.9, exclusive_minimum=0, exclusive_maximum=1,
+                                          help="steps to threshold: this fraction of the best odds (p / (1 - p)) "
+                                               "that fine-tuning or scratch training reached")
 
 
-def embedded_models(config):
-    """The models the workflow pretrains itself (``arch``), as opposed to downloaded ones."""
-    return [name for name, entry in study_models(config).items() if "arch" in entry]
+@dataclass(frozen=True)
+class TsneOptions(Group):
+    """The regularisation ablation's t-SNE of one dataset's test features."""
+
+    KEY: ClassVar[str] = "ablation.tsne"
+
+    dataset: str = option(help="a single-label target dataset")
+    perplexity: float = option(30.0, exclusive_minimum=0, help="t-SNE perplexity")
+    max_points: int = option(2000, minimum=10, help="a seeded stratified subset beyond this many test examples")
 
 
-TRAINING_ARMS = ("finetune", "scratch")
-
-
-def enabled_arms(config):
-    """The training arms (fine-tune, scratch) the configuration runs."""
-    return [arm for arm in TRAINING_ARMS if (config.get(arm) or {}).get("enabled", True) and config.get(arm)]
-
-
-def arm_datasets(config, arm):
-    """The target datasets of a training arm (all of the study's by default)."""
-    return list(config[arm].get("datasets") or config["datasets"])
-
-
-def architecture(spec):
-    """The architecture a model spec builds: ``arch``, the torchvision name, or the timm name without its tag."""
-    return spec.get("arch") or spec.get("torchvision") or spec["timm"].split(".")[0]
-
-
-def arm_models(config, arm):
-    """The models of a training arm. Training from random initialisation uses no pretraining, so it runs once
-    per architecture: for the first model of each in the config, leaving out the ablation's variants (which
-    differ from their model only in pretraining) and a network pretrained here whose architecture a
-    downloaded one already has."""
-    specs = study_models(config)
-    if arm != "scratch":
-        return list(specs)
-    names, seen = [], set()
-    for name, spec in specs.items():
-        if switches_on(_recipe(config, spec)) or architecture(spec) in seen:
-            continue
-        seen.add(architecture(spec))
-        names.append(name)
-    return names
-
-
-def pretrain_recipe(config, model):
-    """The shared recipe with the model's own overrides applied."""
-    return _recipe(config, study_models(config)[model])
-
-
-def _recipe(config, spec):
-    return {**(config.get("pretrain") or {}), **(spec.get("pretrain") or {})}
-
+GROUPS = (StudyOptions, PretrainRecipe, ArmRecipe, TrainingArm, ProbeSolver, FeatureOptions, SplitOptions,
+          AnalysisOptions, TsneOptions)

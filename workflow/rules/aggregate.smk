@@ -39,13 +39,17 @@ rule analysis_tables:
             caption="../report/mixed_effects.rst",
             category="Tables",
         ),
-        matrices=expand("results/tables/accuracy_matrix_{setting}.{ext}", setting=SETTINGS, ext=["csv", "tex"]),
-    params:
-        seed=config["analysis"]["seed"],
+        matrices=expand(
+            "results/tables/accuracy_matrix_{setting}.{ext}",
+            setting=STUDY.settings,
+            ext=["csv", "tex"],
+        ),
     log:
         "logs/tables/analysis.log",
     conda:
         CONDA_ENV
+    params:
+        seed=STUDY.analysis.seed,
     script:
         "../scripts/analysis_tables.py"
 
@@ -59,13 +63,13 @@ rule pairwise_table:
             caption="../report/pairwise.rst",
             category="Tables",
         ),
-    params:
-        n_permutations=config["analysis"]["permutations"],
-        seed=config["analysis"]["seed"],
     log:
         "logs/tables/pairwise.log",
     conda:
         CONDA_ENV
+    params:
+        n_permutations=STUDY.analysis.permutations,
+        seed=STUDY.analysis.seed,
     script:
         "../scripts/pairwise_table.py"
 
@@ -84,12 +88,12 @@ rule convergence_tables:
             caption="../report/steps_to_threshold.rst",
             category="Tables",
         ),
-    params:
-        fraction=config["analysis"]["convergence_threshold"],
     log:
         "logs/tables/convergence.log",
     conda:
         CONDA_ENV
+    params:
+        fraction=STUDY.analysis.convergence_threshold,
     script:
         "../scripts/convergence_tables.py"
 
@@ -110,13 +114,13 @@ rule ablation_tables:
             caption="../report/zoo_correlation.rst",
             category="Tables",
         ),
-    params:
-        mixed_zoo=mixed_zoo(config),
-        seed=config["analysis"]["seed"],
     log:
         "logs/tables/ablation.log",
     conda:
         CONDA_ENV
+    params:
+        mixed_zoo=STUDY.mixed_zoo,
+        seed=STUDY.analysis.seed,
     script:
         "../scripts/ablation_tables.py"
 
@@ -126,16 +130,15 @@ rule tsne_table:
         tsne_features,
     output:
         "results/tables/tsne.csv",
-    params:
-        perplexity=config.get("ablation", {}).get("tsne", {}).get("perplexity", 30),
-        max_points=config.get("ablation", {}).get("tsne", {}).get("max_points", 2000),
-        seed=config["analysis"]["seed"],
     log:
         "logs/tables/tsne.log",
     benchmark:
         "results/benchmarks/tables/tsne.tsv"
-    threads: config["threads"]
     conda:
         CONDA_ENV
+    threads: STUDY.options.threads
+    params:
+        tsne=STUDY.tsne.as_dict() if STUDY.tsne else None,
+        seed=STUDY.analysis.seed,
     script:
         "../scripts/tsne_table.py"

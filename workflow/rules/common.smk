@@ -2,47 +2,23 @@ import re
 
 from snakemake.utils import validate
 
-from transferstudy.config import (
-    SWITCHES,
-    TRAINING_ARMS,
-    ablation_enabled,
-    arm_datasets,
-    arm_models,
-    check_config,
-    embedded_models,
-    enabled_arms,
-    mixed_zoo,
-    pretrain_recipe,
-    study_models,
-    variant_name,
-)
-from transferstudy.figures import CAPTIONS, FIGURE_TABLES, figures_for
+from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
+from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
+from transferstudy.study import Study
 
+# The schema checks types, ranges and keys; the study (transferstudy.study, free of torch) checks names and
+# cross-references, and expands the configuration into what the rules run. Defaults come from the library's
+# settings groups, not from the schema: filled in, the schema's recipe defaults would turn a model's recipe
+# overrides into whole recipes.
+validate(config, schema="../schemas/config.schema.yaml", set_default=False)
+STUDY = Study(config)
 
-validate(config, schema="../schemas/config.schema.yaml")
-check_config(config)
-
-# The zoo: `models` and, with the regularisation ablation, its recipe variants (`<model>.<switches>`).
-MODEL_SPECS = study_models(config)
-MODELS = list(MODEL_SPECS)
-# Models the workflow pretrains (`arch`) and models it loads pretrained (torchvision, timm).
-EMBEDDED_MODELS = embedded_models(config)
-ZOO_MODELS = [model for model in MODELS if model not in EMBEDDED_MODELS]
-DATASETS = list(config["datasets"])
-SOURCE = config["source"]["dataset"] if EMBEDDED_MODELS else None
-FEATURES = config["features"]
 # The standard `gpu` resource: a cluster executor turns it into a GPU request; locally,
 # `--resources gpu=1` keeps GPU jobs from overlapping.
-GPUS = 1 if config["device"] == "cuda" else 0
+GPUS = 1 if STUDY.options.device == "cuda" else 0
 CONDA_ENV = "../../envs/transferstudy.yaml"
-# Transfer settings the configuration produces results for: the probe always, the training arms if enabled.
-ARMS = enabled_arms(config)
-SETTINGS = ["logistic_regression"] + ARMS
-ABLATION = config.get("ablation") if ablation_enabled(config) else None
-ABLATION_TABLES = []
-if ABLATION:
-    ABLATION_TABLES = ["ablation", "zoo_correlation"] + (["tsne"] if ABLATION.get("tsne") else [])
-FIGURES = figures_for(SETTINGS, extra_tables=ABLATION_TABLES)
+# Threads of a job that also decodes images in worker processes.
+FEATURE_THREADS = STUDY.options.threads + STUDY.features.workers
 
 
 def _alternatives(names):
@@ -51,155 +27,131 @@ def _alternatives(names):
 
 
 wildcard_constraints:
-    model=_alternatives(MODELS),
-    dataset=_alternatives(([SOURCE] if SOURCE else []) + DATASETS),
-    setting=_alternatives(TRAINING_ARMS),
+    model=_alternatives(STUDY.models),
+    dataset=_alternatives(([STUDY.source] if STUDY.source else []) + STUDY.datasets),
+    arm=_alternatives(TRAINING_ARMS),
     lr=r"[0-9.e+-]+",
     wd=r"[0-9.e+-]+",
 
 
 def final_outputs():
-    tables = ["accuracy", "correlation", "mixed_effects", "pairwise"]
-    if ARMS:
-        tables += ["convergence", "steps_to_threshold"]
-    tables += ABLATION_TABLES
     return (
-        ["results/data/checked.json"]
-        + expand("results/tables/{table}.csv", table=tables)
-        + expand("figures/{figure}.pdf", figure=FIGURES)
+        ["results/data/checked.json", "results/models/checked.json"]
+        + expand("results/tables/{table}.csv", table=STUDY.tables)
+        + expand("figures/{figure}.pdf", figure=STUDY.figures)
     )
 
 
-def setting_pairs(setting):
-    """(model, dataset) pairs with results in a setting."""
-    if setting == "logistic_regression":
-        return [(model, dataset) for model in MODELS for dataset in DATASETS]
-    datasets = arm_datasets(config, setting)
-    return [(model, dataset) for model in arm_models(config, setting) for dataset in datasets]
+# --- models ----------------------------------------------------------------------------------------------
 
 
-def _grid_value(value):
-    return f"{value:g}"
+def model_reference(wildcards):
+    """What stands for a pretrained model downstream: its checkpoint (pretrained here) or its zoo record."""
+    if wildcards.model in STUDY.recipes:
+        return f"results/models/{wildcards.model}/checkpoint.pt"
+    return f"results/models/{wildcards.model}/pretrain.json"
+
+
+def model_arch(wildcards):
+    return STUDY.models[wildcards.model]["arch"]
+
+
+def model_spec(wildcards):
+    return STUDY.models[wildcards.model]
+
+
+def model_recipe(wildcards):
+    return STUDY.recipes[wildcards.model].as_dict()
+
+
+def pretrain_metrics(wildcards):
+    return expand("results/models/{model}/pretrain.json", model=STUDY.models)
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+
+def dataset_options(wildcards):
+    return STUDY.dataset_options(wildcards.dataset)
+
+
+def source_data(wildcards):
+    return f"results/data/{STUDY.source}.h5"
+
+
+def target_data(wildcards):
+    return expand("results/data/{dataset}.h5", dataset=STUDY.datasets)
+
+
+# --- training arms ---------------------------------------------------------------------------------------
 
 
 def grid_results(wildcards):
-    arm = config[wildcards.setting]
-    return expand(
-        "results/{setting}/{model}/{dataset}/grid/lr{lr}_wd{wd}.json",
-        setting=wildcards.setting,
-        model=wildcards.model,
-        dataset=wildcards.dataset,
-        lr=[_grid_value(value) for value in arm["lr"]],
-        wd=[_grid_value(value) for value in arm["weight_decay"]],
-    )
+    return [
+        f"results/{wildcards.arm}/{wildcards.model}/{wildcards.dataset}/grid/lr{lr}_wd{wd}.json"
+        for lr, wd in STUDY.grid(wildcards.arm)
+    ]
 
 
 def train_options(wildcards):
-    arm = config[wildcards.setting]
+    arm = STUDY.arms[wildcards.arm]
     return {
-        "init": "pretrained" if wildcards.setting == "finetune" else "random",
-        "recipe": arm["recipe"],
-        "device": config["device"],
-        "amp": arm.get("amp"),
-        "workers": arm.get("workers", 0),
+        "init": ARM_INIT[wildcards.arm],
+        "recipe": arm.recipe.as_dict(),
+        "device": STUDY.options.device,
+        "amp": arm.amp,
+        "workers": arm.workers,
     }
 
 
 def train_threads(wildcards):
-    return config["threads"] + config[wildcards.setting].get("workers", 0)
+    return STUDY.options.threads + STUDY.arms[wildcards.arm].workers
 
 
-def train_state(wildcards):
-    """The run's resumable state: beside its result, not an output (Snakemake would delete it on failure)."""
-    run = f"grid/lr{wildcards.lr}_wd{wildcards.wd}" if "lr" in wildcards.keys() else "refit"
-    return f"results/{wildcards.setting}/{wildcards.model}/{wildcards.dataset}/{run}.state.pt"
+# --- tables and figures ----------------------------------------------------------------------------------
 
 
 def setting_results(wildcards):
+    """Every result the accuracy table holds: a probe result per (model, dataset), a refit per training arm."""
     paths = []
-    for setting in SETTINGS:
+    for setting in STUDY.settings:
         pattern = (
-            "results/probe/{model}/{dataset}.json"
-            if setting == "logistic_regression"
+            "results/{setting}/{model}/{dataset}.json"
+            if setting == LOGISTIC_REGRESSION
             else "results/{setting}/{model}/{dataset}/refit.json"
         )
         paths += [
-            pattern.format(setting=setting, model=model, dataset=dataset)
-            for model, dataset in setting_pairs(setting)
+            pattern.format(setting=setting, model=model, dataset=dataset) for model, dataset in STUDY.pairs(setting)
         ]
     return paths
 
 
 def selections(wildcards):
     return [
-        f"results/{arm}/{model}/{dataset}/selected.json"
-        for arm in ARMS
-        for model, dataset in setting_pairs(arm)
+        f"results/{arm}/{model}/{dataset}/selected.json" for arm in STUDY.arms for model, dataset in STUDY.pairs(arm)
     ]
-
-
-def figure_inputs(wildcards):
-    return {
-        table: f"results/tables/{table}.csv"
-        for table in FIGURE_TABLES[wildcards.figure]
-    }
-
-
-def figure_caption(wildcards):
-    return CAPTIONS[wildcards.figure]
-
-
-def dataset_options(wildcards):
-    if wildcards.dataset == SOURCE:
-        return config["source"].get("options") or {}
-    return config["datasets"][wildcards.dataset] or {}
-
-
-def model_arch(wildcards):
-    return MODEL_SPECS[wildcards.model]["arch"]
-
-
-def model_spec(wildcards):
-    return MODEL_SPECS[wildcards.model]
-
-
-def model_reference(wildcards):
-    """What stands for a pretrained model downstream: its checkpoint (pretrained here) or its zoo record."""
-    if wildcards.model in EMBEDDED_MODELS:
-        return f"results/models/{wildcards.model}/checkpoint.pt"
-    return f"results/models/{wildcards.model}/pretrain.json"
-
-
-def pretrain_state(wildcards):
-    """Pretraining's resumable state (image-file sources): beside its outputs, not one of them."""
-    return f"results/models/{wildcards.model}/pretrain.state.pt"
-
-
-def source_data(wildcards):
-    return f"results/data/{SOURCE}.h5"
-
-
-def target_data(wildcards):
-    return expand("results/data/{dataset}.h5", dataset=DATASETS)
-
-
-def model_recipe(wildcards):
-    return pretrain_recipe(config, wildcards.model)
 
 
 def predictions(wildcards):
     return [
         f"results/predictions/{setting}/{model}/{dataset}.h5"
-        for setting in SETTINGS
-        for model, dataset in setting_pairs(setting)
+        for setting in STUDY.settings
+        for model, dataset in STUDY.pairs(setting)
     ]
-
-
-def pretrain_metrics(wildcards):
-    return expand("results/models/{model}/pretrain.json", model=MODELS)
 
 
 def tsne_features(wildcards):
     """Features of the t-SNE dataset for the ablation's model with every switch off and with all four."""
-    models = [ABLATION["model"], variant_name(ABLATION["model"], SWITCHES)]
-    return expand("results/features/{model}/{dataset}.h5", model=models, dataset=ABLATION["tsne"]["dataset"])
+    return expand(
+        "results/features/{model}/{dataset}.h5",
+        model=STUDY.tsne_models,
+        dataset=STUDY.tsne.dataset,
+    )
+
+
+def figure_inputs(wildcards):
+    return {table: f"results/tables/{table}.csv" for table in FIGURE_TABLES[wildcards.figure]}
+
+
+def figure_caption(wildcards):
+    return CAPTIONS[wildcards.figure]

@@ -5,22 +5,22 @@ localrules:
 rule dataset:
     output:
         "results/data/{dataset}.h5",
-    params:
-        options=dataset_options,
-        seed=config["seed"],
-        split=config["split"],
     log:
         "logs/dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/dataset/{dataset}.tsv"
-    threads: 1
     # First in any run: a broken dataset is found before GPU jobs are dispatched.
     priority: 100
+    conda:
+        CONDA_ENV
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        CONDA_ENV
+    params:
+        options=dataset_options,
+        seed=STUDY.options.seed,
+        split=STUDY.split.as_dict(),
     script:
         "../scripts/make_dataset.py"
 

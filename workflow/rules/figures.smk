@@ -13,13 +13,13 @@ rule figure:
             category="Figures",
             labels={"figure": "{figure}"},
         ),
-    params:
-        caption=figure_caption,
     log:
         "logs/figures/{figure}.log",
     wildcard_constraints:
-        figure=_alternatives(FIGURES),
+        figure=_alternatives(STUDY.figures),
     conda:
         CONDA_ENV
+    params:
+        caption=figure_caption,
     script:
         "../scripts/figure.py"

@@ -1,3 +1,25 @@
+localrules:
+    check_models,
+
+
+# Every model of the study checked against what only torchvision and timm know (model and weights names,
+# weights files on this machine, the switches a family takes), before any network is trained: a summary, run
+# first, that no compute rule takes as input (a new model must not make every finished job look outdated).
+rule check_models:
+    output:
+        "results/models/checked.json",
+    log:
+        "logs/check_models.log",
+    priority: 200
+    conda:
+        CONDA_ENV
+    params:
+        specs=STUDY.models,
+        recipes={name: recipe.as_dict() for name, recipe in STUDY.recipes.items()},
+    script:
+        "../scripts/check_models.py"
+
+
 # The workflow's own zoo (models with `arch`): pretrained on the source dataset. On a source of image files
 # (ImageNet) the job streams them through `features.workers` processes and saves a resumable state beside
 # its outputs (not an output: Snakemake would delete it when the job fails).
@@ -7,27 +29,27 @@ rule pretrain:
     output:
         checkpoint="results/models/{model}/checkpoint.pt",
         metrics="results/models/{model}/pretrain.json",
-    params:
-        arch=model_arch,
-        recipe=model_recipe,
-        seed=config["seed"],
-        device=config["device"],
-        state=pretrain_state,
-        workers=FEATURES.get("workers", 0),
-        amp=FEATURES.get("amp"),
-    wildcard_constraints:
-        model=_alternatives(EMBEDDED_MODELS),
     log:
         "logs/pretrain/{model}.log",
     benchmark:
         "results/benchmarks/pretrain/{model}.tsv"
-    threads: config["threads"] + FEATURES.get("workers", 0)
+    wildcard_constraints:
+        model=_alternatives(STUDY.recipes),
+    conda:
+        CONDA_ENV
+    threads: FEATURE_THREADS
     resources:
         mem_mb=4000,
         runtime=120,
         gpu=GPUS,
-    conda:
-        CONDA_ENV
+    params:
+        arch=model_arch,
+        recipe=model_recipe,
+        seed=STUDY.options.seed,
+        device=STUDY.options.device,
+        state="results/models/{model}/pretrain.state.pt",
+        workers=STUDY.features.workers,
+        amp=STUDY.features.amp,
     script:
         "../scripts/pretrain.py"
 
@@ -37,24 +59,24 @@ rule pretrain:
 rule pretrained_model:
     output:
         "results/models/{model}/pretrain.json",
-    params:
-        spec=model_spec,
-        imagenet_val=config.get("source", {}).get("imagenet_val"),
-        batch_size=FEATURES["batch_size"],
-        workers=FEATURES.get("workers", 0),
-        device=config["device"],
-    wildcard_constraints:
-        model=_alternatives(ZOO_MODELS),
     log:
         "logs/pretrained_model/{model}.log",
     benchmark:
         "results/benchmarks/pretrained_model/{model}.tsv"
-    threads: config["threads"] + FEATURES.get("workers", 0)
+    wildcard_constraints:
+        model=_alternatives(STUDY.downloaded),
+    conda:
+        CONDA_ENV
+    threads: FEATURE_THREADS
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=GPUS if config.get("source", {}).get("imagenet_val") else 0,
-    conda:
-        CONDA_ENV
+        gpu=GPUS if STUDY.imagenet_val else 0,
+    params:
+        spec=model_spec,
+        imagenet_val=STUDY.imagenet_val,
+        batch_size=STUDY.features.batch_size,
+        workers=STUDY.features.workers,
+        device=STUDY.options.device,
     script:
         "../scripts/pretrained_model.py"

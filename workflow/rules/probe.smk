@@ -1,22 +1,23 @@
+# The logistic-regression setting: the probe on each (model, dataset)'s features.
 rule probe:
     input:
         "results/features/{model}/{dataset}.h5",
     output:
-        result="results/probe/{model}/{dataset}.json",
+        result="results/logistic_regression/{model}/{dataset}.json",
         predictions="results/predictions/logistic_regression/{model}/{dataset}.h5",
-    params:
-        solver=config["probe"],
-        device=config["device"],
     log:
         "logs/probe/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/probe/{model}/{dataset}.tsv"
-    threads: config["threads"]
+    conda:
+        CONDA_ENV
+    threads: STUDY.options.threads
     resources:
         mem_mb=8000,
         runtime=60,
         gpu=GPUS,
-    conda:
-        CONDA_ENV
+    params:
+        solver=STUDY.probe.as_dict(),
+        device=STUDY.options.device,
     script:
         "../scripts/probe.py"

@@ -1,7 +1,9 @@
-# Fine-tuning and training from random initialisation (settings `finetune` and `scratch`): one job per
-# grid point, a selection on validation, one refit on train+val scored on test. A run keeps its resumable
-# state beside its result (not a declared output, so Snakemake never deletes it) until it finishes; a job
-# killed by preemption or a time limit resumes from it when run again (--rerun-incomplete).
+# The training arms, fine-tuning and training from random initialisation (wildcard `arm`: the settings
+# `finetune` and `scratch`): one job per grid point, a selection on validation, one refit on train+val scored
+# on test. A run keeps its resumable state (params `state`) beside its result, not as a declared output, so
+# Snakemake never deletes it, until it finishes; a job killed by preemption or a time limit resumes from it
+# when run again (--rerun-incomplete).
+
 
 localrules:
     select_hyperparameters,
@@ -12,23 +14,23 @@ rule train_grid_point:
         model=model_reference,
         dataset="results/data/{dataset}.h5",
     output:
-        "results/{setting}/{model}/{dataset}/grid/lr{lr}_wd{wd}.json",
-    params:
-        run=train_options,
-        state=train_state,
+        "results/{arm}/{model}/{dataset}/grid/lr{lr}_wd{wd}.json",
     log:
-        "logs/{setting}/{model}/{dataset}/grid/lr{lr}_wd{wd}.log",
+        "logs/{arm}/{model}/{dataset}/grid/lr{lr}_wd{wd}.log",
     benchmark:
-        "results/benchmarks/{setting}/{model}/{dataset}/grid/lr{lr}_wd{wd}.tsv"
+        "results/benchmarks/{arm}/{model}/{dataset}/grid/lr{lr}_wd{wd}.tsv"
     group:
         "training"
+    conda:
+        CONDA_ENV
     threads: train_threads
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=GPUS,
-    conda:
-        CONDA_ENV
+    params:
+        run=train_options,
+        state="results/{arm}/{model}/{dataset}/grid/lr{lr}_wd{wd}.state.pt",
     script:
         "../scripts/train.py"
 
@@ -37,9 +39,9 @@ rule select_hyperparameters:
     input:
         grid_results,
     output:
-        "results/{setting}/{model}/{dataset}/selected.json",
+        "results/{arm}/{model}/{dataset}/selected.json",
     log:
-        "logs/{setting}/{model}/{dataset}/selected.log",
+        "logs/{arm}/{model}/{dataset}/selected.log",
     conda:
         CONDA_ENV
     script:
@@ -50,25 +52,25 @@ rule train_refit:
     input:
         model=model_reference,
         dataset="results/data/{dataset}.h5",
-        selection="results/{setting}/{model}/{dataset}/selected.json",
+        selection="results/{arm}/{model}/{dataset}/selected.json",
     output:
-        result="results/{setting}/{model}/{dataset}/refit.json",
-        predictions="results/predictions/{setting}/{model}/{dataset}.h5",
-    params:
-        run=train_options,
-        state=train_state,
+        result="results/{arm}/{model}/{dataset}/refit.json",
+        predictions="results/predictions/{arm}/{model}/{dataset}.h5",
     log:
-        "logs/{setting}/{model}/{dataset}/refit.log",
+        "logs/{arm}/{model}/{dataset}/refit.log",
     benchmark:
-        "results/benchmarks/{setting}/{model}/{dataset}/refit.tsv"
+        "results/benchmarks/{arm}/{model}/{dataset}/refit.tsv"
     group:
         "training"
+    conda:
+        CONDA_ENV
     threads: train_threads
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=GPUS,
-    conda:
-        CONDA_ENV
+    params:
+        run=train_options,
+        state="results/{arm}/{model}/{dataset}/refit.state.pt",
     script:
         "../scripts/train.py"

@@ -2,7 +2,7 @@
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.aggregate import accuracy_table
+from transferstudy.analysis.aggregate import accuracy_table
 from transferstudy.io import write_csv
 from transferstudy.logs import log_to
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transferstudy.analysis import write_tables
+from transferstudy.analysis.tables import write_tables
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])

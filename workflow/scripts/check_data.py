@@ -2,7 +2,7 @@
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.datasets import summarize
+from transferstudy.data.datasets import summarize
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])

@@ -3,7 +3,7 @@ convergence_tables)."""
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.convergence import curves_table, steps_to_threshold
+from transferstudy.analysis.convergence import curves_table, steps_to_threshold
 from transferstudy.io import write_csv
 from transferstudy.logs import log_to
 

@@ -2,7 +2,7 @@
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.datasets import prepare_dataset
+from transferstudy.data.datasets import prepare_dataset
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])

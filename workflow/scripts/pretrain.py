@@ -3,7 +3,7 @@
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
 from transferstudy.logs import log_to
-from transferstudy.pretrain import pretrain
+from transferstudy.train.pretrain import pretrain
 
 log_to(snakemake.log[0])
 pretrain(snakemake.params.arch, snakemake.input.source, snakemake.output.checkpoint, snakemake.output.metrics,

@@ -3,7 +3,7 @@
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
 from transferstudy.logs import log_to
-from transferstudy.pretrained import describe
+from transferstudy.nets.zoo import describe
 
 log_to(snakemake.log[0])
 describe(snakemake.params.spec, snakemake.output[0], model_name=snakemake.wildcards.model,

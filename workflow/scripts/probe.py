@@ -5,9 +5,9 @@ import _library  # noqa: F401  (makes transferstudy importable in any job enviro
 import torch
 
 from transferstudy.logs import log_to
-from transferstudy.probe import run_probe
+from transferstudy.transfer.probe import run_probe
 
 log_to(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 run_probe(snakemake.input[0], snakemake.output.result, snakemake.output.predictions,
-          **{**snakemake.params.solver, "device": snakemake.params.device})
+          solver=snakemake.params.solver, device=snakemake.params.device)

@@ -3,7 +3,7 @@ train+val (rule train_refit)."""
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.finetune import refit_options, train_run
+from transferstudy.transfer.finetune import refit_options, train_run
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])

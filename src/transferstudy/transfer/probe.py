@@ -17,7 +17,7 @@ starting from the previous one's solution *and* quasi-Newton memory, with trial 
 matmul, and with each path fit's first step along the path's secant at one matmul. Runs on CPU or CUDA
 (``device``).
 
-    python -m transferstudy.probe FEATURES.h5 --out RESULT.json
+    python -m transferstudy probe FEATURES.h5 --out RESULT.json
 """
 
 from __future__ import annotations
@@ -31,24 +31,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from . import metrics
-from .io import read_split_file, write_json, write_predictions
-from .provenance import library_versions, sha256_file
+from .. import metrics
+from ..config import ProbeSolver, StudyOptions
+from ..io import read_split_file, write_json, write_predictions
+from ..provenance import library_versions, sha256_file
+from ..settings import LOGISTIC_REGRESSION
 
 log = logging.getLogger(__name__)
-
-DEFAULT_SOLVER = {
-    "penalty_min": 1e-6,
-    "penalty_max": 1e5,
-    "num_penalties": 45,
-    "max_iter": 1000,
-    "tol": 1e-4,
-    "history_size": 30,
-    "dtype": "float32",
-    "device": "cpu",
-    "standardize": True,
-    "whiten": True,
-}
 
 
 # The whitening basis is estimated from at most about this many (evenly strided) rows: it only conditions
@@ -427,24 +416,22 @@ def regularization_path(problem, penalties, val_features, val_labels, metric, **
     return grid, solutions
 
 
-def probe_arrays(splits, num_classes, multilabel, metric, **solver):
-    """The protocol on in-memory ``{split: {"features", "labels"}}``: path on train scored on val, refit of
-    the best penalty on train+val, scored on test. Returns (test scores [N, C], result without provenance)."""
-    unknown = set(solver) - set(DEFAULT_SOLVER)
-    if unknown:
-        raise ValueError(f"probe: unknown solver option(s) {sorted(unknown)}; valid: {sorted(DEFAULT_SOLVER)}")
-    solver = {**DEFAULT_SOLVER, **solver}
-    dtype = {"float32": torch.float32, "float64": torch.float64}[solver["dtype"]]
-    device = torch.device(solver["device"])
+def probe_arrays(splits, num_classes, multilabel, metric, *, solver=None, device="cpu"):
+    """The protocol on in-memory ``{split: {"features", "labels"}}`` with ``solver`` (a ``ProbeSolver``, or a
+    mapping of its keys): path on train scored on val, refit of the best penalty on train+val, scored on test.
+    Returns (test scores [N, C], result without provenance)."""
+    solver = ProbeSolver.of(solver)
+    dtype = {"float32": torch.float32, "float64": torch.float64}[solver.dtype]
+    device = torch.device(device)
     x = {s: torch.as_tensor(splits[s]["features"], dtype=dtype, device=device) for s in splits}
     y = {s: torch.as_tensor(splits[s]["labels"], device=device) for s in splits}
     if not multilabel:
         y = {s: labels.long() for s, labels in y.items()}
-    fit_options = {k: solver[k] for k in ("max_iter", "tol", "history_size")}
+    fit_options = {"max_iter": solver.max_iter, "tol": solver.tol, "history_size": solver.history_size}
 
-    problem = LogisticProblem(x["train"], y["train"], num_classes, multilabel, standardize=solver["standardize"],
-                              whiten=solver["whiten"])
-    penalties = penalty_grid(solver["penalty_min"], solver["penalty_max"], solver["num_penalties"])
+    problem = LogisticProblem(x["train"], y["train"], num_classes, multilabel, standardize=solver.standardize,
+                              whiten=solver.whiten)
+    penalties = penalty_grid(solver.penalty_min, solver.penalty_max, solver.num_penalties)
     val_features = problem.transform(x["val"])
     grid, solutions = regularization_path(problem, penalties, val_features, splits["val"]["labels"], metric,
                                           **fit_options)
@@ -464,7 +451,7 @@ def probe_arrays(splits, num_classes, multilabel, metric, **solver):
     test_metric = metrics.score(metric, splits["test"]["labels"], test_scores)
     log.info("chosen penalty %.3g (val %.4f); test %s %.4f", chosen, grid[best]["val_metric"], metric, test_metric)
     return test_scores, {
-        "setting": "logistic_regression",
+        "setting": LOGISTIC_REGRESSION,
         "metric": metric,
         "test_metric": test_metric,
         "chosen_penalty": chosen,
@@ -474,18 +461,20 @@ def probe_arrays(splits, num_classes, multilabel, metric, **solver):
         "not_converged": sum(not g["converged"] for g in grid) + (not refit.converged),
         "sizes": {split: int(len(splits[split]["labels"])) for split in ("train", "val", "test")},
         "feature_dim": int(x["train"].shape[1]),
-        "solver": solver,
+        "solver": solver.as_dict(),
+        "device": str(device),
     }
 
 
-def run_probe(features_path, out_path=None, predictions_path=None, **solver):
-    """The whole protocol on one features file; returns (and optionally writes) the result dict, and writes
-    the test split's scores to ``predictions_path`` (for pairwise model comparisons)."""
+def run_probe(features_path, out_path=None, predictions_path=None, *, solver=None, device="cpu"):
+    """The whole protocol on one features file with ``solver`` (a ``ProbeSolver``, or a mapping of its keys);
+    returns (and optionally writes) the result dict, and writes the test split's scores to ``predictions_path``
+    (for pairwise model comparisons)."""
     started = time.time()
     splits, attrs = read_split_file(features_path, ("features", "labels"))
     num_classes, multilabel, metric = int(attrs["num_classes"]), bool(attrs["multilabel"]), attrs["metric"]
     check_features(features_path, splits, num_classes, multilabel)
-    test_scores, fitted = probe_arrays(splits, num_classes, multilabel, metric, **solver)
+    test_scores, fitted = probe_arrays(splits, num_classes, multilabel, metric, solver=solver, device=device)
     result = {"model": attrs.get("model"), "dataset": attrs.get("dataset"), **fitted}
     result.update({
         "wall_seconds": round(time.time() - started, 3),
@@ -503,20 +492,11 @@ def run_probe(features_path, out_path=None, predictions_path=None, **solver):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("features", help="features HDF5 (from transferstudy.features)")
+    parser.add_argument("features", help="features HDF5 (from `transferstudy features`)")
     parser.add_argument("--out", required=True, help="result JSON")
     parser.add_argument("--predictions", help="HDF5 for the test split's scores (for pairwise comparisons)")
-    for key, default in DEFAULT_SOLVER.items():
-        flag = "--" + key.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            parser.add_argument(flag, type=type(default), default=default)
-    args = vars(parser.parse_args(argv))
+    ProbeSolver.add_arguments(parser)
+    parser.add_argument("--device", default=StudyOptions.device)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    features, out, predictions = args.pop("features"), args.pop("out"), args.pop("predictions")
-    run_probe(features, out, predictions, **args)
-
-
-if __name__ == "__main__":
-    main()
+    run_probe(args.features, args.out, args.predictions, solver=ProbeSolver.from_arguments(args), device=args.device)

@@ -3,7 +3,7 @@
 Accuracies are compared after the logit transform, log(p / (1 - p)); a model's average transfer
 accuracy is the mean of its logit accuracies over datasets (the paper's Figure 1).
 
-    python -m transferstudy.stats accuracy.csv --out correlation.csv
+    python -m transferstudy stats accuracy.csv --out correlation.csv
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from scipy import stats as scipy_stats
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from . import metrics
-
-from .io import write_csv
+from .. import metrics
+from ..config import AnalysisOptions
+from ..io import write_csv
 
 # Accuracies are clipped to [EPS, 1 - EPS] before the logit so that a perfect score stays finite.
 EPS = 1e-4
@@ -77,7 +77,8 @@ def _spearman(x, y, axis=-1):
     return _pearson(scipy_stats.rankdata(x, axis=axis), scipy_stats.rankdata(y, axis=axis), axis=axis)
 
 
-def bootstrap_interval(*samples, statistic, seed=0, n_resamples=BOOTSTRAP_RESAMPLES, level=CONFIDENCE):
+def bootstrap_interval(*samples, statistic, seed=AnalysisOptions.seed, n_resamples=BOOTSTRAP_RESAMPLES,
+                       level=CONFIDENCE):
     """Percentile bootstrap interval of ``statistic(*samples)`` resampling the samples' items together (for
     (x, y) pairs: models; for one sample of per-dataset values: datasets).
 
@@ -98,7 +99,7 @@ def bootstrap_interval(*samples, statistic, seed=0, n_resamples=BOOTSTRAP_RESAMP
     return float(low), float(high), int(len(distribution) - len(defined))
 
 
-def mean_interval(values, *, seed=0, n_resamples=BOOTSTRAP_RESAMPLES, level=CONFIDENCE):
+def mean_interval(values, *, seed=AnalysisOptions.seed, n_resamples=BOOTSTRAP_RESAMPLES, level=CONFIDENCE):
     """Percentile bootstrap interval (low, high) of the mean of ``values``; NaNs below two values."""
     if len(values) < 2:
         return np.nan, np.nan
@@ -106,7 +107,7 @@ def mean_interval(values, *, seed=0, n_resamples=BOOTSTRAP_RESAMPLES, level=CONF
     return low, high
 
 
-def correlate(source_top1, transfer_logit, *, seed=0):
+def correlate(source_top1, transfer_logit, *, seed=AnalysisOptions.seed):
     """Pearson r of logit(source top-1) with logit transfer accuracy and Spearman rho, each with its p-value
     (scipy) and a 95% bootstrap interval over models."""
     x = logit(source_top1)
@@ -123,7 +124,7 @@ CORRELATION_COLUMNS = ["setting", "dataset", "n_models", "pearson_r", "pearson_l
                        "spearman_rho", "spearman_low", "spearman_high", "spearman_p", "bootstrap_degenerate", "note"]
 
 
-def correlation_table(table, *, seed=0):
+def correlation_table(table, *, seed=AnalysisOptions.seed):
     """Per setting: correlation of logit(source top-1) with logit transfer accuracy, per dataset and for the
     mean over datasets. Rows with fewer than ``MIN_MODELS`` models carry a note instead of numbers."""
     check_accuracy_table(table)
@@ -184,19 +185,8 @@ def mixed_effects_table(table, level=CONFIDENCE):
     return pd.DataFrame(rows).reindex(columns=MIXED_COLUMNS)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1, ...)")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    write_csv(correlation_table(pd.read_csv(args.accuracy)), args.out)
-
-
-if __name__ == "__main__":
-    main()
-
-
-def paired_permutation_test(labels, scores_a, scores_b, metric, *, n_permutations=2000, seed=0):
+def paired_permutation_test(labels, scores_a, scores_b, metric, *, n_permutations=AnalysisOptions.permutations,
+                            seed=AnalysisOptions.seed):
     """Two-sided paired permutation test of metric(a) - metric(b) on the same test examples.
 
     Under the null hypothesis the two models are exchangeable on each example, so each permutation swaps
@@ -248,7 +238,7 @@ PAIRWISE_COLUMNS = ["setting", "dataset", "metric", "model_a", "model_b", "value
                     "p_permutation", "p_permutation_holm", "p_mcnemar", "n_test", "n_permutations"]
 
 
-def pairwise_table(predictions, *, n_permutations=2000, seed=0):
+def pairwise_table(predictions, *, n_permutations=AnalysisOptions.permutations, seed=AnalysisOptions.seed):
     """Every pair of models on each (setting, dataset), from ``{(setting, dataset, model): (labels, scores,
     metric)}``. p-values are Holm-adjusted over the pairs of each (setting, dataset)."""
     groups = {}
@@ -277,3 +267,11 @@ def pairwise_table(predictions, *, n_permutations=2000, seed=0):
             for row, adjusted in zip(rows[first:], multipletests(raw, method="holm")[1]):
                 row["p_permutation_holm"] = float(adjusted)
     return pd.DataFrame(rows).reindex(columns=PAIRWISE_COLUMNS)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1, ...)")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    write_csv(correlation_table(pd.read_csv(args.accuracy)), args.out)

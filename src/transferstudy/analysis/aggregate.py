@@ -4,7 +4,7 @@ One row per (model, dataset, setting): the test metric's ``value``, the model's 
 fields that trace the number back (checkpoint hash, split seed, split sizes, chosen hyper-parameters,
 non-converged fits).
 
-    python -m transferstudy.aggregate results/probe/*/*.json --pretrain results/models/*/pretrain.json \
+    python -m transferstudy aggregate results/logistic_regression/*/*.json --pretrain results/models/*/pretrain.json \
         --out accuracy.csv
 """
 
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import read_json, read_predictions, write_csv
-from .switches import switches_label
+from ..io import read_json, read_predictions, write_csv
+from ..settings import LOGISTIC_REGRESSION
+from ..switches import switches_label
 
 COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "switches", "checkpoint_sha256",
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
@@ -68,7 +69,7 @@ def accuracy_table(result_paths, pretrain_paths):
             raise ValueError(f"{path}: no pretrain metrics for model {model!r} (have: {sorted(source)})")
         row = {"model": model, "dataset": result["dataset"], "setting": result["setting"], "metric": result["metric"],
                "source_top1": source[model]["source_top1"], "switches": _switches(source[model])}
-        row.update(_probe_row(result) if result["setting"] == "logistic_regression" else _training_row(result, path))
+        row.update(_probe_row(result) if result["setting"] == LOGISTIC_REGRESSION else _training_row(result, path))
         rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
     return table.sort_values(["setting", "dataset", "source_top1", "model"], ignore_index=True)
@@ -90,7 +91,3 @@ def main(argv=None):
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     write_csv(accuracy_table(args.results, args.pretrain), args.out)
-
-
-if __name__ == "__main__":
-    main()

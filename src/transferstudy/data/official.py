@@ -16,7 +16,7 @@ VOC 2007, DTD (split 1) and Flowers-102; SUN397 split 1; Caltech-101 30 random t
 hold-out of train (``datasets.holdout_split``). VOC 2007 is multi-label: an image is positive for every class
 with an object in its annotation (objects marked difficult included).
 
-    python -m transferstudy.datasets food101 --root /data/food101 --out food101.h5
+    python -m transferstudy datasets food101 --root /data/food101 --out food101.h5
 """
 
 from __future__ import annotations

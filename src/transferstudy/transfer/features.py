@@ -9,8 +9,8 @@ DataLoader workers; on CUDA the network runs in bfloat16 autocast and channels_l
 The model is a workflow checkpoint (``.pt``), a zoo record (``results/models/<model>/pretrain.json``), or
 ``torchvision:NAME[:WEIGHTS]`` / ``timm:NAME.TAG`` (weights from the local caches):
 
-    python -m transferstudy.features CHECKPOINT.pt DATASET.h5 --out FEATURES.h5
-    python -m transferstudy.features torchvision:resnet50:IMAGENET1K_V1 DATASET.h5 --out FEATURES.h5 --workers 8
+    python -m transferstudy features CHECKPOINT.pt DATASET.h5 --out FEATURES.h5
+    python -m transferstudy features torchvision:resnet50:IMAGENET1K_V1 DATASET.h5 --out FEATURES.h5 --workers 8
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import time
 import numpy as np
 import torch
 
-from . import images, pretrained
-from .io import SPLITS, read_attrs, write_split_file
-from .pretrain import images_to_tensor, normalize
-from .switches import switches_label
-from .provenance import library_versions, sha256_file
-from .training import precision
+from ..config import FeatureOptions, StudyOptions
+from ..data import images
+from ..io import SPLITS, read_attrs, write_split_file
+from ..nets import pretrained
+from ..nets.inference import memory_format, penultimate_features, precision, precision_label
+from ..provenance import library_versions, sha256_file
+from ..switches import switches_label
 
 log = logging.getLogger(__name__)
 
@@ -36,46 +37,14 @@ _DATASET_ATTRS = ("dataset", "metric", "multilabel", "num_classes", "classes", "
                   "val_fraction", "options", "root", "missing_images")
 
 
-def preprocess(images_uint8, cfg):
-    """Evaluation preprocessing of a batch of uint8 [N, H, W, 3] images for a network with ``pretrained_cfg``
-    ``cfg``: resize, centre crop to its native size, normalise with its statistics; float32 [N, 3, S, S]."""
-    x = images.resize_center_crop(images_to_tensor(images_uint8), int(cfg["input_size"][-1]),
-                                  cfg.get("crop_pct", 1.0), cfg.get("interpolation", "bilinear"))
-    return normalize(x, cfg["mean"], cfg["std"])
-
-
-@torch.no_grad()
-def network_outputs(forward, dataset, cfg, *, width, batch_size=256, workers=0, device="cpu", amp=None):
-    """``forward`` of every image of a ``SplitImages`` (already in eval preprocessing), normalised with the
-    network's statistics on ``device``: float32 [N, width], and the indices of the images it skipped."""
-    device = torch.device(device)
-    amp_dtype = precision(device, amp)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    out, skipped = [], []
-    batches = images.loader(dataset, batch_size=batch_size, workers=workers, pin_memory=device.type == "cuda")
-    for x, _, skipped_here in batches:
-        skipped += skipped_here
-        if x is None:
-            continue
-        x = normalize(x.to(device, non_blocking=True), cfg["mean"], cfg["std"]).contiguous(memory_format=memory_format)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            out.append(forward(x).float().cpu().numpy())
-    return (np.concatenate(out) if out else np.zeros((0, width), np.float32)), skipped
-
-
-def penultimate_features(loaded, dataset, *, batch_size=256, workers=0, device="cpu", amp=None):
-    """Features of a ``SplitImages`` (float32 [N, D]) and the indices of the images it skipped."""
-    return network_outputs(loaded.penultimate, dataset, loaded.pretrained_cfg, width=loaded.num_features,
-                           batch_size=batch_size, workers=workers, device=device, amp=amp)
-
-
-def extract_features(model_ref, dataset_path, out_path, *, model_name=None, batch_size=256, threads=1,
-                     device="cpu", workers=0, amp=None, unreadable="error"):
+def extract_features(model_ref, dataset_path, out_path, *, model_name=None, options=None, threads=1, device="cpu"):
+    """Penultimate features of every split of a dataset file, with ``options`` (``FeatureOptions``: batch size,
+    decoding workers, autocast, unreadable images); writes and returns ({split: arrays}, attributes)."""
+    options = FeatureOptions.of(options)
+    batch_size, workers, amp, unreadable = options.batch_size, options.workers, options.amp, options.unreadable
     torch.set_num_threads(threads)
     loaded = pretrained.load(model_ref)
-    loaded.body.to(device)
-    if torch.device(device).type == "cuda":
-        loaded.body.to(memory_format=torch.channels_last)
+    loaded.body.to(device, memory_format=memory_format(device))
     cfg = loaded.pretrained_cfg
     data_attrs = read_attrs(dataset_path)
     transform = images.eval_transform(cfg)
@@ -117,7 +86,7 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, batc
         "skipped_images": skipped_files,
         "dataset_sha256": sha256_file(dataset_path),
         "device": str(device),
-        "amp": str(amp_dtype).replace("torch.", "") if amp_dtype else None,
+        "amp": precision_label(amp_dtype),
         "images_per_second": round(count / max(seconds, 1e-9), 1),
         "versions": library_versions(),
     })
@@ -125,37 +94,16 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, batc
     return out, attrs
 
 
-def model_reference(text):
-    """A CLI model argument: a path, or ``torchvision:NAME[:WEIGHTS]`` / ``timm:NAME``, as a spec."""
-    source, _, rest = text.partition(":")
-    if source == "torchvision" and rest:
-        name, _, weights = rest.partition(":")
-        return {"torchvision": name, "weights": weights or "DEFAULT"}
-    if source == "timm" and rest:
-        return {"timm": rest}
-    return text
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="checkpoint .pt, zoo record .json, torchvision:NAME[:WEIGHTS] or timm:NAME")
-    parser.add_argument("dataset", help="dataset HDF5 (from transferstudy.datasets)")
+    parser.add_argument("dataset", help="dataset HDF5 (from `transferstudy datasets`)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--model-name")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=0, help="image-decoding processes (for file datasets)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
-                        help="bfloat16 autocast (default: on for CUDA, off for CPU)")
-    parser.add_argument("--unreadable", choices=images.UNREADABLE, default="error",
-                        help="an image that cannot be read: fail naming it, or skip it and count it")
+    FeatureOptions.add_arguments(parser)
+    parser.add_argument("--threads", type=int, default=StudyOptions.threads)
+    parser.add_argument("--device", default=StudyOptions.device)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    extract_features(model_reference(args.model), args.dataset, args.out, model_name=args.model_name,
-                     batch_size=args.batch_size, threads=args.threads, device=args.device, workers=args.workers,
-                     amp=args.amp, unreadable=args.unreadable)
-
-
-if __name__ == "__main__":
-    main()
+    extract_features(pretrained.model_reference(args.model), args.dataset, args.out, model_name=args.model_name,
+                     options=FeatureOptions.from_arguments(args), threads=args.threads, device=args.device)

@@ -7,7 +7,10 @@ penultimate layer: globally pooled features, the input to the final classifier `
 The paper's four regularisation switches are construction options of every architecture: ``drop_rate``
 (dropout before ``fc``, timm's name), ``aux_head`` (an auxiliary classifier two thirds of the way up the
 body, as Inception's) and ``bn_gamma=False`` (batch norm without its scale: gamma fixed at 1, as
-TensorFlow's ``scale=False``). Label smoothing, the fourth, is a loss option (``transferstudy.pretrain``).
+TensorFlow's ``scale=False``). Label smoothing, the fourth, is a loss option (``train.pretrain``).
+
+The names are also listed in ``nets.catalogue.ARCHITECTURES``, which the workflow plans with before torch is
+imported; registering any other name is refused.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .catalogue import ARCHITECTURES, TORCHVISION_AUX
+
 _REGISTRY = {}
 
 
 def register_model(fn):
+    if fn.__name__ not in ARCHITECTURES:
+        raise ValueError(f"architecture {fn.__name__!r} is not in nets.catalogue.ARCHITECTURES; add it there too")
     _REGISTRY[fn.__name__] = fn
     return fn
 
@@ -47,10 +54,6 @@ def create_model(name, num_classes, *, drop_rate=0.0, aux_head=False, bn_gamma=T
     if not bn_gamma:
         remove_bn_gamma(model)
     return model
-
-
-# torchvision families built with auxiliary classifiers (``aux_logits``).
-TORCHVISION_AUX = ("googlenet", "inception_v3")
 
 
 def _torchvision_model(name, num_classes, drop_rate, aux_head):

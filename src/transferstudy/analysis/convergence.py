@@ -8,7 +8,7 @@ step at or above it. A setting that never reaches it is censored: its steps are 
 run had), and the speed-up counts the run's total steps in their place, so it is a bound: a lower bound
 when scratch training is censored, an upper bound when fine-tuning is.
 
-    python -m transferstudy.convergence results/*/*/*/selected.json --curves curves.csv --steps steps.csv
+    python -m transferstudy convergence results/*/*/*/selected.json --curves curves.csv --steps steps.csv
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from .io import read_json, write_csv
+from ..config import AnalysisOptions
+from ..io import read_json, write_csv
 from .stats import logit
 
 CURVE_COLUMNS = ["setting", "model", "dataset", "metric", "step", "value", "lr", "weight_decay", "total_steps"]
@@ -45,7 +46,7 @@ def first_step_reaching(steps, values, threshold_logit):
     return float(steps[reached[0]]) if len(reached) else float("nan")
 
 
-def steps_to_threshold(curves, fraction=0.9):
+def steps_to_threshold(curves, fraction=AnalysisOptions.convergence_threshold):
     """Per (model, dataset) with both a fine-tune and a scratch curve: steps each needs to reach ``fraction``
     of the best odds, and the speed-up of fine-tuning (scratch steps / fine-tune steps)."""
     if not 0 < fraction < 1:
@@ -79,12 +80,9 @@ def main(argv=None):
     parser.add_argument("selections", nargs="+", help="selected.json files of fine-tune and scratch grids")
     parser.add_argument("--curves", required=True, help="output: tidy validation curves (CSV)")
     parser.add_argument("--steps", required=True, help="output: steps to threshold and speed-ups (CSV)")
-    parser.add_argument("--fraction", type=float, default=0.9, help="threshold as a fraction of the best odds")
+    parser.add_argument("--fraction", type=float, default=AnalysisOptions.convergence_threshold,
+                        help="threshold as a fraction of the best odds")
     args = parser.parse_args(argv)
     curves = curves_table(args.selections)
     write_csv(curves, args.curves)
     write_csv(steps_to_threshold(curves, args.fraction), args.steps)
-
-
-if __name__ == "__main__":
-    main()

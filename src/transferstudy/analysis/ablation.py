@@ -11,10 +11,10 @@ with none, and compared on every dataset both have results for:
   switch off) against the mixed-recipe zoo (the paper's "public checkpoints" contrast);
 - ``tsne_table``: a seeded t-SNE embedding of test-split penultimate features per model.
 
-The ablation and zoo tables come with the analysis (``python -m transferstudy.analysis ACCURACY.csv --out DIR
+The ablation and zoo tables come with the analysis (``python -m transferstudy analysis ACCURACY.csv --out DIR
 --mixed-zoo MODEL ...``); the t-SNE table from features files:
 
-    python -m transferstudy.ablation results/features/mini_vgg/textures.h5 \
+    python -m transferstudy ablation results/features/mini_vgg/textures.h5 \
         results/features/mini_vgg.all/textures.h5 --out tsne.csv
 """
 
@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .io import read_split_file, write_csv
-from .switches import NO_SWITCHES
+from ..config import AnalysisOptions, TsneOptions
+from ..io import read_split_file, write_csv
+from ..switches import NO_SWITCHES
 
 ABLATION_COLUMNS = ["setting", "arch", "model", "baseline", "switches", "n_datasets", "source_top1_change",
                     "source_logit_change", "transfer_logit_change", "transfer_logit_low", "transfer_logit_high",
@@ -49,7 +50,7 @@ def variant_pairs(accuracy):
     return {row.model: baseline_of[row.arch] for row in variants.itertuples()}
 
 
-def ablation_table(accuracy, *, seed=0):
+def ablation_table(accuracy, *, seed=AnalysisOptions.seed):
     """Per setting and variant: change against its baseline in source top-1 (points and log-odds) and in
     transfer (mean over datasets of the log-odds change, with its bootstrap interval over datasets; the mean
     change in points; how many datasets got worse)."""
@@ -83,7 +84,7 @@ def ablation_table(accuracy, *, seed=0):
     return pd.DataFrame(rows).reindex(columns=ABLATION_COLUMNS)
 
 
-def zoo_correlation_table(accuracy, mixed_models, *, seed=0):
+def zoo_correlation_table(accuracy, mixed_models, *, seed=AnalysisOptions.seed):
     """The correlation table (``stats.correlation_table``) of the controlled zoo (the baselines of
     ``mixed_models``' architectures) and of the mixed-recipe zoo (``mixed_models``), with a ``zoo`` column
     and the models of each."""
@@ -101,7 +102,7 @@ def zoo_correlation_table(accuracy, mixed_models, *, seed=0):
     return combined[["zoo"] + [c for c in combined.columns if c != "zoo"]]
 
 
-def write_ablation_tables(accuracy, out_dir, mixed_models, *, seed=0):
+def write_ablation_tables(accuracy, out_dir, mixed_models, *, seed=AnalysisOptions.seed):
     """ablation.csv and zoo_correlation.csv into ``out_dir``; returns their paths."""
     paths = [Path(out_dir) / "ablation.csv", Path(out_dir) / "zoo_correlation.csv"]
     write_csv(ablation_table(accuracy, seed=seed), paths[0])
@@ -112,7 +113,8 @@ def write_ablation_tables(accuracy, out_dir, mixed_models, *, seed=0):
 TSNE_COLUMNS = ["model", "switches", "dataset", "index", "label", "x", "y"]
 
 
-def tsne_table(features_paths, *, perplexity=30.0, max_points=2000, seed=0):
+def tsne_table(features_paths, *, perplexity=TsneOptions.perplexity, max_points=TsneOptions.max_points,
+               seed=AnalysisOptions.seed):
     """A t-SNE embedding (scikit-learn, seeded, PCA-initialised) of the test-split penultimate features in each
     features file (one per model, same dataset), one row per image. Beyond ``max_points`` test images, the
     same seeded stratified subset is embedded for every model."""
@@ -148,13 +150,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="t-SNE table of test-split features (one file per model)")
     parser.add_argument("features", nargs="+", help="features HDF5 files of the same dataset")
     parser.add_argument("--out", required=True, help="output CSV")
-    parser.add_argument("--perplexity", type=float, default=30.0)
-    parser.add_argument("--max-points", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
+    TsneOptions.add_arguments(parser, skip=("dataset",))
+    parser.add_argument("--seed", type=int, default=AnalysisOptions.seed, help="seed of the subset and the embedding")
     args = parser.parse_args(argv)
     write_csv(tsne_table(args.features, perplexity=args.perplexity, max_points=args.max_points, seed=args.seed),
               args.out)
-
-
-if __name__ == "__main__":
-    main()

@@ -5,9 +5,10 @@ files (``paths`` under the ``root`` attribute). ``SplitImages`` serves both as a
 the decoding and resizing happen in worker processes, so the network never waits on a single core. An image
 that cannot be read raises an error naming its file, or, with ``unreadable="skip"``, is left out and counted.
 
-Evaluation preprocessing (``eval_transform``) follows the network's ``pretrained_cfg``: resize the shorter side
-to ``size / crop_pct`` (antialiased, in the network's interpolation), centre-crop ``size``; normalisation is
-done on the batch, on the network's device.
+Evaluation preprocessing follows the network's ``pretrained_cfg``: resize the shorter side to ``size /
+crop_pct`` (antialiased, in the network's interpolation), centre-crop ``size`` (``eval_transform`` per image in
+workers, ``preprocess`` for a batch held in memory); normalisation with the network's statistics
+(``normalize``) is done on the batch, on the network's device.
 """
 
 from __future__ import annotations
@@ -87,6 +88,26 @@ def collate_readable(batch):
         return None, torch.zeros(0, dtype=torch.long), skipped
     xs, idx = zip(*kept)
     return torch.stack(xs), torch.tensor(idx), skipped
+
+
+def images_to_tensor(images):
+    """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def normalize(x, mean, std):
+    """Per-channel (x - mean) / std, on ``x``'s device and dtype."""
+    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def preprocess(images_uint8, cfg):
+    """Evaluation preprocessing of a batch of uint8 [N, H, W, 3] images for a network with ``pretrained_cfg``
+    ``cfg``: resize, centre crop to its native size, normalise with its statistics; float32 [N, 3, S, S]."""
+    x = resize_center_crop(images_to_tensor(images_uint8), int(cfg["input_size"][-1]), cfg.get("crop_pct", 1.0),
+                           cfg.get("interpolation", "bilinear"))
+    return normalize(x, cfg["mean"], cfg["std"])
 
 
 def resize_center_crop(x, size, crop_pct=1.0, interpolation="bilinear"):

@@ -1,14 +1,14 @@
 """Dataset registry: each dataset knows its classes, its splits and the metric the paper scores it by.
 
 Embedded datasets (the mini-study's) are built in memory; the paper's 12 (``OFFICIAL``) are read from their
-official on-disk formats under a root directory (``official_datasets``). ``prepare_dataset`` writes either
+official on-disk formats under a root directory (``data.official``). ``prepare_dataset`` writes either
 kind once to an HDF5 split file: per split ``labels`` ([N] or [N, C] 0/1) and the images, as ``images``
 (uint8 [N, H, W, 3]) for embedded datasets and CIFAR, or as ``paths`` (files relative to the ``root``
 attribute) for the rest. Where a dataset has no official validation split, a stratified, seeded hold-out of
 its training split becomes one (``holdout_split``), as the paper does.
 
-    python -m transferstudy.datasets shapes64 --out shapes64.h5
-    python -m transferstudy.datasets dtd --root /data/dtd --out dtd.h5
+    python -m transferstudy datasets shapes64 --out shapes64.h5
+    python -m transferstudy datasets dtd --root /data/dtd --out dtd.h5
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from typing import Callable
 
 import numpy as np
 
-from . import official_datasets, synthetic
-from .io import write_split_file
-from .provenance import library_versions
+from . import official, synthetic
+from ..config import SplitOptions, StudyOptions
+from ..io import read_attrs, write_json, write_split_file
+from ..provenance import library_versions
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def _digits(rng, test_fraction):
             "test": (images[test_idx], data.target[test_idx])}
 
 
-# The paper's 12 datasets (Table 1), read from their official formats (see official_datasets).
+# The paper's 12 datasets (Table 1), read from their official formats (see data.official).
 OFFICIAL = {  # name: (metric, multi-label, official validation split, description)
     "food101": ("top1", False, False, "Food-101: 101 dishes, 75,750 train / 25,250 test"),
     "cifar10": ("top1", False, False, "CIFAR-10: 10 classes, 32x32, 50,000 / 10,000"),
@@ -203,13 +204,13 @@ OFFICIAL = {  # name: (metric, multi-label, official validation split, descripti
 
 
 def _official_builder(name):
-    loader = getattr(official_datasets, name)
+    loader = getattr(official, name)
 
     def build(rng, root, download=False):
         if root is None:
             raise ValueError(f"dataset {name}: give its root directory (datasets.{name}.root in the config)")
         if download:
-            official_datasets.download(name, root)
+            official.download(name, root)
         return loader(root, rng)
 
     return build
@@ -222,7 +223,8 @@ for _name, (_metric, _multilabel, _official_val, _description) in OFFICIAL.items
 # The paper's source: pretraining the workflow's own networks at full scale (the regularisation ablation).
 register_dataset("imagenet", metric="top1", official_val=True, role="source", kind="official",
                  options={"root": None, "download": False},
-                 description="ImageNet (ILSVRC 2012): 1,000 synsets, train and val folders")(_official_builder("imagenet"))
+                 description="ImageNet (ILSVRC 2012): 1,000 synsets, train and val folders",
+                 )(_official_builder("imagenet"))
 
 
 def _stratified_take(rng, labels, fraction):
@@ -267,9 +269,9 @@ def _check_files_exist(name, root, splits):
     missing = [p.decode() for arrays in splits.values() for p in arrays.get("paths", [])
                if not (Path(root) / p.decode()).is_file()]
     if missing:
-        raise official_datasets.DatasetNotFound(
+        raise official.DatasetNotFound(
             f"dataset {name}: {len(missing)} listed image file(s) are missing under root {root}, e.g. "
-            f"{', '.join(missing[:3])}. To get the dataset: {official_datasets.OBTAIN[name]}")
+            f"{', '.join(missing[:3])}. To get the dataset: {official.OBTAIN[name]}")
 
 
 def prepare_dataset(name, path, *, seed, split_seed, val_fraction, **overrides):
@@ -312,8 +314,6 @@ def summarize(split_files, out_path=None):
     the run is about to use, checked. Returns (and writes, as JSON) ``{dataset: summary}``."""
     import h5py
 
-    from .io import read_attrs, write_json
-
     summary = {}
     for path in split_files:
         attrs = read_attrs(path)
@@ -337,14 +337,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split-seed", type=int, default=0)
     parser.add_argument("--val-fraction", type=float, default=0.2)
-    parser.add_argument("--root", help="directory of an official dataset (see official_datasets.OBTAIN)")
+    parser.add_argument("--root", help="directory of an official dataset (see official.OBTAIN)")
     parser.add_argument("--download", action="store_true", help="fetch it there first (where torchvision can)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     options = {"root": args.root, "download": args.download} if get_dataset_info(args.name).kind == "official" else {}
     prepare_dataset(args.name, args.out, seed=args.seed, split_seed=args.split_seed, val_fraction=args.val_fraction,
                     **options)
-
-
-if __name__ == "__main__":
-    main()

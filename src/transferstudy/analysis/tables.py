@@ -1,6 +1,6 @@
 """Tables and figures from any tidy accuracy table, so results produced elsewhere can be analysed too.
 
-    python -m transferstudy.analysis ACCURACY.csv --out DIR [--convergence CURVES.csv] [--mixed-zoo MODEL ...]
+    python -m transferstudy analysis ACCURACY.csv --out DIR [--convergence CURVES.csv] [--mixed-zoo MODEL ...]
 
 The table needs the columns model, dataset, setting, value (in [0, 1]) and source_top1; metric is used
 where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accuracy matrix per setting
@@ -20,7 +20,9 @@ import pandas as pd
 
 from . import ablation, figures, stats
 from . import convergence as convergence_analysis
-from .io import atomic_path, write_csv
+from .catalogue import FIGURE_TABLES, figures_for
+from ..config import AnalysisOptions
+from ..io import atomic_path, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def write_latex(frame, path, caption):
                                       escape=True))
 
 
-def write_tables(table, out_dir, seed=0):
+def write_tables(table, out_dir, seed=AnalysisOptions.seed):
     """Every table of the analysis into ``out_dir``; returns the paths written."""
     out_dir = Path(out_dir)
     correlation = stats.correlation_table(table, seed=seed)
@@ -62,7 +64,7 @@ def write_tables(table, out_dir, seed=0):
     return paths
 
 
-def analyse(table, out_dir, curves=None, threshold=0.9, mixed_zoo=None):
+def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_threshold, mixed_zoo=None):
     """Tables and figures of one accuracy table (and, optionally, validation curves; the regularisation
     ablation's tables when a mixed-recipe zoo is named) into ``out_dir``."""
     stats.check_accuracy_table(table)
@@ -77,12 +79,12 @@ def analyse(table, out_dir, curves=None, threshold=0.9, mixed_zoo=None):
         written = ablation.write_ablation_tables(table, out_dir, mixed_zoo)
         tables.update({path.stem: pd.read_csv(path) for path in written})
         paths += written
-    for name in figures.figures_for(table["setting"].unique(), extra_tables=tables):
-        if not set(figures.FIGURE_TABLES[name]) <= set(tables):
-            log.info("%s skipped: it needs the %s table(s)", name, ", ".join(figures.FIGURE_TABLES[name]))
+    for name in figures_for(table["setting"].unique(), extra_tables=tables):
+        if not set(FIGURE_TABLES[name]) <= set(tables):
+            log.info("%s skipped: it needs the %s table(s)", name, ", ".join(FIGURE_TABLES[name]))
             continue
         outputs = [Path(out_dir) / f"{name}.pdf", Path(out_dir) / f"{name}.png"]
-        figures.save(figures.FIGURES[name](**{t: tables[t] for t in figures.FIGURE_TABLES[name]}), outputs)
+        figures.save(figures.FIGURES[name](**{t: tables[t] for t in FIGURE_TABLES[name]}), outputs)
         paths += outputs
     return paths
 
@@ -92,7 +94,8 @@ def main(argv=None):
     parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1)")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--convergence", help="validation curves CSV of fine-tune and scratch runs")
-    parser.add_argument("--threshold", type=float, default=0.9, help="steps-to-threshold: fraction of the best odds")
+    parser.add_argument("--threshold", type=float, default=AnalysisOptions.convergence_threshold,
+                        help="steps-to-threshold: fraction of the best odds")
     parser.add_argument("--mixed-zoo", nargs="+", help="the regularisation ablation's mixed-recipe models: adds "
                         "ablation.csv, zoo_correlation.csv and their figure (the table needs the switches column)")
     args = parser.parse_args(argv)
@@ -101,7 +104,3 @@ def main(argv=None):
     curves = pd.read_csv(args.convergence) if args.convergence else None
     for path in analyse(table, args.out, curves, args.threshold, args.mixed_zoo):
         print(path)
-
-
-if __name__ == "__main__":
-    main()

@@ -10,7 +10,7 @@ the cache: also the way to load weights of your own).
 The penultimate layer, per family, is the input to the final classifier after global pooling:
 
 - workflow zoo: the input to ``fc``;
-- torchvision: the input to the last linear layer of the classifier (``TORCHVISION_HEADS`` names it per
+- torchvision: the input to the last linear layer of the classifier (``catalogue.TORCHVISION_HEADS`` names it per
   family: ``fc`` for ResNet, GoogLeNet, Inception v3, RegNet, ShuffleNet; ``classifier`` for DenseNet; the
   last layer of the ``classifier`` sequence for VGG, AlexNet, MobileNet, MnasNet, EfficientNet, ConvNeXt;
   ``heads.head`` for ViT, ``head`` for Swin);
@@ -35,37 +35,14 @@ from typing import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
-import numpy as np
 import torch
 from torch import nn
 
-from . import models
-from .io import read_json, write_json
-from .provenance import library_versions, sha256_file
+from . import architectures
+from ..io import read_json
+from ..provenance import sha256_file
+from .catalogue import TORCHVISION_AUX, spec_source, torchvision_head
 
-SOURCES = ("arch", "torchvision", "timm")
-
-# torchvision family (model-name prefix) -> the module path of its final classifier layer.
-TORCHVISION_HEADS = {
-    "alexnet": "classifier.6",
-    "convnext": "classifier.2",
-    "densenet": "classifier",
-    "efficientnet": "classifier.1",
-    "googlenet": "fc",
-    "inception_v3": "fc",
-    "maxvit": "classifier.5",
-    "mnasnet": "classifier.1",
-    "mobilenet_v2": "classifier.1",
-    "mobilenet_v3": "classifier.3",
-    "regnet": "fc",
-    "resnet": "fc",
-    "resnext": "fc",
-    "shufflenet": "fc",
-    "swin": "head",
-    "vgg": "classifier.6",
-    "vit": "heads.head",
-    "wide_resnet": "fc",
-}
 _TORCHVISION_HASH = re.compile(r"-([a-f0-9]{6,})\.")
 
 
@@ -105,14 +82,6 @@ class Pretrained:
         return self._fresh(num_classes)
 
 
-def spec_source(spec):
-    """Which of ``SOURCES`` a model spec names (exactly one)."""
-    named = [key for key in SOURCES if key in spec]
-    if len(named) != 1:
-        raise ValueError(f"a model spec names exactly one of {SOURCES}; got {sorted(spec)}")
-    return named[0]
-
-
 def load(spec_or_checkpoint, *, check_hash=None):
     """A ``Pretrained`` from a workflow checkpoint (``.pt``), a zoo record (``.json``) or a model spec (dict)."""
     if isinstance(spec_or_checkpoint, (str, Path)):
@@ -127,6 +96,18 @@ def load(spec_or_checkpoint, *, check_hash=None):
     if check_hash is not None:
         spec["check_hash"] = check_hash
     return _load_torchvision(spec) if source == "torchvision" else _load_timm(spec)
+
+
+def model_reference(text):
+    """A command's model argument: a path (checkpoint or zoo record), or ``torchvision:NAME[:WEIGHTS]`` /
+    ``timm:NAME`` as a spec."""
+    source, _, rest = text.partition(":")
+    if source == "torchvision" and rest:
+        name, _, weights = rest.partition(":")
+        return {"torchvision": name, "weights": weights or "DEFAULT"}
+    if source == "timm" and rest:
+        return {"timm": rest}
+    return text
 
 
 def source_top1(loaded):
@@ -145,12 +126,12 @@ def _load_checkpoint(path):
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     options = checkpoint.get("model_options", {})
     arch = checkpoint["arch"]
-    model = models.create_model(arch, num_classes=checkpoint["num_classes"], **options)
+    model = architectures.create_model(arch, num_classes=checkpoint["num_classes"], **options)
     model.load_state_dict(checkpoint["state_dict"])
     # The auxiliary classifiers only served pretraining.
-    if isinstance(model, models.MiniNet):
+    if isinstance(model, architectures.MiniNet):
         model.aux = None
-        head_path, layer = "fc", models.MiniNet.penultimate_layer
+        head_path, layer = "fc", architectures.MiniNet.penultimate_layer
     else:  # a torchvision architecture pretrained by the workflow (at full scale)
         _drop_aux_heads(model)
         head_path = torchvision_head(arch)
@@ -162,21 +143,12 @@ def _load_checkpoint(path):
         info={"spec": {"arch": arch}, "arch": arch, "weights_file": str(path), "sha256": sha256_file(path),
               "layer": layer, "source_dataset": checkpoint["source_dataset"], "model_options": options,
               "switches": checkpoint.get("switches")},
-        _fresh=lambda n: models.create_model(arch, num_classes=n, **{**options, "aux_head": False}),
+        _fresh=lambda n: architectures.create_model(arch, num_classes=n, **{**options, "aux_head": False}),
         _attach_head=_linear_head_at(head_path, head.in_features),
     )
 
 
 # --- torchvision --------------------------------------------------------------------------------------------
-
-def torchvision_head(name):
-    """The classifier's module path for a torchvision model name (longest matching family prefix)."""
-    families = sorted((f for f in TORCHVISION_HEADS if name.startswith(f)), key=len, reverse=True)
-    if not families:
-        raise ValueError(f"torchvision model {name!r}: no known penultimate layer for its family; supported "
-                         f"families: {', '.join(sorted(TORCHVISION_HEADS))}")
-    return TORCHVISION_HEADS[families[0]]
-
 
 def torchvision_weights(name, weights="DEFAULT"):
     """The weights enum member of a torchvision model (``weights`` is a member name such as IMAGENET1K_V1)."""
@@ -219,7 +191,7 @@ def _check_published_hash(path, sha256):
 def _aux_kwargs(name):
     """Builder options of a torchvision model without pretrained weights: no auxiliary heads, and for those
     families their (truncated-normal) initialisation chosen explicitly (the default is about to change)."""
-    return {"aux_logits": False, "init_weights": True} if name.startswith(models.TORCHVISION_AUX) else {}
+    return {"aux_logits": False, "init_weights": True} if name.startswith(TORCHVISION_AUX) else {}
 
 
 def _drop_aux_heads(model):
@@ -230,11 +202,10 @@ def _drop_aux_heads(model):
                 setattr(model, attr, None)
 
 
-def _load_torchvision(spec):
-    import torchvision
-
+def torchvision_weights_file(spec):
+    """The weights enum member of a torchvision spec and the file torchvision reads it from; an error naming
+    the file and how to get it when it is not on this machine."""
     name = spec["torchvision"]
-    head_path = torchvision_head(name)
     weights = torchvision_weights(name, spec.get("weights", "DEFAULT"))
     if spec.get("weights_file"):
         raise ValueError(f"torchvision model {name!r}: weights_file is for timm models; torchvision's weights are "
@@ -247,6 +218,15 @@ def _load_torchvision(spec):
             "(this machine does not download). On a connected machine run\n"
             f"    python -c \"import torchvision; torchvision.models.get_weight('{weights}').get_state_dict()\"\n"
             f"and copy {path.name} from its $TORCH_HOME/hub/checkpoints/ to {path.parent}/")
+    return weights, path
+
+
+def _load_torchvision(spec):
+    import torchvision
+
+    name = spec["torchvision"]
+    head_path = torchvision_head(name)
+    weights, path = torchvision_weights_file(spec)
     sha256 = sha256_file(path)
     if spec.get("check_hash", True):
         _check_published_hash(path, sha256)
@@ -294,13 +274,14 @@ def check_timm_name(name):
                          f"{', '.join(timm.list_pretrained(name.split('.')[0] + '.*')) or 'none'}")
 
 
-def _load_timm(spec):
-    import timm
+def timm_weights_file(spec):
+    """The pretrained config of a timm spec (its default tag's when it names none) and its weights file (the
+    Hugging Face cache's, or ``weights_file``); an error naming where it was expected when it is missing."""
+    from timm.models import get_pretrained_cfg
 
     name = spec["timm"]
     check_timm_name(name)
-    cfg_model = timm.create_model(name, pretrained=False)
-    pretrained_cfg = dict(cfg_model.pretrained_cfg)
+    pretrained_cfg = get_pretrained_cfg(name).to_dict()
     path = Path(spec["weights_file"]) if spec.get("weights_file") else timm_weights_path(pretrained_cfg)
     if path is None or not path.is_file():
         repo = pretrained_cfg.get("hf_hub_id") or name
@@ -312,6 +293,14 @@ def _load_timm(spec):
             f"    python -c \"import timm; timm.create_model('{name}', pretrained=True)\"\n"
             "and copy that directory of its Hugging Face cache (~/.cache/huggingface/hub) to this one's, or set "
             "weights_file in the model's config entry")
+    return pretrained_cfg, path
+
+
+def _load_timm(spec):
+    import timm
+
+    name = spec["timm"]
+    pretrained_cfg, path = timm_weights_file(spec)
     # timm's own loader, pointed at the local file, so its checkpoint filters and conversions apply.
     model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)})
     head = copy.deepcopy(model.get_classifier())
@@ -348,85 +337,3 @@ def _linear_head_at(path, num_features):
     def attach(model, num_classes):
         _set_module(model, path, nn.Linear(num_features, num_classes))
     return attach
-
-
-# --- the zoo record: what the workflow knows of a downloaded network ----------------------------------------
-
-def imagenet_val_files(folder):
-    """(paths relative to ``folder``, labels) of an ImageNet validation folder in ImageFolder layout (one
-    directory per synset; sorted synsets give torchvision's and timm's class indices)."""
-    from .official_datasets import image_folder
-
-    files, labels, synsets = image_folder(folder)
-    return [str(file.relative_to(folder)) for file in files], labels, len(synsets)
-
-
-@torch.no_grad()
-def measure_top1(loaded, folder, *, batch_size=256, workers=0, device="cpu"):
-    """Top-1 of the network's own classifier on an ImageNet validation folder, under its preprocessing."""
-    from . import images
-    from .features import penultimate_features
-
-    paths, labels, num_synsets = imagenet_val_files(folder)
-    num_classes = loaded.head.out_features if isinstance(loaded.head, nn.Linear) else None
-    if num_classes is not None and num_synsets != num_classes:
-        raise ValueError(f"{folder}: {num_synsets} class directories, but the network has {num_classes} outputs; "
-                         "give the ImageNet validation set in ImageFolder layout (one directory per synset)")
-    dataset = images.SplitImages(paths=paths, root=folder, transform=images.eval_transform(loaded.pretrained_cfg))
-    features, _ = penultimate_features(loaded, dataset, batch_size=batch_size, workers=workers, device=device)
-    head = loaded.head.to(device)
-    logits = torch.cat([head(torch.from_numpy(features[i:i + batch_size]).to(device)).cpu()
-                        for i in range(0, len(features), batch_size)])
-    return float((logits.argmax(1).numpy() == np.asarray(labels)).mean()), len(labels)
-
-
-def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=256, workers=0, device="cpu"):
-    """Load a torchvision/timm network (checking its weights are here) and write its zoo record: the spec,
-    weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
-    (measured on ``imagenet_val`` when given, else the config's, else the weights' metadata)."""
-    loaded = load(spec)
-    if imagenet_val:
-        top1, count = measure_top1(loaded, imagenet_val, batch_size=batch_size, workers=workers, device=device)
-        origin = f"measured on {count} images of {imagenet_val}"
-    else:
-        top1, origin = source_top1(loaded)
-    if top1 is None:
-        raise ValueError(f"model {model_name or spec}: no source top-1; set source_top1 in its config entry (a "
-                         "fraction, from the model card), or source.imagenet_val to measure it")
-    record = {
-        "model": model_name or loaded.info["arch"], "spec": loaded.info["spec"], "arch": loaded.info["arch"],
-        "weights": loaded.info.get("weights"), "weights_file": loaded.info["weights_file"],
-        "checkpoint_sha256": loaded.info["sha256"], "source_dataset": loaded.info["source_dataset"],
-        "source_top1": top1, "source_top1_from": origin, "pretrained_cfg": loaded.pretrained_cfg,
-        "layer": loaded.info["layer"], "num_features": loaded.num_features, "recipe": loaded.info.get("recipe"),
-        "versions": library_versions(),
-    }
-    write_json(out_path, record)
-    return record
-
-
-def main(argv=None):
-    import argparse
-
-    from .features import model_reference
-
-    parser = argparse.ArgumentParser(description="Check a pretrained network's weights are here and write its "
-                                                 "zoo record (source top-1, preprocessing, weights hash).")
-    parser.add_argument("model", help="torchvision:NAME[:WEIGHTS] or timm:NAME.TAG")
-    parser.add_argument("--out", required=True, help="record JSON")
-    parser.add_argument("--source-top1", type=float, help="ImageNet top-1 as a fraction, if the weights lack it")
-    parser.add_argument("--imagenet-val", help="ImageNet validation folder (ImageFolder layout): measure top-1")
-    parser.add_argument("--workers", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    spec = model_reference(args.model)
-    if not isinstance(spec, dict):
-        parser.error("give torchvision:NAME[:WEIGHTS] or timm:NAME.TAG")
-    if args.source_top1 is not None:
-        spec["source_top1"] = args.source_top1
-    record = describe(spec, args.out, imagenet_val=args.imagenet_val, workers=args.workers, device=args.device)
-    print(f"{record['arch']}: source top-1 {record['source_top1']:.4f} ({record['source_top1_from']})")
-
-
-if __name__ == "__main__":
-    main()

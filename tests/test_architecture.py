@@ -1,0 +1,110 @@
+"""The package's shape: dependencies point one way, from data to analysis, with no import cycle, and planning a
+study imports none of the heavy libraries."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "src" / "transferstudy"
+
+# Each layer may import its own modules and those of the layers before it, never a later one.
+LAYERS = ["shared", "data", "nets", "train", "transfer", "analysis", "study"]
+SHARED = {"io", "provenance", "logs", "metrics", "settings", "switches", "config"}
+
+
+def _module_name(path):
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _layer(module):
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in SHARED:
+        return "shared"
+    if parts[1] == "__main__":
+        return "study"
+    return parts[1]
+
+
+def _imports(path):
+    """The transferstudy modules a file imports, at module level or inside functions."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("transferstudy")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if not target.startswith("transferstudy"):
+                continue
+            # `from . import x` imports module x when x is one; otherwise the name lives in `target`.
+            for alias in node.names:
+                candidate = f"{target}.{alias.name}"
+                found.add(candidate if _exists(candidate) else target)
+    return found - {module}
+
+
+def _exists(module):
+    relative = Path(*module.split(".")[1:])
+    return (PACKAGE / relative).with_suffix(".py").exists() or (PACKAGE / relative / "__init__.py").exists()
+
+
+def _graph():
+    return {_module_name(path): _imports(path) for path in PACKAGE.rglob("*.py")}
+
+
+def test_every_module_belongs_to_a_layer():
+    for module in _graph():
+        assert _layer(module) in LAYERS, module
+
+
+def test_no_module_imports_a_later_layer():
+    for module, imported in _graph().items():
+        for other in imported:
+            assert LAYERS.index(_layer(other)) <= LAYERS.index(_layer(module)), f"{module} imports {other}"
+
+
+def test_there_is_no_import_cycle():
+    graph = _graph()
+    state = {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for other in sorted(graph.get(module, ())):
+            if state.get(other) == "open":
+                cycle = path[path.index(other):] + [other]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if other not in state:
+                visit(other, path + [other])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+HEAVY = ("torch", "torchvision", "timm", "matplotlib", "statsmodels", "sklearn")
+
+
+def test_planning_a_study_imports_no_heavy_library(tmp_path):
+    # What the workflow's DAG is built from (workflow/rules/common.smk), then a whole dry-run of the workflow.
+    code = ("import sys; import transferstudy.study, transferstudy.analysis.catalogue, transferstudy.settings; "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    plan = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert plan.stdout.strip() == "[]"
+    dry_run = ("import atexit, sys; "
+               f"atexit.register(lambda: print('HEAVY', sorted(m for m in {HEAVY!r} if m in sys.modules))); "
+               "from snakemake.cli import main; "
+               f"sys.argv = ['snakemake', '-n', '--quiet', '--snakefile', {str(ROOT / 'Snakefile')!r}, "
+               f"'--configfile', {str(ROOT / 'config' / 'config.yaml')!r}, '--directory', {str(tmp_path)!r}]; "
+               "main()")
+    result = subprocess.run([sys.executable, "-c", dry_run], capture_output=True, text=True, cwd=ROOT)
+    assert "HEAVY []" in result.stdout, (result.stdout + result.stderr)[-3000:]
