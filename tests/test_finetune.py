@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from transferstudy.config import PretrainRecipe
 from transferstudy.data import datasets
@@ -15,6 +16,7 @@ from transferstudy.io import read_predictions
 from transferstudy.nets.inference import precision
 from transferstudy.switches import switches_on
 from transferstudy.train import batches, pretrain
+from transferstudy.train.loop import StepLoop, sgd_nesterov
 from transferstudy.transfer import finetune
 
 
@@ -262,3 +264,25 @@ def test_the_auxiliary_loss_weight_changes_training(artefacts, tmp_path):
                               recipe={"epochs": 1, "batch_size": 64, "aux_head": True, "aux_weight": w})
             for w in (0.0, 1.0)]
     assert runs[0]["history"][0]["train_loss"] != runs[1]["history"][0]["train_loss"]
+
+
+def test_the_step_loop_keeps_a_cpu_batch_in_the_layout_its_stream_made():
+    # Images in memory come channels-last-strided from their HWC arrays; converting them on CPU would run other
+    # convolution kernels and change the last bits of every pretrained network (and the study's numbers).
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            seen.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+            return self.conv(x).mean((2, 3))
+
+    model = Recorder()
+    x = torch.rand(2, 8, 8, 3).permute(0, 3, 1, 2)  # as images_to_tensor makes them
+    loop = StepLoop(model, sgd_nesterov(model, 0.1, 0.9, 0.0), lr=0.1, total_steps=2, device="cpu")
+    loop.run(lambda step: (x, torch.tensor([0, 1])), lambda m, a, b: (F.cross_entropy(m(a), b), m(a)),
+             report_every=1)
+    assert seen and all(seen) and len(loop.history) == 0 and loop.step == 2

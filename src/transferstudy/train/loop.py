@@ -3,10 +3,10 @@ Nesterov momentum, weight decay on weights only) and cosine schedule, per-step s
 
 Pretraining (in memory or on image files), fine-tuning and training from scratch all run their steps through
 ``StepLoop``. Per step: the caller's batch (a function of the step), the global draws (dropout) seeded by the
-step where the run can resume, the cosine learning rate, the forward pass and loss under autocast (bfloat16 on
-CUDA) in channels_last, one SGD step. Every ``report_every`` steps and at the end, the mean training loss (and
-top-1, where labels are classes) since the previous report is checked (not finite: the run diverged) and handed
-to the caller's report (evaluation, history, progress); every ``checkpoint_every`` steps and at the end, the
+step where the run can resume, the cosine learning rate, the forward pass and loss (on CUDA under bfloat16
+autocast, in channels_last), one SGD step. Every ``report_every`` steps and at the end, the mean training loss
+(and top-1, where labels are classes) since the previous report is checked (not finite: the run diverged) and
+handed to the caller's report (evaluation, history, progress); every ``checkpoint_every`` steps and at the end, the
 state is saved atomically. A run started again beside a state of the same configuration continues from it and
 ends exactly where an uninterrupted one would; a state of another configuration is refused.
 """
@@ -126,7 +126,10 @@ class StepLoop:
         try:
             while self.step < self.total_steps:
                 x, y = batch(self.step)
-                x = x.contiguous(memory_format=self.memory_format)
+                if self.memory_format == torch.channels_last:
+                    # Only on CUDA: on CPU the layout the batch stream made is kept, as converting it would change
+                    # which convolution kernels run, and with them the last bits of every result.
+                    x = x.contiguous(memory_format=torch.channels_last)
                 if self.draws_seed is not None:
                     torch.manual_seed(step_seed(self.draws_seed, self.step, 2))
                 set_cosine_lr(self.optimizer, self.lr, self.step, self.total_steps)
