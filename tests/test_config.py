@@ -184,3 +184,13 @@ def test_the_command_lists_every_stage_and_runs_one(tmp_path):
     assert helped.returncode == 0 and "--num-penalties" in helped.stdout and "(default: 45)" in helped.stdout
     unknown = subprocess.run([sys.executable, "-m", "transferstudy", "prob"], capture_output=True, text=True)
     assert unknown.returncode == 2 and "unknown stage 'prob'" in unknown.stderr
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_every_stage_describes_its_options(stage, capsys, monkeypatch):
+    from transferstudy.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main names the program in sys.argv[0]
+    with pytest.raises(SystemExit) as stopped:
+        main([stage, "--help"])
+    assert stopped.value.code == 0 and capsys.readouterr().out.startswith(f"usage: transferstudy {stage}")
