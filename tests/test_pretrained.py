@@ -158,7 +158,9 @@ def test_timm_weights_load_offline_from_the_hugging_face_cache(tmp_path, monkeyp
     with torch.no_grad():
         torch.testing.assert_close(loaded.head(loaded.penultimate(x)), reference(x), rtol=1e-4, atol=1e-5)
     assert loaded.pretrained_cfg["interpolation"] == "bicubic" and loaded.pretrained_cfg["crop_pct"] == 0.875
-    assert pretrained.source_top1(loaded) == (None, None)
+    # timm's weights carry no top-1: timm's published result at the preprocessing used (224 px, crop 0.875).
+    top1, origin = pretrained.source_top1(loaded)
+    assert top1 == pytest.approx(0.57918) and origin.startswith("timm's published results") and "224 px" in origin
     assert loaded.with_new_head(3).eval()(x).shape == (2, 3)
 
 
@@ -174,6 +176,30 @@ def test_timm_weights_from_a_local_file(tmp_path):
     assert loaded.info["weights_file"] == str(path)
     with pytest.raises(pretrained.WeightsNotFound, match="missing.pth"):
         pretrained.load({"timm": name, "weights_file": str(tmp_path / "missing.pth")})
+
+
+def test_timm_published_top1_is_looked_up_at_the_preprocessing_used():
+    assert catalogue.timm_published_top1("inception_v3.tf_in1k", 299, 0.875) == pytest.approx(0.77866)
+    # Published at two resolutions: each is the number of its own preprocessing.
+    assert catalogue.timm_published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 224, 0.875) == pytest.approx(0.75388)
+    assert catalogue.timm_published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 256, 0.95) == pytest.approx(0.76088)
+    # No result at another preprocessing, or for weights timm does not publish: no number rather than a guess.
+    assert catalogue.timm_published_top1("inception_v3.tf_in1k", 224, 0.875) is None
+    assert catalogue.timm_published_top1("inception_v3.my_own_in1k", 299, 0.875) is None
+
+
+def test_every_timm_network_of_the_paper_config_has_a_published_top1():
+    import timm
+    import yaml
+
+    from conftest import ROOT
+
+    models = yaml.safe_load((ROOT / "config" / "kornblith2019.yaml").read_text())["models"]
+    names = [spec["timm"] for spec in models.values() if "timm" in spec]
+    assert len(names) == 6
+    for name in names:
+        cfg = timm.models.get_pretrained_cfg(name).to_dict()
+        assert 0.7 < catalogue.timm_published_top1(name, cfg["input_size"][-1], cfg["crop_pct"]) < 0.85, name
 
 
 def test_a_spec_names_exactly_one_source():

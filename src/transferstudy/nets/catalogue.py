@@ -1,11 +1,21 @@
 """What the workflow knows of networks without importing torch: the embedded zoo's architecture names, the
-penultimate layer of each torchvision family and the families built with auxiliary classifiers.
+penultimate layer of each torchvision family, the families built with auxiliary classifiers, and timm's
+published ImageNet top-1 of its pretrained weights.
 
 Planning a study (``transferstudy.study``) checks model names against this; ``nets.architectures`` registers
 exactly these architectures (it refuses any other), and a test holds the two to each other. What only torchvision
 or timm know (their model and weights names, which families take dropout) is checked by the workflow's first
 job, ``check_models`` (``nets.zoo.check_spec``).
 """
+
+import csv
+import functools
+from pathlib import Path
+
+# timm's published ImageNet-1k validation results: its results/results-imagenet.csv (pytorch-image-models,
+# commit 4e5207c of 2025-10-30), the columns model (``name.tag``), img_size, crop_pct, top1 (percent).
+TIMM_TOP1_FILE = Path(__file__).with_name("timm_imagenet_top1.csv")
+TIMM_TOP1_SOURCE = "timm's published results (results-imagenet.csv, pytorch-image-models 4e5207c)"
 
 # The embedded zoo: small networks of the paper's families (``nets.architectures``).
 ARCHITECTURES = ("mini_convnet", "mini_densenet", "mini_inception", "mini_mobilenetv2", "mini_resnet14",
@@ -62,3 +72,18 @@ def spec_source(spec):
 def architecture(spec):
     """The architecture a model spec builds: ``arch``, the torchvision name, or the timm name without its tag."""
     return spec.get("arch") or spec.get("torchvision") or spec["timm"].split(".")[0]
+
+
+@functools.cache
+def _timm_top1_rows():
+    with open(TIMM_TOP1_FILE, newline="") as f:
+        return {(row["model"], int(row["img_size"]), float(row["crop_pct"])): float(row["top1"]) / 100
+                for row in csv.DictReader(f)}
+
+
+def timm_published_top1(name, img_size, crop_pct):
+    """timm's published ImageNet top-1 (a fraction) of pretrained weights ``name`` (``model.tag``) evaluated at
+    ``img_size`` with ``crop_pct``, the preprocessing the study feeds them with; None where timm published no
+    result at exactly that preprocessing (a number measured otherwise would not be this network's)."""
+    return _timm_top1_rows().get((name, int(img_size), round(float(crop_pct), 3)))
+

@@ -41,7 +41,7 @@ from torch import nn
 from . import architectures
 from ..io import read_json
 from ..provenance import sha256_file
-from .catalogue import TORCHVISION_AUX, spec_source, torchvision_head
+from .catalogue import TIMM_TOP1_SOURCE, TORCHVISION_AUX, spec_source, timm_published_top1, torchvision_head
 
 _TORCHVISION_HASH = re.compile(r"-([a-f0-9]{6,})\.")
 
@@ -111,12 +111,15 @@ def model_reference(text):
 
 
 def source_top1(loaded):
-    """The source (ImageNet) top-1 the spec or the weights' metadata gives, as a fraction, and where it came
-    from; (None, None) when neither knows it."""
+    """The source (ImageNet) top-1 the spec, the weights' metadata (torchvision) or timm's published results
+    give, in that order, as a fraction, and where it came from; (None, None) when none knows it."""
     if loaded.info.get("spec", {}).get("source_top1") is not None:
         return float(loaded.info["spec"]["source_top1"]), "config"
     if loaded.info.get("metadata_top1") is not None:
         return loaded.info["metadata_top1"], "weights metadata"
+    if loaded.info.get("published_top1") is not None:
+        size, crop = loaded.pretrained_cfg["input_size"][-1], loaded.pretrained_cfg["crop_pct"]
+        return loaded.info["published_top1"], f"{TIMM_TOP1_SOURCE}, at {size} px, crop_pct {crop:g}"
     return None, None
 
 
@@ -312,7 +315,10 @@ def _load_timm(spec):
         body=model.eval(), head=head.eval(), num_features=model.num_features, pretrained_cfg=cfg,
         info={"spec": spec, "arch": name, "weights_file": str(path), "sha256": sha256_file(path),
               "layer": "pre-logits (forward_head(..., pre_logits=True))", "source_dataset": "imagenet-1k",
-              "metadata_top1": None},
+              "metadata_top1": None,
+              # Published for timm's own weights only: weights of one's own (weights_file) are another network.
+              "published_top1": None if spec.get("weights_file") else timm_published_top1(
+                  name, cfg["input_size"][-1], cfg["crop_pct"])},
         _fresh=lambda n: timm.create_model(name, pretrained=False, num_classes=n),
         _attach_head=lambda model, n: model.reset_classifier(n),
     )

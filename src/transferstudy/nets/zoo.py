@@ -97,7 +97,8 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
              device="cpu"):
     """Load a torchvision/timm network (checking its weights are here) and write its zoo record: the spec,
     weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
-    (measured on ``imagenet_val`` when given, else the config's, else the weights' metadata)."""
+    (measured on ``imagenet_val`` when given, else ``pretrained.source_top1``: the config's, the weights'
+    metadata, timm's published results)."""
     loaded = pretrained.load(spec)
     if imagenet_val:
         top1, count = measure_top1(loaded, imagenet_val, batch_size=batch_size, workers=workers, device=device)
