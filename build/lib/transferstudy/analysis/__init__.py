@@ -1,0 +1,1 @@
+"""Analysis of the accuracy table: statistics, convergence, the regularisation ablation, tables and figures."""

@@ -1,0 +1,93 @@
+"""Collect per-job result JSONs into the tidy accuracy table.
+
+One row per (model, dataset, setting): the test metric's ``value``, the model's ``source_top1``, and the
+fields that trace the number back (checkpoint hash, split seed, split sizes, chosen hyper-parameters,
+non-converged fits).
+
+    python -m transferstudy aggregate results/logistic_regression/*/*.json --pretrain results/models/*/pretrain.json \
+        --out accuracy.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..io import read_json, read_predictions, write_csv
+from ..settings import LOGISTIC_REGRESSION
+from ..switches import switches_label
+
+COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "switches", "checkpoint_sha256",
+           "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
+
+
+def _probe_row(result):
+    attrs = result["features"]["attrs"]
+    return {
+        "value": result["test_metric"], "arch": attrs.get("arch"), "checkpoint_sha256": attrs.get("checkpoint_sha256"),
+        "split_seed": attrs.get("split_seed"), "n_train": result["sizes"]["train"], "n_val": result["sizes"]["val"],
+        "n_test": result["sizes"]["test"], "hyperparameters": json.dumps({"penalty": result["chosen_penalty"]}),
+        "not_converged": result["not_converged"],
+    }
+
+
+def _training_row(result, path):
+    if result["fit"] != "trainval":
+        raise ValueError(f"{path}: a {result['fit']!r} run scores validation, not test; the table takes refits")
+    return {
+        "value": result["final_metric"], "arch": result["arch"], "checkpoint_sha256": result["checkpoint_sha256"],
+        "split_seed": result["split_seed"], "n_train": result["sizes"]["train"], "n_val": result["sizes"]["val"],
+        "n_test": result["sizes"]["test"],
+        "hyperparameters": json.dumps({"lr": result["lr"], "weight_decay": result["weight_decay"]}),
+        "not_converged": pd.NA,  # SGD for a fixed number of steps has no convergence criterion
+    }
+
+
+def _switches(pretrain_metrics):
+    """The pretraining switches a model used ('none', 'label_smoothing+dropout'); NA where its recipe is not
+    known (downloaded networks)."""
+    if "switches" not in pretrain_metrics:
+        return pd.NA
+    return switches_label(pretrain_metrics["switches"])
+
+
+def accuracy_table(result_paths, pretrain_paths):
+    """Rows of result JSONs (probes and fine-tune/scratch refits) joined with their model's source top-1
+    (from the pretrain JSONs)."""
+    source = {}
+    for path in pretrain_paths:
+        metrics = read_json(path)
+        source[Path(path).parent.name] = metrics
+    rows = []
+    for path in result_paths:
+        result = read_json(path)
+        model = result["model"]
+        if model not in source:
+            raise ValueError(f"{path}: no pretrain metrics for model {model!r} (have: {sorted(source)})")
+        row = {"model": model, "dataset": result["dataset"], "setting": result["setting"], "metric": result["metric"],
+               "source_top1": source[model]["source_top1"], "switches": _switches(source[model])}
+        row.update(_probe_row(result) if result["setting"] == LOGISTIC_REGRESSION else _training_row(result, path))
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return table.sort_values(["setting", "dataset", "source_top1", "model"], ignore_index=True)
+
+
+def load_predictions(paths):
+    """``{(setting, dataset, model): (labels, scores, metric)}`` from predictions files."""
+    loaded = {}
+    for path in paths:
+        labels, scores, attrs = read_predictions(path)
+        loaded[(attrs["setting"], attrs["dataset"], attrs["model"])] = (labels, scores, attrs["metric"])
+    return loaded
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", nargs="+", help="result JSONs (probe, fine-tune, ...)")
+    parser.add_argument("--pretrain", nargs="+", required=True, help="pretrain JSONs, in results/models/<model>/")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    write_csv(accuracy_table(args.results, args.pretrain), args.out)

@@ -1,0 +1,75 @@
+"""The figure catalogue: each paper-style figure's name, the tables it is drawn from, the settings it needs and
+its caption. Free of matplotlib, so the workflow plans its figures without drawing library; ``figures`` holds
+one drawing function per name here."""
+
+from ..settings import FINETUNE, LOGISTIC_REGRESSION, SCRATCH
+
+# Figure -> the tables it is drawn from (the keyword arguments of its drawing function).
+FIGURE_TABLES = {
+    "fig1_imagenet_vs_transfer": ("accuracy",),
+    "fig2_per_dataset": ("accuracy",),
+    "fig3_finetune_vs_logistic": ("accuracy",),
+    "fig4_pretrained_vs_random": ("accuracy", "convergence", "steps_to_threshold"),
+    "fig5_regularization_ablation": ("ablation", "zoo_correlation"),
+    "fig6_tsne": ("tsne",),
+}
+FIGURE_SETTINGS = {
+    "fig1_imagenet_vs_transfer": {LOGISTIC_REGRESSION},
+    "fig2_per_dataset": {LOGISTIC_REGRESSION},
+    "fig3_finetune_vs_logistic": {LOGISTIC_REGRESSION, FINETUNE},
+    "fig4_pretrained_vs_random": {FINETUNE, SCRATCH},
+    "fig5_regularization_ablation": {LOGISTIC_REGRESSION},
+    "fig6_tsne": set(),
+}
+# Tables every study with the figure's settings has; the others (the ablation's) only some studies.
+STUDY_TABLES = {"accuracy", "convergence", "steps_to_threshold"}
+
+
+def figures_for(settings, extra_tables=()):
+    """The figures whose settings are all among ``settings`` (a disabled setting's figures are not drawn) and
+    whose tables beyond the study's own are among ``extra_tables`` (the ablation's: ablation, tsne, ...)."""
+    return [name for name in FIGURE_TABLES if FIGURE_SETTINGS[name] <= set(settings)
+            and set(FIGURE_TABLES[name]) - STUDY_TABLES <= set(extra_tables)]
+
+
+# What each figure shows and how it was computed (the report's captions).
+CAPTIONS = {
+    "fig1_imagenet_vs_transfer": (
+        "Average transfer accuracy against source (ImageNet stand-in) top-1, one point per model and a panel "
+        "per setting, as the paper's Figure 1. Transfer accuracy is the mean over datasets of each model's "
+        "log-odds accuracy; error bars are the standard error of that mean across datasets. The x axis is "
+        "logit-scaled. Line: least-squares fit with its 95% confidence band; r: Pearson correlation of "
+        "logit(source top-1) with mean log-odds transfer accuracy, with a 95% bootstrap interval over models."),
+    "fig2_per_dataset": (
+        "Transfer accuracy (log odds) against source top-1 per dataset (columns) and setting (rows), one "
+        "point per model. Line: least-squares fit with its 95% confidence band; r: Pearson correlation on "
+        "log odds with a 95% bootstrap interval over models (10,000 paired resamples)."),
+    "fig3_finetune_vs_logistic": (
+        "Fine-tuning against logistic regression on fixed features of the same pretrained network, one point "
+        "per (model, dataset) pair with both results, test accuracy on log-odds axes (labelled in percent). "
+        "Points above the dashed diagonal are pairs where fine-tuning is better; the count is given (the "
+        "paper: 179 of 192)."),
+    "fig4_pretrained_vs_random": (
+        "Pretrained against random initialisation. (a) Test accuracy of the fine-tuned network against the "
+        "same architecture trained from scratch, per (model, dataset), on log-odds axes. (b) Steps each "
+        "setting's selected run needed to reach the threshold (a fraction, analysis.convergence_threshold, "
+        "of the best odds either reached on validation); triangles: the scratch run never reached it, "
+        "plotted at its total steps (a lower bound on the speed-up). The median speed-up is over pairs "
+        "where both reached it (the paper: 17x). (c) Validation curves of the selected runs per dataset: "
+        "fine-tuning solid, scratch dashed, a colour per model."),
+    "fig5_regularization_ablation": (
+        "The regularisation ablation (the paper's four pretraining choices: no batch-norm scale, label "
+        "smoothing, dropout, an auxiliary head). Each point is a model pretrained with some switches on, "
+        "compared with the same architecture pretrained with all off: its change in source top-1 (x, "
+        "points) and its mean change in transfer accuracy over datasets (y, log odds), with a 95% percentile "
+        "bootstrap interval over datasets; a panel per transfer setting. Labels: the switches (ls: label "
+        "smoothing, no_gamma: no batch-norm scale, aux: auxiliary head, all: all four). Last panel: Pearson r "
+        "of logit source top-1 with mean log-odds transfer accuracy for the controlled zoo (every switch off) "
+        "and for the mixed-recipe zoo (the same architectures, each with its own switches; the paper's "
+        "public checkpoints), with 95% bootstrap intervals over models."),
+    "fig6_tsne": (
+        "t-SNE (scikit-learn, PCA initialisation, seeded) of the standardised penultimate-layer features of one "
+        "target dataset's test split (ablation.tsne.dataset), for the ablation's network pretrained with every "
+        "switch off and with all four on; colours are classes. The silhouette of the classes in "
+        "each embedding summarises how separated they look (higher: tighter, better separated clusters)."),
+}

@@ -1,0 +1,106 @@
+"""Tables and figures from any tidy accuracy table, so results produced elsewhere can be analysed too.
+
+    python -m transferstudy analysis ACCURACY.csv --out DIR [--convergence CURVES.csv] [--mixed-zoo MODEL ...]
+
+The table needs the columns model, dataset, setting, value (in [0, 1]) and source_top1; metric is used
+where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accuracy matrix per setting
+(.csv/.tex) and, as PDF and PNG, every figure whose settings the table holds. With validation curves
+(the workflow's convergence.csv: setting, model, dataset, metric, step, value, total_steps), also
+steps_to_threshold.csv and the pretrained-vs-random figure. With ``--mixed-zoo MODEL ...`` (and the
+table's switches column), the regularisation ablation's tables and figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from . import ablation, figures, stats
+from . import convergence as convergence_analysis
+from .catalogue import FIGURE_TABLES, figures_for
+from ..config import AnalysisOptions
+from ..io import atomic_path, write_csv
+
+log = logging.getLogger(__name__)
+
+
+def accuracy_matrix(table, setting):
+    """The paper's layout: a row per model (by source top-1), a column per dataset, accuracies in percent,
+    and each model's mean log-odds accuracy over datasets."""
+    part = table[table["setting"] == setting]
+    matrix = part.pivot(index="model", columns="dataset", values="value") * 100
+    means = stats.model_means(part).set_index("model")
+    matrix.insert(0, "source_top1", means["source_top1"] * 100)
+    matrix["mean (log odds)"] = means["mean_logit"]
+    return matrix.sort_values("source_top1").round(2).reset_index()
+
+
+def write_latex(frame, path, caption):
+    with atomic_path(path) as tmp:
+        tmp.write_text(frame.to_latex(index=False, float_format="%.2f", na_rep="--", caption=caption,
+                                      escape=True))
+
+
+def write_tables(table, out_dir, seed=AnalysisOptions.seed):
+    """Every table of the analysis into ``out_dir``; returns the paths written."""
+    out_dir = Path(out_dir)
+    correlation = stats.correlation_table(table, seed=seed)
+    paths = [out_dir / "correlation.csv", out_dir / "correlation.tex", out_dir / "mixed_effects.csv"]
+    write_csv(correlation, paths[0])
+    columns = ["setting", "dataset", "n_models", "pearson_r", "pearson_low", "pearson_high", "pearson_p",
+               "spearman_rho", "spearman_p"]
+    write_latex(correlation[columns], paths[1], "Correlation of source top-1 with transfer accuracy (log odds): "
+                "Pearson r with 95% bootstrap interval over models, Spearman rho, p-values.")
+    write_csv(stats.mixed_effects_table(table), paths[2])
+    for setting in sorted(table["setting"].unique()):
+        matrix = accuracy_matrix(table, setting)
+        csv, tex = out_dir / f"accuracy_matrix_{setting}.csv", out_dir / f"accuracy_matrix_{setting}.tex"
+        write_csv(matrix, csv)
+        write_latex(matrix, tex, f"Test accuracy (%) per model and dataset, {setting}.")
+        paths += [csv, tex]
+    return paths
+
+
+def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_threshold, mixed_zoo=None):
+    """Tables and figures of one accuracy table (and, optionally, validation curves; the regularisation
+    ablation's tables when a mixed-recipe zoo is named) into ``out_dir``."""
+    stats.check_accuracy_table(table)
+    paths = write_tables(table, out_dir)
+    tables = {"accuracy": table}
+    if curves is not None:
+        tables["convergence"] = curves
+        tables["steps_to_threshold"] = convergence_analysis.steps_to_threshold(curves, threshold)
+        paths.append(Path(out_dir) / "steps_to_threshold.csv")
+        write_csv(tables["steps_to_threshold"], paths[-1])
+    if mixed_zoo:
+        written = ablation.write_ablation_tables(table, out_dir, mixed_zoo)
+        tables.update({path.stem: pd.read_csv(path) for path in written})
+        paths += written
+    for name in figures_for(table["setting"].unique(), extra_tables=tables):
+        if not set(FIGURE_TABLES[name]) <= set(tables):
+            log.info("%s skipped: it needs the %s table(s)", name, ", ".join(FIGURE_TABLES[name]))
+            continue
+        outputs = [Path(out_dir) / f"{name}.pdf", Path(out_dir) / f"{name}.png"]
+        figures.save(figures.FIGURES[name](**{t: tables[t] for t in FIGURE_TABLES[name]}), outputs)
+        paths += outputs
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--convergence", help="validation curves CSV of fine-tune and scratch runs")
+    parser.add_argument("--threshold", type=float, default=AnalysisOptions.convergence_threshold,
+                        help="steps-to-threshold: fraction of the best odds")
+    parser.add_argument("--mixed-zoo", nargs="+", help="the regularisation ablation's mixed-recipe models: adds "
+                        "ablation.csv, zoo_correlation.csv and their figure (the table needs the switches column)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    table = pd.read_csv(args.accuracy)
+    curves = pd.read_csv(args.convergence) if args.convergence else None
+    for path in analyse(table, args.out, curves, args.threshold, args.mixed_zoo):
+        print(path)

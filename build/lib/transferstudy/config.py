@@ -1,0 +1,327 @@
+"""Every settings group of a study as a typed object that owns its keys, defaults and valid ranges.
+
+Each group is a frozen dataclass whose fields are the keys of one section of the configuration:
+
+| group | config section | read by |
+|---|---|---|
+| ``StudyOptions`` | the top-level ``seed``, ``device``, ``threads`` | the workflow |
+| ``PretrainRecipe`` | ``pretrain`` (and ``models.<name>.pretrain``) | ``train.pretrain`` |
+| ``TrainingArm`` / ``ArmRecipe`` | ``finetune``, ``scratch`` / their ``recipe`` | ``transfer.finetune`` |
+| ``ProbeSolver`` | ``probe`` | ``transfer.probe`` |
+| ``FeatureOptions`` | ``features`` | ``transfer.features`` |
+| ``SplitOptions`` | ``split`` | ``data.datasets`` |
+| ``AnalysisOptions`` | ``analysis`` | the analysis tables |
+| ``TsneOptions`` | ``ablation.tsne`` | ``analysis.ablation`` |
+
+A value of the wrong type or out of range is refused when the group is made, with an error naming the key,
+the value and what would be valid. The commands' flags are made from the same fields (``add_arguments``), so
+a command and the workflow share their defaults. The workflow's JSON schema repeats the keys for Snakemake's
+validation; a test holds the two to each other. Free of torch: the workflow plans its jobs with it.
+"""
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from typing import ClassVar, Optional
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key, the value and what would be valid."""
+
+    def __init__(self, message):
+        super().__init__(f"config: {message}")
+
+
+def option(default=MISSING, *, help, minimum=None, maximum=None, exclusive_minimum=None, exclusive_maximum=None,
+           choices=None):
+    """A settings field: its default, its valid range (as JSON schema words it) and what it means."""
+    bounds = {"minimum": minimum, "maximum": maximum, "exclusiveMinimum": exclusive_minimum,
+              "exclusiveMaximum": exclusive_maximum}
+    metadata = {"help": help, "choices": choices, **{k: v for k, v in bounds.items() if v is not None}}
+    return field(default=default, metadata=metadata)
+
+
+BOUNDS = {"minimum": (lambda v, b: v >= b, "at least"), "maximum": (lambda v, b: v <= b, "at most"),
+          "exclusiveMinimum": (lambda v, b: v > b, "greater than"),
+          "exclusiveMaximum": (lambda v, b: v < b, "less than")}
+
+
+def _checked(key, value, kind, metadata):
+    """``value`` as ``kind`` (int as float where a float is asked for), or a ConfigError naming the key."""
+    optional = typing.get_origin(kind) is typing.Union
+    if optional:
+        if value is None:
+            return None
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    given = value  # as the user wrote it, for messages
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+        raise ConfigError(f"{key} = {given!r} is not {expected}" + (" (or null: automatic)" if optional else ""))
+    if metadata.get("choices") and value not in metadata["choices"]:
+        raise ConfigError(f"{key} = {given!r} is not valid; valid: {', '.join(map(str, metadata['choices']))}")
+    for bound, (holds, words) in BOUNDS.items():
+        if bound in metadata and not holds(value, metadata[bound]):
+            raise ConfigError(f"{key} = {given!r} must be {words} {metadata[bound]}")
+    return value
+
+
+class Group:
+    """Base of the settings groups: made from a config section (``from_mapping``) or from a command's flags
+    (``add_arguments`` / ``from_arguments``); ``as_dict`` gives the section back with every default filled."""
+
+    KEY: ClassVar[str] = ""  # where the group lives in the configuration, for messages
+
+    def __post_init__(self):
+        for name, value in self._validated(vars(self), self.KEY).items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _validated(cls, values, key):
+        kinds = typing.get_type_hints(cls)
+        prefix = f"{key}." if key else ""
+        checked = {f.name: _checked(prefix + f.name, values[f.name], kinds[f.name], f.metadata)
+                   for f in fields(cls) if f.name in values}
+        cls._check_together(checked, prefix)
+        return checked
+
+    @classmethod
+    def _check_together(cls, values, prefix):
+        """Checks that involve several keys of the group."""
+
+    @classmethod
+    def from_mapping(cls, mapping, key=None):
+        """The group from a config section (None: every default); unknown and missing keys are refused."""
+        key = cls.KEY if key is None else key
+        mapping = dict(mapping or {})
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(mapping) - set(names))
+        if unknown:
+            raise ConfigError(f"{key or 'the configuration'} has unknown key(s) {unknown}; valid: {', '.join(names)}")
+        missing = [f.name for f in fields(cls)
+                   if f.name not in mapping and f.default is MISSING and f.default_factory is MISSING]
+        if missing:
+            raise ConfigError(f"{key} needs {', '.join(missing)}")
+        return cls(**cls._validated(mapping, key))
+
+    @classmethod
+    def of(cls, value):
+        """``value`` if it is the group already, else the group made from a mapping (None: every default)."""
+        return value if isinstance(value, cls) else cls.from_mapping(value)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def add_arguments(cls, parser, *, skip=()):
+        """One flag per field (``--batch-size``), with the field's default and range in its help."""
+        kinds = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if f.name in skip:
+                continue
+            flag, kind = "--" + f.name.replace("_", "-"), kinds[f.name]
+            default = None if f.default is MISSING else f.default
+            help_text = f.metadata["help"] + ("" if default is None else f" (default: {default})")
+            if kind in (bool, Optional[bool]):
+                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            else:
+                parser.add_argument(flag, type=kind, default=default, choices=f.metadata.get("choices"),
+                                    required=f.default is MISSING, help=help_text)
+
+    @classmethod
+    def from_arguments(cls, arguments, *, skip=()):
+        """The group from parsed flags (a Namespace or dict); ``skip``: fields left at their defaults."""
+        values = vars(arguments) if isinstance(arguments, argparse.Namespace) else arguments
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name not in skip})
+
+
+@dataclass(frozen=True)
+class StudyOptions(Group):
+    """The study's top-level keys."""
+
+    seed: int = option(0, minimum=0, help="seed of the embedded datasets' generation (each derives its own) and "
+                                          "of the workflow's own pretraining (initialisation, order, augmentation); "
+                                          "the training arms use <arm>.recipe.seed, the hold-out split split.seed, "
+                                          "the analysis analysis.seed")
+    device: str = option("cpu", choices=("cpu", "cuda"), help="where compute jobs run; with cuda, GPU-capable rules "
+                                                             "request the `gpu` resource")
+    threads: int = option(1, minimum=1, help="threads per compute job")
+
+
+@dataclass(frozen=True)
+class PretrainRecipe(Group):
+    """The workflow's own pretraining on the source dataset (the paper's ImageNet training, in small). The four
+    regularisation switches (``switches``) are ``bn_gamma``, ``label_smoothing``, ``dropout`` and ``aux_head``;
+    all off is the controlled recipe."""
+
+    KEY: ClassVar[str] = "pretrain"
+
+    epochs: int = option(8, minimum=1, help="passes over the source's training split")
+    batch_size: int = option(128, minimum=1, help="examples per SGD step")
+    lr: float = option(0.1, exclusive_minimum=0, help="peak learning rate (SGD, Nesterov momentum, cosine decay to 0)")
+    momentum: float = option(0.9, minimum=0, maximum=1, help="Nesterov momentum")
+    weight_decay: float = option(5e-4, minimum=0, help="L2 weight decay, not on biases and batch norm")
+    label_smoothing: float = option(0.0, minimum=0, maximum=1, help="label smoothing of the loss (a switch)")
+    augment: bool = option(True, help="in-memory sources: random translation and horizontal flip")
+    bn_gamma: bool = option(True, help="false: batch norm without its learned scale, gamma fixed at 1 (a switch)")
+    dropout: float = option(0.0, minimum=0, exclusive_maximum=1, help="dropout rate before the classifier (a switch)")
+    aux_head: bool = option(False, help="an auxiliary classifier two thirds up the network, for pretraining only "
+                                        "(a switch)")
+    aux_weight: float = option(0.4, minimum=0, help="weight of the auxiliary classifier's loss")
+    image_size: int = option(224, minimum=16, help="sources of image files: the training crop's side")
+    crop_scale_min: float = option(0.08, exclusive_minimum=0, maximum=1,
+                                   help="sources of image files: smallest random-resized-crop area")
+    checkpoint_every: int = option(1000, minimum=1, help="sources of image files: steps between saved resumable "
+                                                         "states")
+
+
+@dataclass(frozen=True)
+class ArmRecipe(Group):
+    """One training run of a training arm (fine-tuning or from random initialisation)."""
+
+    KEY: ClassVar[str] = "<arm>.recipe"
+
+    steps: int = option(200, minimum=1, help="SGD steps (the paper: about 20,000 fine-tuning, 40,000 from scratch)")
+    batch_size: int = option(64, minimum=1, help="examples per step (the paper: 256)")
+    momentum: float = option(0.9, minimum=0, maximum=1, help="Nesterov momentum")
+    eval_every: int = option(50, minimum=1, help="steps between evaluations (the convergence curve)")
+    checkpoint_every: int = option(50, minimum=1, help="steps between saved resumable states (what a killed run "
+                                                       "loses at most)")
+    crop_scale_min: float = option(0.35, exclusive_minimum=0, maximum=1,
+                                   help="smallest area of the random-resized crop")
+    seed: int = option(0, minimum=0, help="seed of initialisation (scratch), data order, augmentation and dropout")
+
+    @classmethod
+    def _check_together(cls, values, prefix):
+        every, steps = values.get("checkpoint_every", 50), values.get("steps", 200)
+        if every > steps:
+            raise ConfigError(f"{prefix}checkpoint_every ({every}) exceeds {prefix}steps ({steps}): no state would "
+                              "be saved before the run ends, so an interrupted run could not resume")
+
+
+@dataclass(frozen=True)
+class TrainingArm(Group):
+    """A training arm (``finetune`` or ``scratch``): its grid, datasets, resources and run recipe."""
+
+    KEY: ClassVar[str] = "<arm>"
+
+    lr: tuple = option(help="learning-rate grid")
+    weight_decay: tuple = option(help="weight-decay grid, divided by the learning rate in the optimiser (the "
+                                      "paper's convention)")
+    enabled: bool = option(True, help="false: skip the arm")
+    datasets: Optional[tuple] = option(None, help="the arm's target datasets (default: all of `datasets`)")
+    amp: Optional[bool] = option(None, help="bfloat16 autocast (default on with device cuda, off on cpu)")
+    workers: int = option(0, minimum=0, help="image-decoding processes per job (datasets of image files)")
+    recipe: ArmRecipe = option(ArmRecipe(), help="the recipe of each run")
+
+    LR_RANGE: ClassVar[tuple] = (0, 10)
+
+    @classmethod
+    def _validated(cls, values, key):
+        values = dict(values)
+        for name in ("lr", "weight_decay", "datasets"):
+            if values.get(name) is not None:
+                values[name] = _grid(f"{key}.{name}", values[name], numbers=name != "datasets")
+        for value in values.get("lr", ()):
+            if not cls.LR_RANGE[0] < value <= cls.LR_RANGE[1]:
+                raise ConfigError(f"{key}.lr holds {value}, outside ({cls.LR_RANGE[0]}, {cls.LR_RANGE[1]}]")
+        for value in values.get("weight_decay", ()):
+            if value < 0:
+                raise ConfigError(f"{key}.weight_decay holds {value}, which is negative")
+        recipe = values.get("recipe")
+        if not isinstance(recipe, ArmRecipe):
+            values["recipe"] = ArmRecipe.from_mapping(recipe, f"{key}.recipe")
+        scalars = {name: value for name, value in values.items() if name in ("enabled", "amp", "workers")}
+        return {**values, **super()._validated(scalars, key)}
+
+
+def _grid(key, values, numbers=True):
+    """A non-empty list of distinct values as a tuple (numbers as floats)."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ConfigError(f"{key} = {values!r} must be a non-empty list")
+    checked = tuple(_checked(f"{key}[{i}]", value, float if numbers else str, {}) for i, value in enumerate(values))
+    if len(set(checked)) < len(checked):
+        raise ConfigError(f"{key} = {list(values)} lists a value twice")
+    return checked
+
+
+@dataclass(frozen=True)
+class ProbeSolver(Group):
+    """The logistic-regression probe: the penalty grid (scikit-learn's ``1/C``) and the L-BFGS solver."""
+
+    KEY: ClassVar[str] = "probe"
+
+    penalty_min: float = option(1e-6, exclusive_minimum=0, help="smallest penalty of the log-spaced grid")
+    penalty_max: float = option(1e5, exclusive_minimum=0, help="largest penalty of the grid")
+    num_penalties: int = option(45, minimum=1, help="penalties in the grid (the paper: 45 from 1e-6 to 1e5)")
+    max_iter: int = option(1000, minimum=1, help="L-BFGS iterations per penalty")
+    tol: float = option(1e-4, exclusive_minimum=0, help="converged when max |gradient| <= tol (scikit-learn's)")
+    history_size: int = option(30, minimum=1, help="L-BFGS memory")
+    dtype: str = option("float32", choices=("float32", "float64"), help="the solver's precision")
+    standardize: bool = option(True, help="standardise features with the training split's statistics")
+    whiten: bool = option(True, help="solve in whitened coordinates: the same problem, fewer iterations")
+
+    @classmethod
+    def _check_together(cls, values, prefix):
+        low, high = values.get("penalty_min", 1e-6), values.get("penalty_max", 1e5)
+        if low > high:
+            raise ConfigError(f"{prefix}penalty_min ({low}) exceeds {prefix}penalty_max ({high})")
+
+
+@dataclass(frozen=True)
+class FeatureOptions(Group):
+    """Feature extraction (and the other jobs that stream images through a network: pretraining on image
+    files, measuring a downloaded network's top-1)."""
+
+    KEY: ClassVar[str] = "features"
+
+    batch_size: int = option(256, minimum=1, help="images per forward pass")
+    workers: int = option(0, minimum=0, help="image-decoding processes per job (datasets of image files)")
+    amp: Optional[bool] = option(None, help="bfloat16 autocast (default on with device cuda, off on cpu)")
+    unreadable: str = option("error", choices=("error", "skip"),
+                             help="an image file that cannot be read fails the job naming it, or is skipped and "
+                                  "counted")
+
+
+@dataclass(frozen=True)
+class SplitOptions(Group):
+    """The validation split of datasets that have no official one: a stratified, seeded hold-out of train."""
+
+    KEY: ClassVar[str] = "split"
+
+    val_fraction: float = option(0.2, exclusive_minimum=0, exclusive_maximum=1,
+                                 help="fraction of train held out as val")
+    seed: int = option(0, minimum=0, help="seed of the hold-out")
+
+
+@dataclass(frozen=True)
+class AnalysisOptions(Group):
+    """The analysis: resampling and the steps-to-threshold criterion."""
+
+    KEY: ClassVar[str] = "analysis"
+
+    permutations: int = option(2000, minimum=100, help="permutations of each pairwise model comparison")
+    seed: int = option(0, minimum=0, help="seed of the bootstrap intervals, permutation tests and t-SNE")
+    convergence_threshold: float = option(0.9, exclusive_minimum=0, exclusive_maximum=1,
+                                          help="steps to threshold: this fraction of the best odds (p / (1 - p)) "
+                                               "that fine-tuning or scratch training reached")
+
+
+@dataclass(frozen=True)
+class TsneOptions(Group):
+    """The regularisation ablation's t-SNE of one dataset's test features."""
+
+    KEY: ClassVar[str] = "ablation.tsne"
+
+    dataset: str = option(help="a single-label target dataset")
+    perplexity: float = option(30.0, exclusive_minimum=0, help="t-SNE perplexity")
+    max_points: int = option(2000, minimum=10, help="a seeded stratified subset beyond this many test examples")
+
+
+GROUPS = (StudyOptions, PretrainRecipe, ArmRecipe, TrainingArm, ProbeSolver, FeatureOptions, SplitOptions,
+          AnalysisOptions, TsneOptions)

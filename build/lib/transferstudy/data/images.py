@@ -1,0 +1,151 @@
+"""The images of a dataset split, read and preprocessed in DataLoader workers.
+
+A split file (``datasets.prepare_dataset``) holds either the images (``images``, uint8 [N, H, W, 3]) or their
+files (``paths`` under the ``root`` attribute). ``SplitImages`` serves both as a torch ``Dataset``; for files
+the decoding and resizing happen in worker processes, so the network never waits on a single core. An image
+that cannot be read raises an error naming its file, or, with ``unreadable="skip"``, is left out and counted.
+
+Evaluation preprocessing follows the network's ``pretrained_cfg``: resize the shorter side to ``size /
+crop_pct`` (antialiased, in the network's interpolation), centre-crop ``size`` (``eval_transform`` per image in
+workers, ``preprocess`` for a batch held in memory); normalisation with the network's statistics
+(``normalize``) is done on the batch, on the network's device.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+UNREADABLE = ("error", "skip")
+
+
+class UnreadableImage(ValueError):
+    """An image file that cannot be decoded; the message names it."""
+
+
+def split_source(dataset_path, split):
+    """(images array or None, paths or None, labels, root) of one split of a split file."""
+    with h5py.File(dataset_path, "r") as f:
+        if split not in f:
+            raise ValueError(f"{dataset_path}: missing group '{split}' (found: {sorted(f.keys())})")
+        group = f[split]
+        labels = group["labels"][()]
+        if "images" in group:
+            return group["images"][()], None, labels, None
+        if "paths" not in group:
+            raise ValueError(f"{dataset_path}: group '{split}' has neither 'images' nor 'paths'")
+        return None, [p.decode() for p in group["paths"][()]], labels, f.attrs["root"]
+
+
+def decode(path):
+    """uint8 [3, H, W] RGB tensor of an image file."""
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise UnreadableImage(f"{path}: cannot read this image ({error})") from error
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+
+
+class SplitImages(torch.utils.data.Dataset):
+    """Item ``i``: (``transform`` of image ``i`` as uint8 [3, H, W], i); (None, i) for a skipped unreadable file."""
+
+    def __init__(self, images=None, paths=None, root=None, transform=None, unreadable="error"):
+        if (images is None) == (paths is None):
+            raise ValueError("give images or paths")
+        if unreadable not in UNREADABLE:
+            raise ValueError(f"unreadable={unreadable!r}; valid: {UNREADABLE}")
+        self.images, self.paths, self.root = images, paths, Path(root) if root else None
+        self.transform, self.unreadable = transform, unreadable
+
+    def __len__(self):
+        return len(self.images) if self.images is not None else len(self.paths)
+
+    def __getitem__(self, i):
+        if self.images is not None:
+            x = torch.from_numpy(np.ascontiguousarray(self.images[i])).permute(2, 0, 1)
+        else:
+            try:
+                x = decode(self.root / self.paths[i])
+            except UnreadableImage:
+                if self.unreadable == "skip":
+                    return None, i
+                raise
+        return (self.transform(x) if self.transform else x), i
+
+
+def collate_readable(batch):
+    """Stack the readable items; returns (images or None, their indices, indices of skipped items)."""
+    kept = [(x, i) for x, i in batch if x is not None]
+    skipped = [i for x, i in batch if x is None]
+    if not kept:
+        return None, torch.zeros(0, dtype=torch.long), skipped
+    xs, idx = zip(*kept)
+    return torch.stack(xs), torch.tensor(idx), skipped
+
+
+def images_to_tensor(images):
+    """uint8 [N, H, W, 3] -> float32 [N, 3, H, W] in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def normalize(x, mean, std):
+    """Per-channel (x - mean) / std, on ``x``'s device and dtype."""
+    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+def preprocess(images_uint8, cfg):
+    """Evaluation preprocessing of a batch of uint8 [N, H, W, 3] images for a network with ``pretrained_cfg``
+    ``cfg``: resize, centre crop to its native size, normalise with its statistics; float32 [N, 3, S, S]."""
+    x = resize_center_crop(images_to_tensor(images_uint8), int(cfg["input_size"][-1]), cfg.get("crop_pct", 1.0),
+                           cfg.get("interpolation", "bilinear"))
+    return normalize(x, cfg["mean"], cfg["std"])
+
+
+def resize_center_crop(x, size, crop_pct=1.0, interpolation="bilinear"):
+    """Resize the shorter side of float [..., 3, H, W] to ``size / crop_pct`` (antialiased), centre-crop ``size``."""
+    h, w = x.shape[-2:]
+    scale_to = int(round(size / crop_pct))
+    if (h, w) != (scale_to, scale_to) or h != w:
+        factor = scale_to / min(h, w)
+        new_hw = (max(size, round(h * factor)), max(size, round(w * factor)))
+        batched = x if x.dim() == 4 else x[None]
+        out = F.interpolate(batched, size=new_hw, mode=interpolation, antialias=interpolation != "nearest",
+                            align_corners=None if interpolation == "nearest" else False)
+        if interpolation == "bicubic":
+            out = out.clamp_(0.0, 1.0)  # bicubic overshoots; PIL's 8-bit output is clipped the same way
+        x = out if x.dim() == 4 else out[0]
+    h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[..., top:top + size, left:left + size]
+
+
+def _eval_preprocess(x, size, crop_pct, interpolation):
+    return resize_center_crop(x.float().div_(255.0), size, crop_pct, interpolation)
+
+
+def eval_transform(cfg):
+    """Per-image evaluation preprocessing (uint8 [3, H, W] -> float [3, S, S] in [0, 1]) of a network's
+    ``pretrained_cfg``; picklable, for worker processes."""
+    return functools.partial(_eval_preprocess, size=int(cfg["input_size"][-1]), crop_pct=float(cfg.get("crop_pct", 1.0)),
+                             interpolation=cfg.get("interpolation", "bilinear"))
+
+
+def single_threaded_worker(_):
+    torch.set_num_threads(1)  # workers decode; the main process's threads run the network
+
+
+def loader(dataset, *, batch_size, workers=0, pin_memory=False):
+    """An in-order DataLoader over a ``SplitImages`` that keeps skipped items' indices."""
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=pin_memory,
+        collate_fn=collate_readable, worker_init_fn=single_threaded_worker if workers else None,
+        persistent_workers=False, prefetch_factor=4 if workers else None)

@@ -1,0 +1,153 @@
+"""Atomic file output and the HDF5 split-file format shared by datasets and features.
+
+A split file holds one group per split (``train``, ``val``, ``test``), each with the same arrays
+(``images`` + ``labels`` for a dataset, ``features`` + ``labels`` for features), and file attributes for
+provenance. Attribute values that are not scalars are stored as JSON strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    An interrupted or failed write therefore never leaves a file that looks complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_torch(obj, path):
+    """torch.save, atomically. Saving through a buffer keeps the archive's inner name fixed (torch.save
+    writes the file's own name into it), so identical objects give identical bytes, and hashes."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
+def write_csv(table, path):
+    """A pandas table as CSV, atomically."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def write_json(path, data):
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _encode_attr(value):
+    if isinstance(value, (str, bool, int, float, np.generic)):
+        return value
+    return json.dumps(value, default=_json_default, sort_keys=True)
+
+
+def _decode_attr(value):
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value[:1] in "[{":
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_split_file(path, splits, attrs):
+    """Write ``{split: {array_name: ndarray}}`` and provenance ``attrs`` to HDF5, atomically."""
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for key, value in attrs.items():
+                f.attrs[key] = _encode_attr(value)
+            for split, arrays in splits.items():
+                group = f.create_group(split)
+                for name, array in arrays.items():
+                    group.create_dataset(name, data=np.asarray(array))
+
+
+def read_attrs(path):
+    with h5py.File(path, "r") as f:
+        return {key: _decode_attr(value) for key, value in f.attrs.items()}
+
+
+def read_split_file(path, arrays, splits=SPLITS):
+    """Read ``arrays`` from each of ``splits``; returns (``{split: {name: ndarray}}``, attrs).
+
+    Raises ``ValueError`` naming the file when a split or array is missing or lengths disagree.
+    """
+    path = Path(path)
+    out = {}
+    with h5py.File(path, "r") as f:
+        for split in splits:
+            if split not in f:
+                raise ValueError(f"{path}: missing group '{split}' (found: {sorted(f.keys())})")
+            group = f[split]
+            out[split] = {}
+            for name in arrays:
+                if name not in group:
+                    raise ValueError(f"{path}: group '{split}' has no dataset '{name}' (found: {sorted(group.keys())})")
+                out[split][name] = group[name][()]
+            lengths = {name: len(a) for name, a in out[split].items()}
+            if len(set(lengths.values())) > 1:
+                raise ValueError(f"{path}: group '{split}' has arrays of different lengths: {lengths}")
+        attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
+    return out, attrs
+
+
+def write_predictions(path, labels, scores, attrs):
+    """A model's scores on a test split ([N, C] float32, with its labels), for per-example comparisons."""
+    write_split_file(path, {"test": {"scores": np.asarray(scores, np.float32), "labels": labels}}, attrs)
+
+
+def read_predictions(path):
+    """(labels, scores, attrs) of a predictions file."""
+    splits, attrs = read_split_file(path, ("scores", "labels"), splits=("test",))
+    return splits["test"]["labels"], splits["test"]["scores"], attrs

@@ -1,0 +1,72 @@
+"""Batched forward passes of a network: over images held in memory (``predict``) or over a split of images
+decoded in DataLoader workers (``network_outputs``), with the device's precision and memory layout.
+
+On CUDA a network runs in bfloat16 autocast (float16 where bfloat16 is not supported) and channels_last, from
+pinned memory; on CPU in float32 unless asked otherwise. Outputs are float32 NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..data import images
+
+
+def precision(device, amp):
+    """The autocast dtype: bfloat16 on a CUDA device that supports it when ``amp`` is None (automatic) or
+    True; None (float32) on CPU unless asked for."""
+    device = torch.device(device)
+    if amp is False or (amp is None and device.type != "cuda"):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def memory_format(device):
+    """channels_last on CUDA (faster convolutions with autocast), the default layout elsewhere."""
+    return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
+
+
+def precision_label(amp_dtype):
+    """How results record the autocast dtype: 'bfloat16', or None for float32."""
+    return str(amp_dtype).replace("torch.", "") if amp_dtype else None
+
+
+@torch.no_grad()
+def predict(model, x, batch_size=256, amp_dtype=None):
+    """Float32 outputs of ``model`` (in eval mode) on ``x``, already preprocessed and on the model's device, as
+    a NumPy array."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        with torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out.append(model(x[i:i + batch_size]).float().cpu())
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def network_outputs(forward, dataset, cfg, *, width, batch_size=256, workers=0, device="cpu", amp=None):
+    """``forward`` of every image of a ``data.images.SplitImages`` (already in eval preprocessing), normalised
+    with the network's statistics on ``device``: float32 [N, width], and the indices of the images it skipped."""
+    device = torch.device(device)
+    amp_dtype = precision(device, amp)
+    layout = memory_format(device)
+    out, skipped = [], []
+    batches = images.loader(dataset, batch_size=batch_size, workers=workers, pin_memory=device.type == "cuda")
+    for x, _, skipped_here in batches:
+        skipped += skipped_here
+        if x is None:
+            continue
+        x = images.normalize(x.to(device, non_blocking=True), cfg["mean"], cfg["std"]).contiguous(memory_format=layout)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out.append(forward(x).float().cpu().numpy())
+    return (np.concatenate(out) if out else np.zeros((0, width), np.float32)), skipped
+
+
+def penultimate_features(loaded, dataset, *, batch_size=256, workers=0, device="cpu", amp=None):
+    """Penultimate features of a ``nets.pretrained.Pretrained`` on a ``SplitImages`` (float32 [N, D]) and the
+    indices of the images it skipped."""
+    return network_outputs(loaded.penultimate, dataset, loaded.pretrained_cfg, width=loaded.num_features,
+                           batch_size=batch_size, workers=workers, device=device, amp=amp)

@@ -1,0 +1,139 @@
+"""The zoo: what the study knows of each network before it transfers it.
+
+- ``check_spec``: a model spec (the config's ``models.<name>``) checked against what only torchvision and timm
+  know: model and weights names, the weights file on this machine, the switches its family takes. The
+  workflow's first job (rule ``check_models``) runs it for every model before any network is trained.
+- ``describe``: a downloaded (torchvision/timm) network loaded, its weights checked, and its zoo record written:
+  the spec, weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
+  (measured on an ImageNet validation folder when given: ``measure_top1``).
+
+    python -m transferstudy zoo torchvision:resnet50:IMAGENET1K_V1 --out resnet50.json [--imagenet-val DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import ConfigError, FeatureOptions, PretrainRecipe
+from ..data import images
+from ..data.official import image_folder
+from ..io import write_json
+from ..provenance import library_versions
+from ..switches import model_options, switches_label, switches_on
+from . import architectures, pretrained
+from .catalogue import spec_source
+from .inference import penultimate_features
+
+
+def check_spec(name, spec, recipe=None):
+    """Check one model spec without loading weights; returns what was checked (for ``check_models``'s
+    summary). ``recipe``: the pretraining recipe of a network the workflow pretrains (its switches must be ones
+    its architecture has). Raises ``ConfigError`` naming the model's key."""
+    # The ablation's variants (``model.tag``) are not config keys of their own: their recipe is the ablation's.
+    variant = "." in name
+    where = f"the ablation's variant {name}" if variant else f"models.{name}"
+    recipe_key = where if variant else f"{where}.pretrain"
+    source = spec_source(spec)
+    try:
+        if source == "torchvision":
+            pretrained.torchvision_head(spec["torchvision"])
+            weights, path = pretrained.torchvision_weights_file(spec)
+            return {"source": source, "arch": spec["torchvision"], "weights": str(weights), "weights_file": str(path)}
+        if source == "timm":
+            _, path = pretrained.timm_weights_file(spec)
+            return {"source": source, "arch": spec["timm"], "weights_file": str(path)}
+    except (ValueError, pretrained.WeightsNotFound) as error:
+        raise ConfigError(f"{where}: {error}") from error
+    arch, recipe = spec["arch"], PretrainRecipe.of(recipe)
+    if arch not in architectures.list_models() + architectures.torchvision_architectures():
+        raise ConfigError(f"{where}.arch = {arch!r} is not a known architecture; valid: "
+                          f"{', '.join(architectures.list_models())}, or a torchvision classification model "
+                          "(torchvision.models.list_models(module=torchvision.models))")
+    try:
+        with torch.device("meta"):  # builds the network with its switches, without memory or time for weights
+            architectures.create_model(arch, num_classes=2, **model_options(recipe.as_dict()))
+    except ValueError as error:
+        raise ConfigError(f"{recipe_key}: {error}") from error
+    return {"source": source, "arch": arch, "switches": switches_label(switches_on(recipe.as_dict()))}
+
+
+def check_models(specs, recipes, out_path=None):
+    """``check_spec`` for every model of a study (``{name: spec}``, recipes of those pretrained here); returns
+    (and writes, as JSON) ``{name: what was checked}``."""
+    summary = {name: check_spec(name, spec, recipes.get(name)) for name, spec in specs.items()}
+    if out_path is not None:
+        write_json(out_path, summary)
+    return summary
+
+
+def imagenet_val_files(folder):
+    """(paths relative to ``folder``, labels) of an ImageNet validation folder in ImageFolder layout (one
+    directory per synset; sorted synsets give torchvision's and timm's class indices)."""
+    files, labels, synsets = image_folder(folder)
+    return [str(file.relative_to(folder)) for file in files], labels, len(synsets)
+
+
+@torch.no_grad()
+def measure_top1(loaded, folder, *, batch_size=FeatureOptions.batch_size, workers=0, device="cpu"):
+    """Top-1 of the network's own classifier on an ImageNet validation folder, under its preprocessing."""
+    paths, labels, num_synsets = imagenet_val_files(folder)
+    num_classes = loaded.head.out_features if isinstance(loaded.head, nn.Linear) else None
+    if num_classes is not None and num_synsets != num_classes:
+        raise ValueError(f"{folder}: {num_synsets} class directories, but the network has {num_classes} outputs; "
+                         "give the ImageNet validation set in ImageFolder layout (one directory per synset)")
+    dataset = images.SplitImages(paths=paths, root=folder, transform=images.eval_transform(loaded.pretrained_cfg))
+    features, _ = penultimate_features(loaded, dataset, batch_size=batch_size, workers=workers, device=device)
+    head = loaded.head.to(device)
+    logits = torch.cat([head(torch.from_numpy(features[i:i + batch_size]).to(device)).cpu()
+                        for i in range(0, len(features), batch_size)])
+    return float((logits.argmax(1).numpy() == np.asarray(labels)).mean()), len(labels)
+
+
+def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=FeatureOptions.batch_size, workers=0,
+             device="cpu"):
+    """Load a torchvision/timm network (checking its weights are here) and write its zoo record: the spec,
+    weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
+    (measured on ``imagenet_val`` when given, else ``pretrained.source_top1``: the config's, the weights'
+    metadata, timm's published results)."""
+    loaded = pretrained.load(spec)
+    if imagenet_val:
+        top1, count = measure_top1(loaded, imagenet_val, batch_size=batch_size, workers=workers, device=device)
+        origin = f"measured on {count} images of {imagenet_val}"
+    else:
+        top1, origin = pretrained.source_top1(loaded)
+    if top1 is None:
+        raise ValueError(f"model {model_name or spec}: no source top-1; set source_top1 in its config entry (a "
+                         "fraction, from the model card), or source.imagenet_val to measure it")
+    record = {
+        "model": model_name or loaded.info["arch"], "spec": loaded.info["spec"], "arch": loaded.info["arch"],
+        "weights": loaded.info.get("weights"), "weights_file": loaded.info["weights_file"],
+        "checkpoint_sha256": loaded.info["sha256"], "source_dataset": loaded.info["source_dataset"],
+        "source_top1": top1, "source_top1_from": origin, "pretrained_cfg": loaded.pretrained_cfg,
+        "layer": loaded.info["layer"], "num_features": loaded.num_features, "recipe": loaded.info.get("recipe"),
+        "versions": library_versions(),
+    }
+    write_json(out_path, record)
+    return record
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Check a pretrained network's weights are here and write its "
+                                                 "zoo record (source top-1, preprocessing, weights hash).")
+    parser.add_argument("model", help="torchvision:NAME[:WEIGHTS] or timm:NAME.TAG")
+    parser.add_argument("--out", required=True, help="record JSON")
+    parser.add_argument("--source-top1", type=float, help="ImageNet top-1 as a fraction, if the weights lack it")
+    parser.add_argument("--imagenet-val", help="ImageNet validation folder (ImageFolder layout): measure top-1")
+    parser.add_argument("--workers", type=int, default=FeatureOptions.workers)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    spec = pretrained.model_reference(args.model)
+    if not isinstance(spec, dict):
+        parser.error("give torchvision:NAME[:WEIGHTS] or timm:NAME.TAG")
+    if args.source_top1 is not None:
+        spec["source_top1"] = args.source_top1
+    record = describe(spec, args.out, imagenet_val=args.imagenet_val, workers=args.workers, device=args.device)
+    print(f"{record['arch']}: source top-1 {record['source_top1']:.4f} ({record['source_top1_from']})")

@@ -1,0 +1,21 @@
+"""The transfer settings the study compares, by the names every table, path and figure uses.
+
+- ``logistic_regression``: L2-regularised logistic regression on the network's fixed penultimate features
+  (the probe, ``transfer.probe``);
+- ``finetune``: the pretrained network with a new classifier, trained end to end;
+- ``scratch``: the same architecture trained from random initialisation.
+
+The last two are the *training arms* (``transfer.finetune``): each is a grid of training runs, one per
+(learning rate, weight decay), a selection on validation and a refit on train+val.
+"""
+
+LOGISTIC_REGRESSION = "logistic_regression"
+FINETUNE = "finetune"
+SCRATCH = "scratch"
+
+TRAINING_ARMS = (FINETUNE, SCRATCH)
+SETTINGS = (LOGISTIC_REGRESSION, *TRAINING_ARMS)
+
+# How each training arm initialises the network.
+ARM_INIT = {FINETUNE: "pretrained", SCRATCH: "random"}
+INIT_ARM = {init: arm for arm, init in ARM_INIT.items()}

@@ -1,0 +1,261 @@
+"""A study configuration planned into what the workflow runs: the models (with the regularisation ablation's
+variants), the datasets, the transfer settings and training arms, the grids, the tables and the figures.
+
+Free of torch, torchvision, matplotlib and statsmodels: the workflow builds its DAG from a ``Study`` in well
+under a second. Checks everything that can be checked without them, naming the key, the value and what would
+be valid; what only torchvision or timm know (their model and weights names, which of a family's layers take
+the switches) is checked by the workflow's first job (``nets.zoo.check_spec``).
+"""
+
+from .analysis import catalogue as figure_catalogue
+from .config import (AnalysisOptions, ConfigError, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
+                     StudyOptions, TrainingArm, TsneOptions)
+from .data import datasets, official
+from .nets import catalogue as nets
+from .settings import LOGISTIC_REGRESSION, SCRATCH, TRAINING_ARMS
+from .switches import SWITCHES, switches_on
+
+# Short names of the switches in variant names (``mini_vgg.ls-dropout``; all four: ``mini_vgg.all``).
+SWITCH_TAGS = {"no_bn_gamma": "no_gamma", "label_smoothing": "ls", "dropout": "dropout", "aux_head": "aux"}
+
+# The tables every study writes; the training arms and the ablation add theirs.
+TABLES = ("accuracy", "correlation", "mixed_effects", "pairwise")
+ARM_TABLES = ("convergence", "steps_to_threshold")
+
+
+def variant_name(model, switches):
+    """The name of ``model`` pretrained again with ``switches`` on: ``model.tag``, as timm's pretrained tags."""
+    tag = "all" if set(switches) == set(SWITCHES) else "-".join(SWITCH_TAGS[s] for s in SWITCHES if s in switches)
+    return f"{model}.{tag}"
+
+
+def grid_value(value):
+    """How a grid value appears in job names and paths (``lr0.03_wd0``)."""
+    return f"{value:g}"
+
+
+def _enabled(value):
+    """A section's ``enabled``: true or false, or their text forms, which Snakemake's ``--config
+    'ablation={enabled: true}'`` passes for nested values."""
+    return value if isinstance(value, bool) else value == "true"
+
+
+class Study:
+    """One configuration, checked and expanded. Raises ``ConfigError`` naming the first invalid key."""
+
+    def __init__(self, config):
+        self.config = config
+        self.options = StudyOptions.from_mapping({key: config[key] for key in ("seed", "device", "threads")
+                                                  if key in config})
+        self.split = SplitOptions.from_mapping(config.get("split"))
+        self.features = FeatureOptions.from_mapping(config.get("features"))
+        self.probe = ProbeSolver.from_mapping(config.get("probe"))
+        self.analysis = AnalysisOptions.from_mapping(config.get("analysis"))
+        self.shared_recipe = dict(config.get("pretrain") or {})
+        PretrainRecipe.from_mapping(self.shared_recipe)
+        self.datasets = list(config["datasets"])
+        self._check_datasets()
+        for name, entry in config["models"].items():
+            self._check_model(name, entry)
+        ablation = config.get("ablation") or {}
+        self.ablation = ablation if ablation and _enabled(ablation.get("enabled", True)) else None
+        self.tsne = None
+        if self.ablation:
+            self._check_ablation()
+        self.models = {**config["models"], **self._ablation_models()}
+        self.recipes = {name: PretrainRecipe.from_mapping({**self.shared_recipe, **(spec.get("pretrain") or {})},
+                                                          f"models.{name}.pretrain")
+                        for name, spec in self.models.items() if "arch" in spec}
+        self.source = self._source()
+        self.arms = {}
+        for arm in TRAINING_ARMS:
+            if config.get(arm):
+                options = TrainingArm.from_mapping(config[arm], arm)
+                if options.enabled:
+                    self.arms[arm] = options
+        self._check_arms()
+
+    # --- what the study holds -------------------------------------------------------------------------------
+
+    @property
+    def downloaded(self):
+        """The torchvision and timm models: loaded from local weights, described by a zoo record (the others,
+        the keys of ``recipes``, the workflow pretrains itself)."""
+        return [name for name in self.models if name not in self.recipes]
+
+    @property
+    def settings(self):
+        """The transfer settings with results: logistic regression always, the training arms if enabled."""
+        return [LOGISTIC_REGRESSION, *self.arms]
+
+    def arm_datasets(self, arm):
+        """The target datasets of a training arm (all of the study's by default)."""
+        return list(self.arms[arm].datasets or self.datasets)
+
+    def arm_models(self, arm):
+        """The models of a training arm. Training from random initialisation uses no pretraining, so it runs once
+        per architecture: for the first model of each in the config, leaving out the ablation's variants (which
+        differ from their model only in pretraining) and a network pretrained here whose architecture a
+        downloaded one already has."""
+        if arm != SCRATCH:
+            return list(self.models)
+        names, seen = [], set()
+        for name, spec in self.models.items():
+            architecture = nets.architecture(spec)
+            if (name in self.recipes and switches_on(self.recipes[name].as_dict())) or architecture in seen:
+                continue
+            seen.add(architecture)
+            names.append(name)
+        return names
+
+    def pairs(self, setting):
+        """The (model, dataset) pairs with results in a setting."""
+        if setting == LOGISTIC_REGRESSION:
+            return [(model, dataset) for model in self.models for dataset in self.datasets]
+        return [(model, dataset) for model in self.arm_models(setting) for dataset in self.arm_datasets(setting)]
+
+    def grid(self, arm):
+        """The grid points of a training arm as they appear in paths: ``[(lr, weight_decay)]``, text."""
+        options = self.arms[arm]
+        return [(grid_value(lr), grid_value(wd)) for lr in options.lr for wd in options.weight_decay]
+
+    def dataset_options(self, name):
+        """The builder options of the source or a target dataset."""
+        if name == self.source:
+            return dict((self.config.get("source") or {}).get("options") or {})
+        return dict(self.config["datasets"][name] or {})
+
+    @property
+    def imagenet_val(self):
+        """An ImageNet validation folder on which the downloaded networks' top-1 is measured, or None."""
+        return (self.config.get("source") or {}).get("imagenet_val")
+
+    @property
+    def mixed_zoo(self):
+        """The mixed-recipe zoo (the "public checkpoints" contrast): the variant names of ``ablation.mixed_zoo``."""
+        if not self.ablation:
+            return []
+        return [variant_name(model, switches) for model, switches in self.ablation["mixed_zoo"].items()]
+
+    @property
+    def tsne_models(self):
+        """The ablation model with every switch off and with all four: the t-SNE's two panels."""
+        return [self.ablation["model"], variant_name(self.ablation["model"], SWITCHES)]
+
+    @property
+    def ablation_tables(self):
+        if not self.ablation:
+            return []
+        return ["ablation", "zoo_correlation"] + (["tsne"] if self.tsne else [])
+
+    @property
+    def tables(self):
+        """The tables (``results/tables/<name>.csv``) the study writes."""
+        return [*TABLES, *(ARM_TABLES if self.arms else ()), *self.ablation_tables]
+
+    @property
+    def figures(self):
+        return figure_catalogue.figures_for(self.settings, extra_tables=self.ablation_tables)
+
+    # --- checks ---------------------------------------------------------------------------------------------
+
+    def _source(self):
+        """The source dataset, needed when the workflow pretrains models itself."""
+        if not self.recipes:
+            return None
+        source = self.config.get("source") or {}
+        name, sources = source.get("dataset"), datasets.list_datasets(role="source")
+        if name not in sources:
+            raise ConfigError(f"source.dataset = {name!r} is not a source dataset (models with `arch` are "
+                              f"pretrained on it); valid: {', '.join(sources)}")
+        self._check_dataset_options("source.options", name, source.get("options"))
+        return name
+
+    def _check_dataset_options(self, key, name, options):
+        info = datasets.get_dataset_info(name)
+        unknown = set(options or {}) - set(info.options)
+        if unknown:
+            raise ConfigError(f"{key} has unknown option(s) {sorted(unknown)} for dataset {name!r}; "
+                              f"valid: {sorted(info.options)}")
+        if info.kind == "official":
+            options = options or {}
+            if not options.get("root"):
+                raise ConfigError(f"{key}.root is missing: the directory of the dataset in its official layout "
+                                  f"({official.OBTAIN[name]})")
+            if options.get("download") and name not in official.DOWNLOADERS:
+                raise ConfigError(f"{key}.download: torchvision cannot download {name}; get it by hand: "
+                                  f"{official.OBTAIN[name]}")
+
+    def _check_datasets(self):
+        targets = datasets.list_datasets(role="target")
+        for name, options in self.config["datasets"].items():
+            if name not in targets:
+                raise ConfigError(f"datasets.{name} is not a known target dataset; valid: {', '.join(targets)}")
+            self._check_dataset_options(f"datasets.{name}", name, options)
+
+    def _check_model(self, name, entry):
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"model name {name!r} may hold only letters, digits, '_' and '-' (a '.' marks the "
+                              "ablation's recipe variants, as timm's pretrained tags)")
+        try:
+            source = nets.spec_source(entry)
+            if source == "torchvision":
+                nets.torchvision_head(entry["torchvision"])
+        except ValueError as error:
+            raise ConfigError(f"models.{name}: {error}") from error
+
+    def _check_ablation(self):
+        ablation, models = self.ablation, self.config["models"]
+        checked = (("ablation.model", [ablation["model"]]), ("ablation.mixed_zoo", list(ablation["mixed_zoo"])))
+        for key, names in checked:
+            for name in names:
+                entry = models.get(name)
+                if entry is None or "arch" not in entry:
+                    valid = ", ".join(other for other, spec in models.items() if "arch" in spec) or "none"
+                    raise ConfigError(f"{key} names {name!r}, which is not a model the workflow pretrains "
+                                      f"(`models.<name>.arch`); valid: {valid}")
+                on = switches_on({**self.shared_recipe, **(entry.get("pretrain") or {})})
+                if on:
+                    raise ConfigError(f"{key} names {name!r}, whose recipe already turns on {on}; the ablation "
+                                      "compares against a model trained with every switch off")
+        for name, switches in ablation["mixed_zoo"].items():
+            if not switches:
+                raise ConfigError(f"ablation.mixed_zoo.{name} turns on no switch; valid: {list(SWITCHES)}")
+        if ablation.get("tsne"):
+            self.tsne = TsneOptions.from_mapping(ablation["tsne"])
+            if self.tsne.dataset not in self.datasets:
+                raise ConfigError(f"ablation.tsne.dataset = {self.tsne.dataset!r} is not in datasets; valid: "
+                                  f"{', '.join(self.datasets)}")
+            if datasets.get_dataset_info(self.tsne.dataset).multilabel:
+                raise ConfigError(f"ablation.tsne.dataset = {self.tsne.dataset!r} is multi-label; the t-SNE plot "
+                                  "colours each point by its one class")
+
+    def _ablation_models(self):
+        """The models the regularisation ablation adds (``{name: spec}``; none when it is off): the ablation
+        model with each switch alone and all four, and the mixed-recipe twin of each ``mixed_zoo`` model."""
+        if not self.ablation:
+            return {}
+        ablation = self.ablation
+        variants = [(ablation["model"], [switch]) for switch in SWITCHES] + [(ablation["model"], list(SWITCHES))]
+        variants += list(ablation["mixed_zoo"].items())
+        added = {}
+        for model, switches in variants:
+            entry = self.config["models"][model]
+            keys = [SWITCHES[switch][0] for switch in switches]
+            recipe = {**(entry.get("pretrain") or {}), **{key: ablation["switches"][key] for key in keys}}
+            added[variant_name(model, switches)] = {"arch": entry["arch"], "pretrain": recipe}
+        return added
+
+    def _check_arms(self):
+        for arm, options in self.arms.items():
+            unknown = [name for name in options.datasets or () if name not in self.datasets]
+            if unknown:
+                raise ConfigError(f"{arm}.datasets lists {unknown}, which are not in datasets; valid: "
+                                  f"{', '.join(self.datasets)}")
+            for key in ("lr", "weight_decay"):
+                values = getattr(options, key)
+                texts = [grid_value(value) for value in values]
+                if len(set(texts)) < len(texts):
+                    raise ConfigError(f"{arm}.{key} = {list(values)}: values that print alike ({', '.join(texts)}) "
+                                      "would share one job; make them differ in their first 6 significant digits")
+

@@ -1,0 +1,188 @@
+"""The one training loop of the study, and what every training run shares: the paper's optimiser (SGD with
+Nesterov momentum, weight decay on weights only) and cosine schedule, per-step seeds and resumable state.
+
+Pretraining (in memory or on image files), fine-tuning and training from scratch all run their steps through
+``StepLoop``. Per step: the caller's batch (a function of the step), the global draws (dropout) seeded by the
+step where the run can resume, the cosine learning rate, the forward pass and loss (on CUDA under bfloat16
+autocast, in channels_last), one SGD step. Every ``report_every`` steps and at the end, the mean training loss
+(and top-1, where labels are classes) since the previous report is checked (not finite: the run diverged) and
+handed to the caller's report (evaluation, history, progress); every ``checkpoint_every`` steps and at the end, the
+state is saved atomically. A run started again beside a state of the same configuration continues from it and
+ends exactly where an uninterrupted one would; a state of another configuration is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from ..io import save_torch
+from ..nets.inference import memory_format, precision
+
+log = logging.getLogger(__name__)
+
+
+def sgd_nesterov(model, lr, momentum, weight_decay):
+    """SGD with Nesterov momentum over the trainable parameters; weight decay on weight tensors only, not on
+    biases or batch-norm."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+    return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
+                            {"params": no_decay, "weight_decay": 0.0}], lr=lr, momentum=momentum, nesterov=True)
+
+
+def set_cosine_lr(optimizer, base_lr, step, total_steps):
+    """The learning rate of ``step`` under cosine decay from ``base_lr`` to 0 over ``total_steps``."""
+    factor = 0.5 * (1 + math.cos(math.pi * step / total_steps))
+    for group in optimizer.param_groups:
+        group["lr"] = base_lr * factor
+
+
+def step_seed(seed, step, stream):
+    """The seed of one (run seed, step, stream): randomness that does not depend on where a run resumed.
+    Streams: 0 the epoch's order, 1 the augmentation draws, 2 global draws (dropout)."""
+    return (seed * 1_000_003 + step) * 7 + stream
+
+
+def step_generator(seed, step, stream):
+    """A CPU generator for one (seed, step, stream) (``step_seed``)."""
+    return torch.Generator().manual_seed(step_seed(seed, step, stream))
+
+
+def resume(state_path, config, model, optimizer, device):
+    """The saved state of a run of this ``config`` with the model and optimizer restored from it, or None when
+    there is none yet. A state written by another configuration is refused, never silently resumed."""
+    state_path = Path(state_path)
+    if not state_path.exists():
+        return None
+    state = torch.load(state_path, map_location=device, weights_only=False)
+    if state["config"] != config:
+        raise ValueError(f"{state_path} was written by a run with another configuration ({state['config']}); "
+                         f"delete it to start this run ({config}) afresh")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    log.info("resuming from %s at step %d", state_path, state["step"])
+    return state
+
+
+def save_state(state_path, config, model, optimizer, **progress):
+    """Save a resumable state atomically: the run's configuration, weights, optimizer, and ``progress``
+    (step, history, ...)."""
+    save_torch({"config": config, "model": model.state_dict(), "optimizer": optimizer.state_dict(), **progress},
+               state_path)
+
+
+class Diverged(FloatingPointError):
+    """The training loss stopped being finite."""
+
+    def __init__(self, message, step):
+        super().__init__(message)
+        self.step = step
+
+
+class StepLoop:
+    """The training steps of one run of ``model``: see the module's description.
+
+    ``draws_seed``: seeds the global random draws (dropout) of each step by (seed, step), which a resumable run
+    needs; None leaves the global generator running on (a run that never resumes). ``state_path`` and
+    ``state_config``: where the resumable state lives and the configuration it must match (None: the run keeps
+    no state). ``name`` names the run in messages.
+    """
+
+    def __init__(self, model, optimizer, *, lr, total_steps, device, amp=None, draws_seed=None, state_path=None,
+                 state_config=None, checkpoint_every=None, name="run"):
+        self.model, self.optimizer, self.lr, self.total_steps = model, optimizer, lr, total_steps
+        self.device = torch.device(device)
+        self.amp_dtype = precision(self.device, amp)
+        self.memory_format = memory_format(self.device)
+        model.to(memory_format=self.memory_format)  # in place: the optimizer keeps the same parameters
+        self.draws_seed, self.name = draws_seed, name
+        self.state_path = None if state_path is None else Path(state_path)
+        self.state_config, self.checkpoint_every = state_config, checkpoint_every
+        self.step, self.history, self.resumed_from = 0, [], None
+        self._sums = {"loss": 0.0, "steps": 0, "correct": 0, "examples": 0}
+        if self.state_path is not None:
+            state = resume(self.state_path, state_config, model, optimizer, self.device)
+            if state is not None:
+                self.step = self.resumed_from = state["step"]
+                self.history, self._sums = state["history"], state["sums"]
+        self._loss_sum = torch.tensor(self._sums["loss"], dtype=torch.float64, device=self.device)
+        self._correct = torch.tensor(self._sums["correct"], device=self.device)
+        self.first_step, self.seconds = self.step, 0.0
+
+    def run(self, batch, loss, *, report_every, report=None, on_divergence="raise"):
+        """Train from the current step to ``total_steps``. ``batch(step)`` gives the step's (inputs, labels) on
+        the device; ``loss(model, inputs, labels)`` gives (loss, logits) under autocast; ``report(step, stats)``
+        is called every ``report_every`` steps and at the end with the mean ``loss`` and the ``top1`` (None for
+        labels that are not classes) since the previous report. A non-finite loss raises ``Diverged``, or with
+        ``on_divergence="stop"`` ends the run; returns the step it diverged by, or None."""
+        started = time.time()
+        try:
+            while self.step < self.total_steps:
+                x, y = batch(self.step)
+                if self.memory_format == torch.channels_last:
+                    # Only on CUDA: on CPU the layout the batch stream made is kept, as converting it would change
+                    # which convolution kernels run, and with them the last bits of every result.
+                    x = x.contiguous(memory_format=torch.channels_last)
+                if self.draws_seed is not None:
+                    torch.manual_seed(step_seed(self.draws_seed, self.step, 2))
+                set_cosine_lr(self.optimizer, self.lr, self.step, self.total_steps)
+                self.model.train()
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                    value, logits = loss(self.model, x, y)
+                self.optimizer.zero_grad(set_to_none=True)
+                value.backward()
+                self.optimizer.step()
+                self.step += 1
+                self._accumulate(value, logits, y)
+                if self.step % report_every == 0 or self.step == self.total_steps:
+                    stats = self._take_stats()  # one host synchronisation per report, not per step
+                    if not math.isfinite(stats["loss"]):
+                        message = (f"loss became {stats['loss']} by step {self.step} (lr {self.lr:g}): the "
+                                   f"{self.name} diverged")
+                        if on_divergence == "raise":
+                            raise Diverged(message, self.step)
+                        log.warning("%s; recording it as diverged", message)
+                        return self.step
+                    if report is not None:
+                        report(self.step, stats)
+                if self.state_path is not None and (self.step % self.checkpoint_every == 0
+                                                    or self.step == self.total_steps):
+                    self.save()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+        finally:
+            self.seconds += time.time() - started
+        return None
+
+    def _accumulate(self, value, logits, y):
+        self._loss_sum += value.detach().double()
+        self._sums["steps"] += 1
+        if y.ndim == 1 and logits.ndim == 2:
+            self._correct += (logits.detach().argmax(1) == y).sum()
+            self._sums["examples"] += len(y)
+
+    def _take_stats(self):
+        loss, steps = self._loss_sum.item(), self._sums["steps"]
+        correct, examples = self._correct.item(), self._sums["examples"]
+        self._loss_sum.zero_()
+        self._correct.zero_()
+        self._sums = {"loss": 0.0, "steps": 0, "correct": 0, "examples": 0}
+        return {"loss": loss / steps, "top1": correct / examples if examples else None}
+
+    def save(self):
+        """Save the run's state (weights, optimizer, step, history, the sums since the last report)."""
+        sums = {**self._sums, "loss": self._loss_sum.item(), "correct": self._correct.item()}
+        save_state(self.state_path, self.state_config, self.model, self.optimizer, step=self.step,
+                   history=self.history, sums=sums)
+
+    @property
+    def steps_per_second(self):
+        """Training throughput of this session of the run, evaluations included."""
+        return (self.step - self.first_step) / max(self.seconds, 1e-9)

@@ -1,0 +1,109 @@
+"""Extract penultimate-layer features of a pretrained network for every split of a dataset, to HDF5.
+
+The output has groups ``train``, ``val``, ``test``, each with ``features`` (float32 [N, D]) and
+``labels``; file attributes record the model, weights file and hash, layer, preprocessing, split seed,
+skipped images and library versions. No augmentation: each image is resized to the network's native size
+(its own interpolation, antialiased) and centre-cropped, as in the paper. Image files are decoded in
+DataLoader workers; on CUDA the network runs in bfloat16 autocast and channels_last, from pinned memory.
+
+The model is a workflow checkpoint (``.pt``), a zoo record (``results/models/<model>/pretrain.json``), or
+``torchvision:NAME[:WEIGHTS]`` / ``timm:NAME.TAG`` (weights from the local caches):
+
+    python -m transferstudy features CHECKPOINT.pt DATASET.h5 --out FEATURES.h5
+    python -m transferstudy features torchvision:resnet50:IMAGENET1K_V1 DATASET.h5 --out FEATURES.h5 --workers 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import numpy as np
+import torch
+
+from ..config import FeatureOptions, StudyOptions
+from ..data import images
+from ..io import SPLITS, read_attrs, write_split_file
+from ..nets import pretrained
+from ..nets.inference import memory_format, penultimate_features, precision, precision_label
+from ..provenance import library_versions, sha256_file
+from ..switches import switches_label
+
+log = logging.getLogger(__name__)
+
+# Dataset attributes copied into the features file, so a probe needs nothing else.
+_DATASET_ATTRS = ("dataset", "metric", "multilabel", "num_classes", "classes", "seed", "val_split", "split_seed",
+                  "val_fraction", "options", "root", "missing_images")
+
+
+def extract_features(model_ref, dataset_path, out_path, *, model_name=None, options=None, threads=1, device="cpu"):
+    """Penultimate features of every split of a dataset file, with ``options`` (``FeatureOptions``: batch size,
+    decoding workers, autocast, unreadable images); writes and returns ({split: arrays}, attributes)."""
+    options = FeatureOptions.of(options)
+    batch_size, workers, amp, unreadable = options.batch_size, options.workers, options.amp, options.unreadable
+    torch.set_num_threads(threads)
+    loaded = pretrained.load(model_ref)
+    loaded.body.to(device, memory_format=memory_format(device))
+    cfg = loaded.pretrained_cfg
+    data_attrs = read_attrs(dataset_path)
+    transform = images.eval_transform(cfg)
+    started = time.time()
+    out, skipped_files, count = {}, {}, 0
+    for split in SPLITS:
+        array, paths, labels, root = images.split_source(dataset_path, split)
+        dataset = images.SplitImages(array, paths, root, transform=transform, unreadable=unreadable)
+        feats, skipped = penultimate_features(loaded, dataset, batch_size=batch_size,
+                                              workers=workers if paths is not None else 0, device=device, amp=amp)
+        if not np.isfinite(feats).all():
+            raise ValueError(f"{model_ref} on {dataset_path}/{split}: {np.count_nonzero(~np.isfinite(feats))} "
+                             "non-finite feature values")
+        if skipped:
+            skipped_files[split] = [paths[i] for i in skipped]
+            log.warning("%s: skipped %d unreadable image(s), e.g. %s", split, len(skipped), skipped_files[split][:3])
+            labels = np.delete(labels, skipped, axis=0)
+        out[split] = {"features": feats, "labels": labels}
+        count += len(dataset)
+        log.info("%s: %d images -> features %s (%.1f s)", split, len(dataset), feats.shape, time.time() - started)
+    seconds = time.time() - started
+    amp_dtype = precision(device, amp)
+    attrs = {key: data_attrs[key] for key in _DATASET_ATTRS if key in data_attrs}
+    attrs.update({
+        "model": model_name or loaded.info["arch"],
+        "arch": loaded.info["arch"],
+        "checkpoint": loaded.info["weights_file"],
+        "checkpoint_sha256": loaded.info["sha256"],
+        "weights": loaded.info.get("weights"),
+        "source_dataset": loaded.info["source_dataset"],
+        "layer": loaded.info["layer"],
+        # The regularisation switches its pretraining turned on (workflow checkpoints only).
+        "switches": None if loaded.info.get("switches") is None else switches_label(loaded.info["switches"]),
+        "feature_dim": int(loaded.num_features),
+        "image_size": int(cfg["input_size"][-1]),
+        "preprocessing": {"resize": "shorter side to image_size / crop_pct", "interpolation": cfg["interpolation"],
+                          "antialias": True, "crop": "centre", "crop_pct": cfg.get("crop_pct", 1.0),
+                          "mean": cfg["mean"], "std": cfg["std"], "augmentation": None},
+        "skipped_images": skipped_files,
+        "dataset_sha256": sha256_file(dataset_path),
+        "device": str(device),
+        "amp": precision_label(amp_dtype),
+        "images_per_second": round(count / max(seconds, 1e-9), 1),
+        "versions": library_versions(),
+    })
+    write_split_file(out_path, out, {k: v for k, v in attrs.items() if v is not None})
+    return out, attrs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="checkpoint .pt, zoo record .json, torchvision:NAME[:WEIGHTS] or timm:NAME")
+    parser.add_argument("dataset", help="dataset HDF5 (from `transferstudy datasets`)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--model-name")
+    FeatureOptions.add_arguments(parser)
+    parser.add_argument("--threads", type=int, default=StudyOptions.threads)
+    parser.add_argument("--device", default=StudyOptions.device)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    extract_features(pretrained.model_reference(args.model), args.dataset, args.out, model_name=args.model_name,
+                     options=FeatureOptions.from_arguments(args), threads=args.threads, device=args.device)
