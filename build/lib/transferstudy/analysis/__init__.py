@@ -1,1 +1,0 @@
-"""Analysis of the accuracy table: statistics, convergence, the regularisation ablation, tables and figures."""
