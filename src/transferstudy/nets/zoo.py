@@ -26,7 +26,7 @@ from ..provenance import library_versions
 from ..switches import model_options, switches_label, switches_on
 from . import architectures, pretrained
 from .catalogue import spec_source
-from .inference import penultimate_features
+from .inference import penultimate_features, predict
 
 
 def check_spec(name, spec, recipe=None):
@@ -87,10 +87,8 @@ def measure_top1(loaded, folder, *, batch_size=FeatureOptions.batch_size, worker
                          "give the ImageNet validation set in ImageFolder layout (one directory per synset)")
     dataset = images.SplitImages(paths=paths, root=folder, transform=images.eval_transform(loaded.pretrained_cfg))
     features, _ = penultimate_features(loaded, dataset, batch_size=batch_size, workers=workers, device=device)
-    head = loaded.head.to(device)
-    logits = torch.cat([head(torch.from_numpy(features[i:i + batch_size]).to(device)).cpu()
-                        for i in range(0, len(features), batch_size)])
-    return float((logits.argmax(1).numpy() == np.asarray(labels)).mean()), len(labels)
+    logits = predict(loaded.head.to(device), torch.from_numpy(features).to(device), batch_size=batch_size)
+    return float((logits.argmax(1) == np.asarray(labels)).mean()), len(labels)
 
 
 def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=FeatureOptions.batch_size, workers=0,

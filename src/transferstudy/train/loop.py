@@ -106,14 +106,16 @@ class StepLoop:
         self.state_path = None if state_path is None else Path(state_path)
         self.state_config, self.checkpoint_every = state_config, checkpoint_every
         self.step, self.history, self.resumed_from = 0, [], None
-        self._sums = {"loss": 0.0, "steps": 0, "correct": 0, "examples": 0}
+        sums = {"loss": 0.0, "steps": 0, "correct": 0, "examples": 0}  # since the last report
         if self.state_path is not None:
             state = resume(self.state_path, state_config, model, optimizer, self.device)
             if state is not None:
                 self.step = self.resumed_from = state["step"]
-                self.history, self._sums = state["history"], state["sums"]
-        self._loss_sum = torch.tensor(self._sums["loss"], dtype=torch.float64, device=self.device)
-        self._correct = torch.tensor(self._sums["correct"], device=self.device)
+                self.history, sums = state["history"], state["sums"]
+        # Loss and correct predictions add up on the device (no host synchronisation per step).
+        self._loss_sum = torch.tensor(sums["loss"], dtype=torch.float64, device=self.device)
+        self._correct = torch.tensor(sums["correct"], device=self.device)
+        self._steps, self._examples = sums["steps"], sums["examples"]
         self.first_step, self.seconds = self.step, 0.0
 
     def run(self, batch, loss, *, report_every, report=None, on_divergence="raise"):
@@ -163,22 +165,23 @@ class StepLoop:
 
     def _accumulate(self, value, logits, y):
         self._loss_sum += value.detach().double()
-        self._sums["steps"] += 1
+        self._steps += 1
         if y.ndim == 1 and logits.ndim == 2:
             self._correct += (logits.detach().argmax(1) == y).sum()
-            self._sums["examples"] += len(y)
+            self._examples += len(y)
 
     def _take_stats(self):
-        loss, steps = self._loss_sum.item(), self._sums["steps"]
-        correct, examples = self._correct.item(), self._sums["examples"]
+        loss, correct = self._loss_sum.item(), self._correct.item()
+        stats = {"loss": loss / self._steps, "top1": correct / self._examples if self._examples else None}
         self._loss_sum.zero_()
         self._correct.zero_()
-        self._sums = {"loss": 0.0, "steps": 0, "correct": 0, "examples": 0}
-        return {"loss": loss / steps, "top1": correct / examples if examples else None}
+        self._steps = self._examples = 0
+        return stats
 
     def save(self):
         """Save the run's state (weights, optimizer, step, history, the sums since the last report)."""
-        sums = {**self._sums, "loss": self._loss_sum.item(), "correct": self._correct.item()}
+        sums = {"loss": self._loss_sum.item(), "steps": self._steps, "correct": self._correct.item(),
+                "examples": self._examples}
         save_state(self.state_path, self.state_config, self.model, self.optimizer, step=self.step,
                    history=self.history, sums=sums)
 

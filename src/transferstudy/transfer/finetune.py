@@ -28,7 +28,6 @@ import functools
 import hashlib
 import json
 import logging
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -131,10 +130,6 @@ def _setup(checkpoint_path, dataset_path, state_path, *, init, lr, weight_decay,
     config = {"init": init, "lr": lr, "weight_decay": weight_decay, "fit": fit, "recipe": recipe.as_dict(),
               "checkpoint_sha256": loaded.info["sha256"], "dataset_sha256": sha256_file(dataset_path)}
     model = build_model(init, loaded, num_classes, recipe.seed).to(device)
-    steps_per_epoch = math.ceil(len(train_labels) / recipe.batch_size)
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.momentum = _bn_momentum(steps_per_epoch)
     optimizer = sgd_nesterov(model, lr, recipe.momentum, weight_decay / lr)
     loop = StepLoop(model, optimizer, lr=lr, total_steps=recipe.steps, device=device, amp=amp,
                     draws_seed=recipe.seed, state_path=state_path, state_config=config,
@@ -145,6 +140,9 @@ def _setup(checkpoint_path, dataset_path, state_path, *, init, lr, weight_decay,
                           size=cfg["input_size"][-1], mean=cfg["mean"], std=cfg["std"], seed=recipe.seed,
                           batch_size=recipe.batch_size, crop_scale_min=recipe.crop_scale_min,
                           total_steps=recipe.steps, first_step=loop.step, device=device, workers=workers)
+    for module in model.modules():  # batch-norm momentum is not part of the state: set it whether resumed or not
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = _bn_momentum(batches.steps_per_epoch)
     if eval_images is not None:
         x_eval = images.preprocess(eval_images, cfg).to(device, memory_format=loop.memory_format)
 
@@ -213,8 +211,7 @@ def _classification_step(model, x, y, *, multilabel):
 def _result(run, recipe, *, init, lr, weight_decay, fit, model_name, final_scores, diverged_at, checkpoint_path,
             started, record):
     """What a run's JSON records: the outcome, its curve, and what traces it."""
-    loop, metric = run.loop, run.attrs["metric"]
-    steps_per_epoch = math.ceil(run.n_fit / recipe.batch_size)
+    loop, metric, steps_per_epoch = run.loop, run.attrs["metric"], run.batches.steps_per_epoch
     return {
         "model": model_name or run.loaded.info["arch"], "arch": run.loaded.info["arch"],
         "dataset": run.attrs["dataset"], "setting": INIT_ARM[init], "init": init, "fit": fit,
