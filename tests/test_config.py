@@ -95,7 +95,8 @@ def _schema_groups():
     return [(config.StudyOptions, {"properties": scalars}), (config.PretrainRecipe, SCHEMA["$defs"]["recipe"]),
             (config.ArmRecipe, arm["properties"]["recipe"]), (config.TrainingArm, arm),
             (config.ProbeSolver, top["probe"]), (config.FeatureOptions, top["features"]),
-            (config.SplitOptions, top["split"]), (config.AnalysisOptions, top["analysis"]),
+            (config.SplitOptions, top["split"]), (config.DatasetDeclaration, SCHEMA["$defs"]["declared_dataset"]),
+            (config.AnalysisOptions, top["analysis"]),
             (config.TsneOptions, top["ablation"]["properties"]["tsne"])]
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from transferstudy.data import datasets
+from transferstudy.data import datasets, splits
 from transferstudy.io import read_split_file
 
 SMALL = {
@@ -51,19 +51,19 @@ def test_generated_dataset_is_a_function_of_its_seed(tmp_path, name):
 
 def test_holdout_split_is_stratified_seeded_and_disjoint():
     labels = np.repeat(np.arange(4), [10, 20, 5, 2])
-    train, val = datasets.holdout_split(labels, 0.2, seed=7)
-    train2, val2 = datasets.holdout_split(labels, 0.2, seed=7)
+    train, val = splits.holdout_split(labels, 0.2, seed=7)
+    train2, val2 = splits.holdout_split(labels, 0.2, seed=7)
     np.testing.assert_array_equal(val, val2)
     assert set(train).isdisjoint(val) and len(train) + len(val) == len(labels)
     assert np.bincount(labels[val]).tolist() == [2, 4, 1, 1]
     assert set(labels[train]) == {0, 1, 2, 3}
-    other, _ = datasets.holdout_split(labels, 0.2, seed=8)
+    other, _ = splits.holdout_split(labels, 0.2, seed=8)
     assert not np.array_equal(train, other)
 
 
 def test_holdout_split_refuses_singleton_classes():
     with pytest.raises(ValueError, match="fewer than 2 training examples"):
-        datasets.holdout_split(np.array([0, 0, 1]), 0.2, seed=0)
+        splits.holdout_split(np.array([0, 0, 1]), 0.2, seed=0)
 
 
 def test_unknown_dataset_option_is_named(tmp_path):

@@ -62,7 +62,7 @@ def test_the_ablation_is_switched_on_by_one_key(tmp_path):
 
 
 def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
-    # 14 networks x 12 datasets; grids of 7 x 8 for both training arms. No weights or data needed to plan.
+    # 16 networks x 12 datasets; grids of 7 x 8 for both training arms. No weights or data needed to plan.
     # As documented, from a directory holding the default config/config.yaml: --replace-workflow-config
     # keeps Snakemake from merging the mini-study's models and datasets into the paper's.
     (tmp_path / "config").mkdir()
@@ -71,12 +71,12 @@ def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
                            configfile=ROOT / "config" / "kornblith2019.yaml")
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     counts = job_counts(result.stdout + result.stderr)
-    pairs = 14 * 12
-    assert counts["pretrained_model"] == 14 and counts["dataset"] == 12 and "pretrain" not in counts
+    pairs = 16 * 12
+    assert counts["pretrained_model"] == 16 and counts["dataset"] == 12 and "pretrain" not in counts
     assert counts["extract_features"] == counts["probe"] == pairs
     assert counts["train_grid_point"] == pairs * (7 * 8 + 7 * 8)
     assert counts["train_refit"] == counts["select_hyperparameters"] == 2 * pairs
-    assert counts["total"] == 19860 + 1  # and check_models
+    assert counts["total"] == 22694 + 1  # and check_models
 
 
 def test_dag_and_rulegraph_are_graphviz(tmp_path):

@@ -10,6 +10,7 @@ Each group is a frozen dataclass whose fields are the keys of one section of the
 | ``ProbeSolver`` | ``probe`` | ``transfer.probe`` |
 | ``FeatureOptions`` | ``features`` | ``transfer.features`` |
 | ``SplitOptions`` | ``split`` | ``data.datasets`` |
+| ``DatasetDeclaration`` | ``datasets.<name>`` with a ``format`` | ``data.declared`` |
 | ``AnalysisOptions`` | ``analysis`` | the analysis tables |
 | ``TsneOptions`` | ``ablation.tsne`` | ``analysis.ablation`` |
 
@@ -24,6 +25,8 @@ import dataclasses
 import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import ClassVar, Optional
+
+from .metrics import METRICS, MULTILABEL_METRICS
 
 
 class ConfigError(ValueError):
@@ -299,6 +302,65 @@ class SplitOptions(Group):
     seed: int = option(0, minimum=0, help="seed of the hold-out")
 
 
+# Where a declared dataset's data are: the key each format reads.
+DATASET_FORMATS = {"image_folder": "root", "csv": "manifest", "arrays": "file"}
+
+
+@dataclass(frozen=True)
+class DatasetDeclaration(Group):
+    """A target dataset of one's own, declared in the config (``datasets.<name>`` with a ``format``): a folder of
+    class folders, a CSV manifest of image files, or arrays in an ``.npz`` / ``.h5`` file."""
+
+    KEY: ClassVar[str] = "datasets.<name>"
+
+    format: str = option(choices=tuple(DATASET_FORMATS), help="image_folder (root), csv (manifest) or arrays (file)")
+    metric: str = option(choices=METRICS, help="the transfer metric; map11 for multi-label data only")
+    root: Optional[str] = option(None, help="image_folder: DIR/<split>/<class>/<image> with train and test (and an "
+                                            "official val), or DIR/<class>/<image> with test_fraction")
+    manifest: Optional[str] = option(None, help="csv: columns path,label[,split]; paths relative to the manifest")
+    file: Optional[str] = option(None, help="arrays: .npz or .h5 with <split>_images (uint8 N x H x W [x C]) and "
+                                            "<split>_labels for train, test and optionally val")
+    classes: Optional[tuple] = option(None, help="class names in label order (default: sorted names; arrays: "
+                                                 "0..C-1)")
+    test_fraction: Optional[float] = option(None, exclusive_minimum=0, exclusive_maximum=1,
+                                            help="data without a test split: a seeded, stratified fraction becomes it")
+    separator: str = option(";", help="csv with metric map11: between the labels of one row")
+    description: str = option("", help="one line for the dataset summary")
+
+    @classmethod
+    def _validated(cls, values, key):
+        values = dict(values)
+        if values.get("classes") is not None:
+            values["classes"] = _grid(f"{key}.classes", values["classes"], numbers=False)
+        scalars = {name: value for name, value in values.items() if name != "classes"}
+        return {**values, **super()._validated(scalars, key)}
+
+    @classmethod
+    def _check_together(cls, values, prefix):
+        data_format = values.get("format")
+        if data_format is None:
+            return
+        needed = DATASET_FORMATS[data_format]
+        if not values.get(needed):
+            raise ConfigError(f"{prefix}{needed} is missing: format {data_format} reads its data from it")
+        others = [key for key in DATASET_FORMATS.values() if key != needed and values.get(key) is not None]
+        if others:
+            raise ConfigError(f"{prefix}{others[0]} is not read by format {data_format} (it reads {needed})")
+        if data_format == "image_folder" and values.get("metric") in MULTILABEL_METRICS:
+            raise ConfigError(f"{prefix}metric = {values['metric']!r} is for multi-label data; a folder of class "
+                              f"folders gives each image one class: use {' or '.join(m for m in METRICS if m not in MULTILABEL_METRICS)}, "
+                              "or declare it as csv with a label list per row")
+
+    @property
+    def multilabel(self):
+        return self.metric in MULTILABEL_METRICS
+
+    @property
+    def location(self):
+        """The declared root, manifest or file."""
+        return getattr(self, DATASET_FORMATS[self.format])
+
+
 @dataclass(frozen=True)
 class AnalysisOptions(Group):
     """The analysis: resampling and the steps-to-threshold criterion."""
@@ -324,4 +386,4 @@ class TsneOptions(Group):
 
 
 GROUPS = (StudyOptions, PretrainRecipe, ArmRecipe, TrainingArm, ProbeSolver, FeatureOptions, SplitOptions,
-          AnalysisOptions, TsneOptions)
+          DatasetDeclaration, AnalysisOptions, TsneOptions)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# The metric names a dataset is scored by; the multi-label ones need labels [N, C] of 0/1.
+METRICS = ("top1", "mean_per_class", "map11")
+MULTILABEL_METRICS = ("map11",)
+
 
 def top1(labels, scores):
     return float(np.mean(np.argmax(scores, axis=1) == labels))

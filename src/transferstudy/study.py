@@ -7,10 +7,12 @@ be valid; what only torchvision or timm know (their model and weights names, whi
 the switches) is checked by the workflow's first job (``nets.zoo.check_spec``).
 """
 
+from pathlib import Path
+
 from .analysis import catalogue as figure_catalogue
 from .config import (AnalysisOptions, ConfigError, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
                      StudyOptions, TrainingArm, TsneOptions)
-from .data import datasets, official
+from .data import datasets, declared, official
 from .nets import catalogue as nets
 from .settings import LOGISTIC_REGRESSION, SCRATCH, TRAINING_ARMS
 from .switches import SWITCHES, switches_on
@@ -54,6 +56,7 @@ class Study:
         self.shared_recipe = dict(config.get("pretrain") or {})
         PretrainRecipe.from_mapping(self.shared_recipe)
         self.datasets = list(config["datasets"])
+        self._declared = {}
         self._check_datasets()
         for name, entry in config["models"].items():
             self._check_model(name, entry)
@@ -79,7 +82,7 @@ class Study:
 
     @property
     def downloaded(self):
-        """The torchvision and timm models: loaded from local weights, described by a zoo record (the others,
+        """The models not pretrained here (torchvision, timm, pretrainedmodels, python): loaded from local weights, described by a zoo record (the others,
         the keys of ``recipes``, the workflow pretrains itself)."""
         return [name for name in self.models if name not in self.recipes]
 
@@ -189,9 +192,34 @@ class Study:
     def _check_datasets(self):
         targets = datasets.list_datasets(role="target")
         for name, options in self.config["datasets"].items():
+            if (options or {}).get("format"):
+                self._check_declared(name, options)
+                continue
             if name not in targets:
-                raise ConfigError(f"datasets.{name} is not a known target dataset; valid: {', '.join(targets)}")
+                raise ConfigError(f"datasets.{name} is not a known target dataset; valid: {', '.join(targets)}, or "
+                                  "data of one's own declared with a format (image_folder, csv, arrays)")
             self._check_dataset_options(f"datasets.{name}", name, options)
+
+    def _check_declared(self, name, options):
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"dataset name {name!r} may hold only letters, digits, '_' and '-' (it names files)")
+        try:
+            self._declared[name] = datasets.dataset_info(name, options)
+            declared.check_location(name, options)
+        except ValueError as error:
+            raise ConfigError(str(error).removeprefix("config: ")) from error
+
+    def dataset_info(self, name):
+        """The registry's entry of a target dataset, or its declaration's."""
+        return self._declared.get(name) or datasets.get_dataset_info(name)
+
+    def dataset_files(self, name):
+        """The declared file a target dataset is read from (its manifest or arrays), so that changing it makes
+        the dataset outdated; none for folders and registered datasets."""
+        info = self._declared.get(name)
+        if info is None or info.options["format"] == "image_folder":
+            return []
+        return [info.options["manifest"] or info.options["file"]]
 
     def _check_model(self, name, entry):
         if not name.replace("_", "").replace("-", "").isalnum():
@@ -201,8 +229,29 @@ class Study:
             source = nets.spec_source(entry)
             if source == "torchvision":
                 nets.torchvision_head(entry["torchvision"])
+            if source == "pretrainedmodels" and entry["pretrainedmodels"] not in nets.PRETRAINEDMODELS:
+                raise ValueError(f"pretrainedmodels = {entry['pretrainedmodels']!r} is not one of the ports the study "
+                                 f"uses; valid: {', '.join(nets.PRETRAINEDMODELS)}")
+            if source == "python":
+                nets.python_reference(entry["python"])
+                if entry.get("source_top1") is None and not self.imagenet_val:
+                    raise ValueError("source_top1 is missing: the ImageNet top-1 (a fraction) of a network of one's "
+                                     "own, unless source.imagenet_val is given to measure it")
+            if entry.get("weights_file") and not Path(entry["weights_file"]).is_file():
+                raise ValueError(f"weights_file {entry['weights_file']} ({Path(entry['weights_file']).resolve()}) not "
+                                 "found (relative paths are relative to the working directory)")
         except ValueError as error:
             raise ConfigError(f"models.{name}: {error}") from error
+
+    def model_files(self, name):
+        """The files of one's own a model is made from (a builder's .py file, a weights file), so that changing
+        one makes the model outdated; none for the libraries' models."""
+        spec = self.models[name]
+        files = [spec["weights_file"]] if spec.get("weights_file") else []
+        if "python" in spec:
+            module, _ = nets.python_reference(spec["python"])
+            files += [str(module)] if isinstance(module, Path) else []
+        return files
 
     def _check_ablation(self):
         ablation, models = self.ablation, self.config["models"]
@@ -226,7 +275,7 @@ class Study:
             if self.tsne.dataset not in self.datasets:
                 raise ConfigError(f"ablation.tsne.dataset = {self.tsne.dataset!r} is not in datasets; valid: "
                                   f"{', '.join(self.datasets)}")
-            if datasets.get_dataset_info(self.tsne.dataset).multilabel:
+            if self.dataset_info(self.tsne.dataset).multilabel:
                 raise ConfigError(f"ablation.tsne.dataset = {self.tsne.dataset!r} is multi-label; the t-SNE plot "
                                   "colours each point by its one class")
 

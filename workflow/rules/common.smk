@@ -52,6 +52,10 @@ def model_reference(wildcards):
     return f"results/models/{wildcards.model}/pretrain.json"
 
 
+def model_files(wildcards):
+    return STUDY.model_files(wildcards.model)
+
+
 def model_arch(wildcards):
     return STUDY.models[wildcards.model]["arch"]
 
@@ -73,6 +77,18 @@ def pretrain_metrics(wildcards):
 
 def dataset_options(wildcards):
     return STUDY.dataset_options(wildcards.dataset)
+
+
+def declared_dataset_files(wildcards):
+    return STUDY.dataset_files(wildcards.dataset)
+
+
+def declared_unreadable(wildcards):
+    """A declared dataset leaves unreadable images out when asked (`features.unreadable: skip`); the others
+    check their files when features are extracted."""
+    if STUDY.dataset_info(wildcards.dataset).kind == "declared":
+        return STUDY.features.unreadable
+    return "error"
 
 
 def source_data(wildcards):

@@ -3,6 +3,8 @@ localrules:
 
 
 rule dataset:
+    input:
+        declared_dataset_files,
     output:
         "results/data/{dataset}.h5",
     log:
@@ -21,6 +23,7 @@ rule dataset:
         options=dataset_options,
         seed=STUDY.options.seed,
         split=STUDY.split.as_dict(),
+        unreadable=declared_unreadable,
     script:
         "../scripts/make_dataset.py"
 

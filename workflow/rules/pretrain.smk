@@ -2,8 +2,8 @@ localrules:
     check_models,
 
 
-# Every model of the study checked against what only torchvision and timm know (model and weights names,
-# weights files on this machine, the switches a family takes), before any network is trained: a summary, run
+# Every model of the study checked against what only the libraries and this machine know (model and weights
+# names, weights files, builder functions, the switches a family takes), before any network is trained: a summary, run
 # first, that no compute rule takes as input (a new model must not make every finished job look outdated).
 rule check_models:
     output:
@@ -54,9 +54,12 @@ rule pretrain:
         "../scripts/pretrain.py"
 
 
-# Downloaded networks (torchvision, timm): check the weights are here and record their source top-1
-# (measured on source.imagenet_val when given), preprocessing and hash.
+# Networks not pretrained here (torchvision, timm, pretrainedmodels, python): check the weights are here and
+# record their source top-1 (measured on source.imagenet_val when given), preprocessing and hashes. A model of
+# one's own takes its builder file and weights file as inputs, so that changing either re-runs what depends on it.
 rule pretrained_model:
+    input:
+        model_files,
     output:
         "results/models/{model}/pretrain.json",
     log:

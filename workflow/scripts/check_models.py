@@ -1,4 +1,4 @@
-"""Check every model of the study against torchvision and timm, before any network is trained (rule
+"""Check every model of the study against the libraries and files that define it, before any network is trained (rule
 check_models)."""
 
 import logging

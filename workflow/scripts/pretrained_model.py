@@ -1,4 +1,4 @@
-"""Check a torchvision/timm model's weights and write its zoo record (rule pretrained_model)."""
+"""Check a model's weights (torchvision, timm, pretrainedmodels, python) and write its zoo record (rule pretrained_model)."""
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 

@@ -1,19 +1,23 @@
 """Dataset registry: each dataset knows its classes, its splits and the metric the paper scores it by.
 
 Embedded datasets (the mini-study's) are built in memory; the paper's 12 (``OFFICIAL``) are read from their
-official on-disk formats under a root directory (``data.official``). ``prepare_dataset`` writes either
-kind once to an HDF5 split file: per split ``labels`` ([N] or [N, C] 0/1) and the images, as ``images``
-(uint8 [N, H, W, 3]) for embedded datasets and CIFAR, or as ``paths`` (files relative to the ``root``
-attribute) for the rest. Where a dataset has no official validation split, a stratified, seeded hold-out of
+official on-disk formats under a root directory (``data.official``); datasets of one's own are declared in the
+config (``dataset_info`` with a ``format``: a class-folder tree, a CSV manifest or arrays; ``data.declared``).
+``prepare_dataset`` writes any of them once to an HDF5 split file: per split ``labels`` ([N] or [N, C] 0/1) and
+the images, as ``images`` (uint8 [N, H, W, 3]) for embedded datasets, CIFAR and declared arrays, or as ``paths``
+(files relative to the ``root`` attribute) for the rest. Where a dataset has no official validation split, a stratified, seeded hold-out of
 its training split becomes one (``holdout_split``), as the paper does.
 
     python -m transferstudy datasets shapes64 --out shapes64.h5
     python -m transferstudy datasets dtd --root /data/dtd --out dtd.h5
+    python -m transferstudy datasets mine --out mine.h5 \\
+        --declare '{"format": "image_folder", "root": "mine", "metric": "top1", "test_fraction": 0.2}'
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import logging
 import zlib
@@ -23,14 +27,14 @@ from typing import Callable
 
 import numpy as np
 
-from . import official, synthetic
-from ..config import SplitOptions, StudyOptions
+from . import declared, official, synthetic
+from .splits import holdout_split, stratified_take
+from ..config import DatasetDeclaration, SplitOptions, StudyOptions
 from ..io import read_attrs, write_json, write_split_file
+from ..metrics import METRICS
 from ..provenance import library_versions
 
 log = logging.getLogger(__name__)
-
-METRICS = ("top1", "mean_per_class", "map11")
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,7 @@ def _digits(rng, test_fraction):
     data = load_digits()
     grey = np.round(data.images / 16.0 * 255.0).astype(np.uint8)
     images = np.repeat(grey[..., None], 3, axis=-1)
-    test_idx, train_idx = _stratified_take(rng, data.target, test_fraction)
+    test_idx, train_idx = stratified_take(rng, data.target, test_fraction)
     return {"classes": [str(k) for k in range(10)], "train": (images[train_idx], data.target[train_idx]),
             "test": (images[test_idx], data.target[test_idx])}
 
@@ -227,35 +231,6 @@ register_dataset("imagenet", metric="top1", official_val=True, role="source", ki
                  )(_official_builder("imagenet"))
 
 
-def _stratified_take(rng, labels, fraction):
-    """Indices of a stratified ``fraction`` of ``labels`` (at least one per class) and of the rest."""
-    taken = []
-    for k in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == k))
-        taken.append(members[: max(1, int(round(fraction * len(members))))])
-    taken = np.sort(np.concatenate(taken))
-    rest = np.setdiff1d(np.arange(len(labels)), taken)
-    return taken, rest
-
-
-def holdout_split(labels, fraction, seed):
-    """Split training indices into (train, val): stratified for class labels, plain for multi-label.
-
-    Each class keeps at least one training example; returns sorted index arrays.
-    """
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(labels)
-    if labels.ndim == 2:
-        order = rng.permutation(len(labels))
-        n_val = int(round(fraction * len(labels)))
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
-    counts = np.bincount(labels)
-    if counts[counts > 0].min() < 2:
-        raise ValueError("cannot hold out a validation split: some class has fewer than 2 training examples")
-    val, train = _stratified_take(rng, labels, fraction)
-    return train, val
-
-
 def _split_arrays(images, labels):
     """A split's arrays: ``images`` (uint8 [N, H, W, 3]) or ``paths`` (file names relative to the dataset's root,
     stored as UTF-8 bytes), and ``labels``."""
@@ -274,32 +249,54 @@ def _check_files_exist(name, root, splits):
             f"{', '.join(missing[:3])}. To get the dataset: {official.OBTAIN[name]}")
 
 
-def prepare_dataset(name, path, *, seed, split_seed, val_fraction, **overrides):
-    """Build dataset ``name``, add a hold-out validation split if it has no official one, write HDF5."""
-    info = get_dataset_info(name)
-    unknown = set(overrides) - set(info.options)
-    if unknown:
-        raise ValueError(f"dataset {name}: unknown option(s) {sorted(unknown)}; valid: {sorted(info.options)}")
-    options = {**info.options, **overrides}
-    log.info("building %s with %s", name, options)
+def dataset_info(name, options=None) -> DatasetInfo:
+    """The ``DatasetInfo`` of a registered dataset, or of one declared in the config (options with a ``format``:
+    ``config.DatasetDeclaration``, read by ``data.declared``)."""
+    if not (options or {}).get("format"):
+        return get_dataset_info(name)
+    if name in _REGISTRY:
+        raise ValueError(f"datasets.{name} declares data of its own (format: {options['format']}) under the name of "
+                         "a built-in dataset; choose another name")
+    declaration = DatasetDeclaration.from_mapping(options, f"datasets.{name}")
+    return DatasetInfo(name, declaration.metric, declaration.description or f"declared ({declaration.format})",
+                       functools.partial(declared.build, name, declaration), declaration.as_dict(),
+                       multilabel=declaration.multilabel, kind="declared")
+
+
+def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="error", **overrides):
+    """Build dataset ``name``, add a hold-out validation split if it has no official one, write HDF5.
+    ``unreadable``: what a declared dataset's undecodable image file does (``FeatureOptions.unreadable``)."""
+    info = dataset_info(name, overrides)
     rng = np.random.default_rng(dataset_seed(name, seed))
-    built = info.build(rng, **options)
+    if info.kind == "declared":
+        options = info.options
+        log.info("reading %s as declared: %s", name, options)
+        built = info.build(rng, unreadable=unreadable)
+    else:
+        unknown = set(overrides) - set(info.options)
+        if unknown:
+            raise ValueError(f"dataset {name}: unknown option(s) {sorted(unknown)}; valid: {sorted(info.options)}")
+        options = {**info.options, **overrides}
+        log.info("building %s with %s", name, options)
+        built = info.build(rng, **options)
+    root = built.get("root") or (options["root"] if info.kind == "official" else None)
     splits = {split: _split_arrays(*built[split]) for split in ("train", "val", "test") if split in built}
     if info.kind == "official":
-        _check_files_exist(name, options["root"], splits)
-    if "val" not in splits:
+        _check_files_exist(name, root, splits)
+    official_val = "val" in splits
+    if not official_val:
         train_idx, val_idx = holdout_split(splits["train"]["labels"], val_fraction, split_seed)
         train = splits.pop("train")
         splits = {"train": {k: v[train_idx] for k, v in train.items()},
                   "val": {k: v[val_idx] for k, v in train.items()}, **splits}
     attrs = {
-        "dataset": name, "role": info.role, "metric": info.metric, "multilabel": info.multilabel,
+        "dataset": name, "role": info.role, "kind": info.kind, "metric": info.metric, "multilabel": info.multilabel,
         "num_classes": len(built["classes"]), "classes": built["classes"], "seed": seed,
-        "val_split": "official" if info.official_val else "holdout",
-        "split_seed": split_seed if not info.official_val else None, "val_fraction": val_fraction,
+        "val_split": "official" if official_val else "holdout",
+        "split_seed": None if official_val else split_seed, "val_fraction": val_fraction,
         "options": options, "versions": library_versions(),
-        "root": str(Path(options["root"]).resolve()) if info.kind == "official" else None,
-        "missing_images": built.get("missing_images"),
+        "root": str(Path(root).resolve()) if root is not None else None,
+        "missing_images": built.get("missing_images"), "declared": built.get("declared"),
     }
     attrs = {k: v for k, v in attrs.items() if v is not None}
     write_split_file(path, splits, attrs)
@@ -322,25 +319,41 @@ def summarize(split_files, out_path=None):
         summary[attrs["dataset"]] = {
             "file": str(path), "sizes": sizes, "num_classes": attrs["num_classes"], "metric": attrs["metric"],
             "val_split": attrs["val_split"], "root": attrs.get("root"), "missing_images": attrs.get("missing_images"),
+            "unreadable_images": (attrs.get("declared") or {}).get("unreadable_images"),
         }
-        log.info("%s: %s, %d classes, %s%s", attrs["dataset"], sizes, attrs["num_classes"], attrs["metric"],
-                 f", {attrs['missing_images']} listed images missing" if attrs.get("missing_images") else "")
+        entry = summary[attrs["dataset"]]
+        log.info("%s: %s, %d classes, %s%s%s", attrs["dataset"], sizes, attrs["num_classes"], attrs["metric"],
+                 f", {entry['missing_images']} listed images missing" if entry["missing_images"] else "",
+                 f", {entry['unreadable_images']} unreadable images left out" if entry["unreadable_images"] else "")
     if out_path is not None:
         write_json(out_path, summary)
     return summary
 
 
 def main(argv=None):
+    import json
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", choices=list_datasets())
+    parser.add_argument("name", help=f"a registered dataset ({', '.join(list_datasets())}), or any name with --declare")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--split-seed", type=int, default=0)
-    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=StudyOptions.seed)
+    parser.add_argument("--split-seed", type=int, default=SplitOptions.seed)
+    parser.add_argument("--val-fraction", type=float, default=SplitOptions.val_fraction)
     parser.add_argument("--root", help="directory of an official dataset (see official.OBTAIN)")
     parser.add_argument("--download", action="store_true", help="fetch it there first (where torchvision can)")
+    parser.add_argument("--declare", type=json.loads, metavar="JSON",
+                        help='a dataset of one\'s own, as in the config: \'{"format": "csv", "manifest": "m.csv", '
+                             '"metric": "top1"}\'')
+    parser.add_argument("--unreadable", choices=("error", "skip"), default="error",
+                        help="declared data: an undecodable image fails, or is left out and counted")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    options = {"root": args.root, "download": args.download} if get_dataset_info(args.name).kind == "official" else {}
+    if args.declare:
+        options = args.declare
+    else:
+        if args.name not in _REGISTRY:
+            parser.error(f"unknown dataset {args.name!r}; valid: {', '.join(list_datasets())}, or declare one "
+                         "with --declare")
+        options = {"root": args.root, "download": args.download} if _REGISTRY[args.name].kind == "official" else {}
     prepare_dataset(args.name, args.out, seed=args.seed, split_seed=args.split_seed, val_fraction=args.val_fraction,
-                    **options)
+                    unreadable=args.unreadable, **options)

@@ -13,7 +13,7 @@ ones counted).
 Splits (Kornblith et al. 2019, with SimCLR's appendix B.8): the creators' validation sets for FGVC Aircraft,
 VOC 2007, DTD (split 1) and Flowers-102; SUN397 split 1; Caltech-101 30 random training images per class
 (seeded), the rest for test; elsewhere the official train/test, and the validation split is a seeded
-hold-out of train (``datasets.holdout_split``). VOC 2007 is multi-label: an image is positive for every class
+hold-out of train (``splits.holdout_split``). VOC 2007 is multi-label: an image is positive for every class
 with an object in its annotation (objects marked difficult included).
 
     python -m transferstudy datasets food101 --root /data/food101 --out food101.h5

@@ -1,6 +1,7 @@
 """What the workflow knows of networks without importing torch: the embedded zoo's architecture names, the
-penultimate layer of each torchvision family, the families built with auxiliary classifiers, and timm's
-published ImageNet top-1 of its pretrained weights.
+penultimate layer of each torchvision family, the families built with auxiliary classifiers, timm's published
+ImageNet top-1 of its pretrained weights, the ``pretrainedmodels`` ports, and how a ``python`` spec names its
+builder.
 
 Planning a study (``transferstudy.study``) checks model names against this; ``nets.architectures`` registers
 exactly these architectures (it refuses any other), and a test holds the two to each other. What only torchvision
@@ -57,8 +58,16 @@ def torchvision_head(name):
     return TORCHVISION_HEADS[families[0]]
 
 
+# Cadene's ``pretrainedmodels`` ports the paper needs and torchvision and timm lack: name -> (classifier module
+# path, weights file name in $TORCH_HOME/hub/checkpoints, top-1 the package's README publishes for the port).
+PRETRAINEDMODELS = {
+    "bninception": ("last_linear", "bn_inception-52deb4733.pth", 0.73524),
+    "nasnetamobile": ("last_linear", "nasnetamobile-7e03cead.pth", 0.74080),
+}
+PRETRAINEDMODELS_TOP1_SOURCE = "the top-1 pretrainedmodels 0.7.4 publishes for its port (README)"
+
 # Where a model spec (the config's ``models.<name>``) comes from: exactly one of these keys.
-SOURCES = ("arch", "torchvision", "timm")
+SOURCES = ("arch", "torchvision", "timm", "pretrainedmodels", "python")
 
 
 def spec_source(spec):
@@ -70,8 +79,28 @@ def spec_source(spec):
 
 
 def architecture(spec):
-    """The architecture a model spec builds: ``arch``, the torchvision name, or the timm name without its tag."""
-    return spec.get("arch") or spec.get("torchvision") or spec["timm"].split(".")[0]
+    """The architecture a model spec builds: ``arch``, the torchvision or pretrainedmodels name, the timm name
+    without its tag, or the builder function of a ``python`` model."""
+    if "timm" in spec:
+        return spec["timm"].split(".")[0]
+    return spec.get("arch") or spec.get("torchvision") or spec.get("pretrainedmodels") or spec["python"]
+
+
+def python_reference(text):
+    """(module file or module name, function name) of a ``python`` spec: ``path/to/file.py:function`` (a file
+    relative to the working directory) or ``package.module:function``; ValueError naming what is wrong."""
+    module, colon, function = str(text).rpartition(":")
+    if not colon or not module or not function.isidentifier():
+        raise ValueError(f"python = {text!r}: give 'path/to/file.py:function' or 'package.module:function'")
+    if module.endswith(".py"):
+        path = Path(module)
+        if not path.is_file():
+            raise ValueError(f"python = {text!r}: file {path} ({path.resolve()}) not found (relative paths are "
+                             "relative to the working directory)")
+        return path, function
+    if not all(part.isidentifier() for part in module.split(".")):
+        raise ValueError(f"python = {text!r}: {module!r} is neither a .py file nor a module name")
+    return module, function
 
 
 @functools.cache

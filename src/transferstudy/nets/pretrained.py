@@ -1,11 +1,13 @@
-"""Load any pretrained network the study compares: the workflow's own checkpoints, torchvision's weights and
-timm's models, behind one interface (``Pretrained``).
+"""Load any pretrained network the study compares: the workflow's own checkpoints, torchvision's weights, timm's
+models, Cadene's pretrainedmodels ports and networks of one's own, behind one interface (``Pretrained``).
 
 A model is described by a *spec* (the config's ``models.<name>`` entry): ``{"arch": ...}`` for a network the
-workflow pretrains itself (then loaded from its checkpoint), ``{"torchvision": NAME, "weights": ENUM}`` or
-``{"timm": "NAME.TAG"}``, with optional ``source_top1`` (a fraction), ``check_hash`` (torchvision: the file's
-sha256 against the prefix in its published name) and, for timm, ``weights_file`` (a local file instead of
-the cache: also the way to load weights of your own).
+workflow pretrains itself (then loaded from its checkpoint), ``{"torchvision": NAME, "weights": ENUM}``,
+``{"timm": "NAME.TAG"}``, ``{"pretrainedmodels": NAME}`` (BN-Inception, NASNet-A Mobile) or ``{"python":
+"file.py:function"}`` (a function returning ``(model, cfg)``), with optional ``source_top1`` (a fraction),
+``check_hash`` (torchvision, pretrainedmodels: the file's sha256 against the prefix in its published name) and,
+for timm and python models, ``weights_file`` (a local file; ``key_map`` maps another implementation's
+parameter names, ``nets.weights``).
 
 The penultimate layer, per family, is the input to the final classifier after global pooling:
 
@@ -14,22 +16,32 @@ The penultimate layer, per family, is the input to the final classifier after gl
   family: ``fc`` for ResNet, GoogLeNet, Inception v3, RegNet, ShuffleNet; ``classifier`` for DenseNet; the
   last layer of the ``classifier`` sequence for VGG, AlexNet, MobileNet, MnasNet, EfficientNet, ConvNeXt;
   ``heads.head`` for ViT, ``head`` for Swin);
-- timm: the model's pre-logits (``forward_head(..., pre_logits=True)``, the output with ``num_classes=0``).
+- timm: the model's pre-logits (``forward_head(..., pre_logits=True)``, the output with ``num_classes=0``);
+- pretrainedmodels: the input to ``last_linear``;
+- python: the input to the network's last ``nn.Linear``, or to the classifier ``penultimate`` names; checked
+  to be the final layer (the network's outputs are its outputs).
 
 Auxiliary classifiers (GoogLeNet, Inception v3) are dropped: they feed neither the features nor the
 fine-tuned head. Each network keeps its own native resolution and preprocessing (``pretrained_cfg``: input
-size, mean, std, interpolation, crop fraction), read from torchvision's weights or timm's config.
+size, mean, std, interpolation, crop fraction), read from torchvision's weights, timm's config, the
+pretrainedmodels settings (BN-Inception's [0, 255] BGR input becomes statistics on [0, 1] RGB and a channel
+flip) or the builder's ``cfg``.
 
-Weights are read offline: torchvision's from ``$TORCH_HOME/hub/checkpoints/<file of the weights' URL>``,
-timm's from the Hugging Face cache (``$HF_HOME/hub``) or ``weights_file``. A missing file is an error that
-names the expected path and the command that fetches it on a connected machine.
+Weights are read offline: torchvision's and pretrainedmodels' from ``$TORCH_HOME/hub/checkpoints/<file of the
+weights' URL>``, timm's from the Hugging Face cache (``$HF_HOME/hub``) or ``weights_file``. A missing file is
+an error that names the expected path and the command that fetches it on a connected machine.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import importlib
+import importlib.util
+import inspect
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 from pathlib import Path
@@ -41,7 +53,9 @@ from torch import nn
 from . import architectures
 from ..io import read_json
 from ..provenance import sha256_file
-from .catalogue import TIMM_TOP1_SOURCE, TORCHVISION_AUX, spec_source, timm_published_top1, torchvision_head
+from .catalogue import (PRETRAINEDMODELS, PRETRAINEDMODELS_TOP1_SOURCE, TIMM_TOP1_SOURCE, TORCHVISION_AUX,
+                        python_reference, spec_source, timm_published_top1, torchvision_head)
+from .weights import load_weights, state_dict_sha256
 
 _TORCHVISION_HASH = re.compile(r"-([a-f0-9]{6,})\.")
 
@@ -95,31 +109,33 @@ def load(spec_or_checkpoint, *, check_hash=None):
         raise ValueError(f"model spec {spec}: a workflow zoo network is loaded from its checkpoint file")
     if check_hash is not None:
         spec["check_hash"] = check_hash
-    return _load_torchvision(spec) if source == "torchvision" else _load_timm(spec)
+    loaders = {"torchvision": _load_torchvision, "timm": _load_timm, "pretrainedmodels": _load_pretrainedmodels,
+               "python": _load_python}
+    return loaders[source](spec)
 
 
 def model_reference(text):
-    """A command's model argument: a path (checkpoint or zoo record), or ``torchvision:NAME[:WEIGHTS]`` /
-    ``timm:NAME`` as a spec."""
+    """A command's model argument: a path (checkpoint or zoo record), or ``torchvision:NAME[:WEIGHTS]``,
+    ``timm:NAME``, ``pretrainedmodels:NAME`` or ``python:FILE.py:FUNCTION`` as a spec."""
     source, _, rest = text.partition(":")
     if source == "torchvision" and rest:
         name, _, weights = rest.partition(":")
         return {"torchvision": name, "weights": weights or "DEFAULT"}
-    if source == "timm" and rest:
-        return {"timm": rest}
+    if source in ("timm", "pretrainedmodels", "python") and rest:
+        return {source: rest}
     return text
 
 
 def source_top1(loaded):
-    """The source (ImageNet) top-1 the spec, the weights' metadata (torchvision) or timm's published results
-    give, in that order, as a fraction, and where it came from; (None, None) when none knows it."""
+    """The source (ImageNet) top-1 the spec, the weights' metadata (torchvision) or the published results (timm's,
+    pretrainedmodels') give, in that order, as a fraction, and where it came from; (None, None) when none knows
+    it."""
     if loaded.info.get("spec", {}).get("source_top1") is not None:
         return float(loaded.info["spec"]["source_top1"]), "config"
     if loaded.info.get("metadata_top1") is not None:
         return loaded.info["metadata_top1"], "weights metadata"
     if loaded.info.get("published_top1") is not None:
-        size, crop = loaded.pretrained_cfg["input_size"][-1], loaded.pretrained_cfg["crop_pct"]
-        return loaded.info["published_top1"], f"{TIMM_TOP1_SOURCE}, at {size} px, crop_pct {crop:g}"
+        return loaded.info["published_top1"], loaded.info["published_top1_from"]
     return None, None
 
 
@@ -304,23 +320,233 @@ def _load_timm(spec):
 
     name = spec["timm"]
     pretrained_cfg, path = timm_weights_file(spec)
-    # timm's own loader, pointed at the local file, so its checkpoint filters and conversions apply.
-    model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+    if spec.get("key_map") is not None:  # another implementation's names: mapped here, loaded strictly
+        model = load_weights(timm.create_model(name, pretrained=False), path, spec["key_map"])
+    else:  # timm's own loader, pointed at the local file, so its checkpoint filters and conversions apply
+        model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)})
     head = copy.deepcopy(model.get_classifier())
     model.reset_classifier(0)
     cfg = {"input_size": list(pretrained_cfg["input_size"]), "mean": list(pretrained_cfg["mean"]),
            "std": list(pretrained_cfg["std"]), "interpolation": pretrained_cfg.get("interpolation", "bilinear"),
            "crop_pct": float(pretrained_cfg.get("crop_pct", 1.0))}
+    published = None if spec.get("weights_file") else timm_published_top1(name, cfg["input_size"][-1],
+                                                                            cfg["crop_pct"])
     return Pretrained(
         body=model.eval(), head=head.eval(), num_features=model.num_features, pretrained_cfg=cfg,
         info={"spec": spec, "arch": name, "weights_file": str(path), "sha256": sha256_file(path),
               "layer": "pre-logits (forward_head(..., pre_logits=True))", "source_dataset": "imagenet-1k",
               "metadata_top1": None,
               # Published for timm's own weights only: weights of one's own (weights_file) are another network.
-              "published_top1": None if spec.get("weights_file") else timm_published_top1(
-                  name, cfg["input_size"][-1], cfg["crop_pct"])},
+              "published_top1": published,
+              "published_top1_from": f"{TIMM_TOP1_SOURCE}, at {cfg['input_size'][-1]} px, crop_pct "
+                                     f"{cfg['crop_pct']:g}"},
         _fresh=lambda n: timm.create_model(name, pretrained=False, num_classes=n),
         _attach_head=lambda model, n: model.reset_classifier(n),
+    )
+
+
+# --- pretrainedmodels (Cadene's ports: BN-Inception, NASNet-A Mobile) ---------------------------------------
+
+class BGR(nn.Module):
+    """RGB to BGR channel order, for networks ported from Caffe (BN-Inception)."""
+
+    def forward(self, x):
+        return x.flip(1)
+
+
+def pretrainedmodels_weights_file(spec):
+    """The cached weights file of a ``pretrainedmodels`` spec; an error naming it and how to get it when it is
+    not on this machine."""
+    name = spec["pretrainedmodels"]
+    if name not in PRETRAINEDMODELS:
+        raise ValueError(f"pretrainedmodels = {name!r} is not one of the ports the study uses; valid: "
+                         f"{', '.join(PRETRAINEDMODELS)} (other networks: torchvision, timm or python)")
+    path = Path(torch.hub.get_dir()) / "checkpoints" / PRETRAINEDMODELS[name][1]
+    if not path.is_file():
+        raise WeightsNotFound(
+            f"pretrainedmodels weights for {name!r} are expected at {path} and are not there (this machine does not "
+            "download). On a connected machine run\n"
+            f"    python -c \"import pretrainedmodels; pretrainedmodels.{name}(pretrained='imagenet')\"\n"
+            f"and copy {path.name} from its $TORCH_HOME/hub/checkpoints/ to {path.parent}/")
+    return path
+
+
+def pretrainedmodels_cfg(settings):
+    """The ``pretrained_cfg`` of a ``pretrainedmodels`` port from its settings: statistics on [0, 1] RGB pixels
+    (a port trained on [0, 255] BGR gets mean and std scaled, and ``BGR`` flips the channels), the package's
+    evaluation crop (resize to size / 0.875, bilinear, centre crop)."""
+    scale = settings["input_range"][1]
+    order = slice(None, None, -1) if settings["input_space"] == "BGR" else slice(None)
+    return {"input_size": list(settings["input_size"]), "mean": [m / scale for m in settings["mean"][order]],
+            "std": [v / scale for v in settings["std"][order]], "interpolation": "bilinear", "crop_pct": 0.875}
+
+
+def _load_pretrainedmodels(spec):
+    import pretrainedmodels
+
+    name = spec["pretrainedmodels"]
+    path = pretrainedmodels_weights_file(spec)
+    sha256 = sha256_file(path)
+    if spec.get("check_hash", True):
+        _check_published_hash(path, sha256)
+    settings = pretrainedmodels.pretrained_settings[name]["imagenet"]
+    head_path, _, published = PRETRAINEDMODELS[name]
+
+    def build(num_classes):
+        network = getattr(pretrainedmodels, name)(num_classes=num_classes, pretrained=None)
+        return nn.Sequential(BGR(), network) if settings["input_space"] == "BGR" else network
+
+    model = build(settings["num_classes"])
+    inner = model[1] if isinstance(model, nn.Sequential) else model
+    load_weights(inner, path)
+    path_in_model = f"1.{head_path}" if model is not inner else head_path
+    head = split_at_head(model, path_in_model)
+    return Pretrained(
+        body=model.eval(), head=head.eval(), num_features=head.in_features, pretrained_cfg=pretrainedmodels_cfg(settings),
+        info={"spec": spec, "arch": name, "weights_file": str(path), "sha256": sha256,
+              "layer": f"input to {head_path} (the final classifier)", "source_dataset": "imagenet-1k",
+              "metadata_top1": None, "published_top1": published,
+              "published_top1_from": PRETRAINEDMODELS_TOP1_SOURCE},
+        _fresh=lambda n: build(n),
+        _attach_head=_linear_head_at(path_in_model, head.in_features),
+    )
+
+
+# --- models of one's own: a Python function that builds them ------------------------------------------------
+
+CFG_KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+def python_builder(reference):
+    """The function a ``python`` spec names and the file it is defined in."""
+    module, function = python_reference(reference)
+    try:
+        if isinstance(module, Path):
+            name = "transferstudy_builder_" + hashlib.sha256(str(module.resolve()).encode()).hexdigest()[:12]
+            loader_spec = importlib.util.spec_from_file_location(name, module)
+            loaded = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = loaded
+            loader_spec.loader.exec_module(loaded)
+        else:
+            loaded = importlib.import_module(module)
+    except Exception as error:  # the user's module: any error while importing it is reported as such
+        raise ValueError(f"python = {reference!r}: importing {module} failed ({type(error).__name__}: {error})") from error
+    builder = getattr(loaded, function, None)
+    if not callable(builder):
+        found = sorted(n for n, v in vars(loaded).items() if inspect.isfunction(v) and not n.startswith("_")
+                       and v.__module__ == loaded.__name__)
+        raise ValueError(f"python = {reference!r}: {module} has no function {function!r}; it defines "
+                         f"{', '.join(found) or 'none'}")
+    return builder, Path(loaded.__file__)
+
+
+def check_builder_cfg(reference, cfg):
+    """The builder's ``cfg`` with its five keys checked; ValueError naming the key and what is valid."""
+    where = f"python = {reference!r}: the returned cfg"
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{where} is a {type(cfg).__name__}; expected a dict with {', '.join(CFG_KEYS)}")
+    missing = [key for key in CFG_KEYS if key not in cfg]
+    if missing:
+        raise ValueError(f"{where} lacks {', '.join(missing)} (timm's pretrained-config keys: input_size (3, H, W), "
+                         "mean, std, interpolation, crop_pct)")
+    size = list(cfg["input_size"])
+    if len(size) != 3 or size[0] != 3 or not all(isinstance(v, int) and v > 0 for v in size):
+        raise ValueError(f"{where}: input_size = {cfg['input_size']!r}; expected (3, H, W)")
+    for key in ("mean", "std"):
+        values = list(cfg[key])
+        if len(values) != 3 or (key == "std" and min(values) <= 0):
+            raise ValueError(f"{where}: {key} = {cfg[key]!r}; expected 3 numbers" + (", positive" if key == "std" else ""))
+    if cfg["interpolation"] not in INTERPOLATIONS:
+        raise ValueError(f"{where}: interpolation = {cfg['interpolation']!r}; valid: {', '.join(INTERPOLATIONS)}")
+    if not 0 < float(cfg["crop_pct"]) <= 1:
+        raise ValueError(f"{where}: crop_pct = {cfg['crop_pct']!r}; expected a fraction in (0, 1]")
+    return {"input_size": size, "mean": [float(v) for v in cfg["mean"]], "std": [float(v) for v in cfg["std"]],
+            "interpolation": cfg["interpolation"], "crop_pct": float(cfg["crop_pct"])}
+
+
+def _built(builder, reference, **kwargs):
+    result = builder(**kwargs)
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nn.Module)):
+        raise ValueError(f"python = {reference!r}: the function returned {type(result).__name__}; expected "
+                         "(model, cfg) with model a torch.nn.Module")
+    return result
+
+
+def final_linear(model):
+    """The module path of a network's last ``nn.Linear`` (registration order): its final classifier."""
+    linears = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError("the network has no nn.Linear classifier; name its final classifier with penultimate")
+    return linears[-1]
+
+
+def _check_head(reference, model, head_path, cfg, named):
+    """``head_path`` is the network's final linear layer: the network's logits are its outputs (checked on a batch
+    of two images at the network's input size)."""
+    where = f"python = {reference!r}: " + (f"penultimate = {head_path!r}" if named else f"its last nn.Linear, {head_path},")
+    try:
+        head = model.get_submodule(head_path)
+    except AttributeError as error:
+        raise ValueError(f"{where} is not a module of the network") from error
+    if not isinstance(head, nn.Linear):
+        raise ValueError(f"{where} is a {type(head).__name__}; name the final nn.Linear classifier, whose input is the "
+                         "penultimate layer")
+    x = torch.zeros(2, *cfg["input_size"])
+    with torch.no_grad():
+        logits = model.eval()(x)
+    if not (torch.is_tensor(logits) and logits.shape == (2, head.out_features)):
+        shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
+        raise ValueError(f"{where} is not the final classifier: the network maps [2, 3, H, W] to {shape}, not to its "
+                         f"{head.out_features} outputs; name the final classifier with penultimate")
+    return head
+
+
+def _fresh_python(builder, reference, head_path, num_features):
+    """The builder's architecture freshly initialised, with a new head: the builder's own initialisation when it
+    takes ``pretrained`` (called with ``pretrained=False``), else every layer's ``reset_parameters``."""
+    takes_pretrained = "pretrained" in inspect.signature(builder).parameters
+
+    def fresh(num_classes):
+        model, _ = _built(builder, reference, **({"pretrained": False} if takes_pretrained else {}))
+        if not takes_pretrained:
+            stuck = [name or type(model).__name__ for name, module in model.named_modules()
+                     if any(True for _ in module.parameters(recurse=False)) and not hasattr(module, "reset_parameters")]
+            if stuck:
+                raise ValueError(f"python = {reference!r}: cannot re-initialise the network for training from scratch: "
+                                 f"{', '.join(stuck[:5])} have parameters but no reset_parameters(). Give the "
+                                 "function a `pretrained` argument (called with pretrained=False for scratch)")
+            for module in model.modules():
+                if any(True for _ in module.parameters(recurse=False)):
+                    module.reset_parameters()
+        _linear_head_at(head_path, num_features)(model, num_classes)
+        return model
+
+    return fresh
+
+
+def _load_python(spec):
+    reference = spec["python"]
+    builder, source_file = python_builder(reference)
+    model, cfg = _built(builder, reference)
+    cfg = check_builder_cfg(reference, cfg)
+    weights_file = spec.get("weights_file")
+    if weights_file:
+        load_weights(model, weights_file, spec.get("key_map"))
+    head_path = spec.get("penultimate") or final_linear(model)
+    head = _check_head(reference, model, head_path, cfg, named="penultimate" in spec)
+    checkpoint_sha256 = state_dict_sha256(model)
+    split_at_head(model, head_path)
+    return Pretrained(
+        body=model.eval(), head=head.eval(), num_features=head.in_features, pretrained_cfg=cfg,
+        info={"spec": spec, "arch": reference, "weights_file": str(weights_file or source_file),
+              "sha256": checkpoint_sha256, "builder_file": str(source_file.resolve()),
+              "builder_sha256": sha256_file(source_file),
+              "weights_file_sha256": sha256_file(weights_file) if weights_file else None,
+              "layer": f"input to {head_path} (the final classifier)", "source_dataset": "imagenet-1k",
+              "metadata_top1": None},
+        _fresh=_fresh_python(builder, reference, head_path, head.in_features),
+        _attach_head=_linear_head_at(head_path, head.in_features),
     )
 
 

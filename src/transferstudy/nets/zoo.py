@@ -1,11 +1,12 @@
 """The zoo: what the study knows of each network before it transfers it.
 
-- ``check_spec``: a model spec (the config's ``models.<name>``) checked against what only torchvision and timm
-  know: model and weights names, the weights file on this machine, the switches its family takes. The
-  workflow's first job (rule ``check_models``) runs it for every model before any network is trained.
-- ``describe``: a downloaded (torchvision/timm) network loaded, its weights checked, and its zoo record written:
-  the spec, weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
-  (measured on an ImageNet validation folder when given: ``measure_top1``).
+- ``check_spec``: a model spec (the config's ``models.<name>``) checked against what only the libraries and this
+  machine know: model and weights names, the weights files, a builder function, the switches a family takes.
+  The workflow's first job (rule ``check_models``) runs it for every model before any network is trained.
+- ``describe``: a network not pretrained here (torchvision, timm, pretrainedmodels, python) loaded, its weights
+  checked, and its zoo record written: the spec, weights file and hash (and a builder's file and hash),
+  preprocessing, penultimate layer and source top-1 with where it came from (measured on an ImageNet validation
+  folder when given: ``measure_top1``).
 
     python -m transferstudy zoo torchvision:resnet50:IMAGENET1K_V1 --out resnet50.json [--imagenet-val DIR]
 """
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from ..switches import model_options, switches_label, switches_on
 from . import architectures, pretrained
 from .catalogue import spec_source
 from .inference import penultimate_features, predict
+from .weights import check_key_map
 
 
 def check_spec(name, spec, recipe=None):
@@ -45,7 +48,18 @@ def check_spec(name, spec, recipe=None):
             return {"source": source, "arch": spec["torchvision"], "weights": str(weights), "weights_file": str(path)}
         if source == "timm":
             _, path = pretrained.timm_weights_file(spec)
+            check_key_map(spec.get("key_map"))
             return {"source": source, "arch": spec["timm"], "weights_file": str(path)}
+        if source == "pretrainedmodels":
+            path = pretrained.pretrainedmodels_weights_file(spec)
+            return {"source": source, "arch": spec["pretrainedmodels"], "weights_file": str(path)}
+        if source == "python":  # imported, not called: building may load weights, which the zoo record job does
+            _, builder_file = pretrained.python_builder(spec["python"])
+            check_key_map(spec.get("key_map"))
+            if spec.get("weights_file") and not Path(spec["weights_file"]).is_file():
+                raise pretrained.WeightsNotFound(f"weights_file {spec['weights_file']} not found")
+            return {"source": source, "arch": spec["python"], "builder_file": str(builder_file),
+                    "weights_file": spec.get("weights_file")}
     except (ValueError, pretrained.WeightsNotFound) as error:
         raise ConfigError(f"{where}: {error}") from error
     arch, recipe = spec["arch"], PretrainRecipe.of(recipe)
@@ -93,7 +107,7 @@ def measure_top1(loaded, folder, *, batch_size=FeatureOptions.batch_size, worker
 
 def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=FeatureOptions.batch_size, workers=0,
              device="cpu"):
-    """Load a torchvision/timm network (checking its weights are here) and write its zoo record: the spec,
+    """Load a network not pretrained here (checking its weights are here) and write its zoo record: the spec,
     weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
     (measured on ``imagenet_val`` when given, else ``pretrained.source_top1``: the config's, the weights'
     metadata, timm's published results)."""
@@ -114,6 +128,9 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
         "layer": loaded.info["layer"], "num_features": loaded.num_features, "recipe": loaded.info.get("recipe"),
         "versions": library_versions(),
     }
+    # A model of one's own: the builder's file and the weights file, hashed (the checkpoint hash is the weights').
+    record.update({key: loaded.info[key] for key in ("builder_file", "builder_sha256", "weights_file_sha256")
+                   if loaded.info.get(key)})
     write_json(out_path, record)
     return record
 
@@ -121,7 +138,8 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Check a pretrained network's weights are here and write its "
                                                  "zoo record (source top-1, preprocessing, weights hash).")
-    parser.add_argument("model", help="torchvision:NAME[:WEIGHTS] or timm:NAME.TAG")
+    parser.add_argument("model", help="torchvision:NAME[:WEIGHTS], timm:NAME.TAG, pretrainedmodels:NAME or "
+                                      "python:FILE.py:FUNCTION")
     parser.add_argument("--out", required=True, help="record JSON")
     parser.add_argument("--source-top1", type=float, help="ImageNet top-1 as a fraction, if the weights lack it")
     parser.add_argument("--imagenet-val", help="ImageNet validation folder (ImageFolder layout): measure top-1")
@@ -130,7 +148,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     spec = pretrained.model_reference(args.model)
     if not isinstance(spec, dict):
-        parser.error("give torchvision:NAME[:WEIGHTS] or timm:NAME.TAG")
+        parser.error("give torchvision:NAME[:WEIGHTS], timm:NAME.TAG, pretrainedmodels:NAME or "
+                     "python:FILE.py:FUNCTION")
     if args.source_top1 is not None:
         spec["source_top1"] = args.source_top1
     record = describe(spec, args.out, imagenet_val=args.imagenet_val, workers=args.workers, device=args.device)

@@ -7,7 +7,8 @@ skipped images and library versions. No augmentation: each image is resized to t
 DataLoader workers; on CUDA the network runs in bfloat16 autocast and channels_last, from pinned memory.
 
 The model is a workflow checkpoint (``.pt``), a zoo record (``results/models/<model>/pretrain.json``), or
-``torchvision:NAME[:WEIGHTS]`` / ``timm:NAME.TAG`` (weights from the local caches):
+``torchvision:NAME[:WEIGHTS]`` / ``timm:NAME.TAG`` / ``pretrainedmodels:NAME`` (weights from the local caches)
+/ ``python:FILE.py:FUNCTION`` (a builder of one's own):
 
     python -m transferstudy features CHECKPOINT.pt DATASET.h5 --out FEATURES.h5
     python -m transferstudy features torchvision:resnet50:IMAGENET1K_V1 DATASET.h5 --out FEATURES.h5 --workers 8
@@ -96,7 +97,8 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="checkpoint .pt, zoo record .json, torchvision:NAME[:WEIGHTS] or timm:NAME")
+    parser.add_argument("model", help="checkpoint .pt, zoo record .json, torchvision:NAME[:WEIGHTS], timm:NAME, "
+                                      "pretrainedmodels:NAME or python:FILE.py:FUNCTION")
     parser.add_argument("dataset", help="dataset HDF5 (from `transferstudy datasets`)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--model-name")
