@@ -50,6 +50,17 @@ def tiny_study(tmp_path_factory):
     return workdir, run_snakemake("--cores", "2", workdir=workdir)
 
 
+@pytest.fixture(scope="session")
+def own_study(tmp_path_factory):
+    """The README's own-models-and-datasets example run locally on 2 cores, once per session: (directory, its
+    Snakemake config arguments, environment, CompletedProcess)."""
+    from own_example import make_own_example
+
+    workdir = tmp_path_factory.mktemp("own_study")
+    args, env = make_own_example(workdir)
+    return workdir, args, env, run_snakemake("--cores", "2", *args, workdir=workdir, configfile=args[1], env=env)
+
+
 @pytest.fixture
 def tiny_config():
     return TINY_CONFIG

@@ -89,6 +89,22 @@ def test_tiny_study_through_the_slurm_profile_matches_a_local_run(cluster, tiny_
 
 @pytest.mark.slow
 @pytest.mark.slurm
+def test_own_models_and_datasets_through_the_slurm_profile_match_a_local_run(cluster, own_study, tmp_path):
+    from own_example import make_own_example
+
+    local_dir, _, _, local = own_study
+    assert local.returncode == 0, (local.stdout + local.stderr)[-2000:]
+    args, env = make_own_example(tmp_path)
+    result = run_snakemake("--profile", "slurm", *TEST_CLUSTER_OPTIONS, *args, workdir=tmp_path, configfile=args[1],
+                           env={**cluster.env, "TORCH_HOME": env["TORCH_HOME"]}, timeout=1800)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    columns = ["model", "dataset", "setting", "value", "source_top1", "hyperparameters"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "results/tables/accuracy.csv")[columns],
+                                  pd.read_csv(local_dir / "results/tables/accuracy.csv")[columns])
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
 def test_a_training_job_killed_by_slurm_is_retried_and_resumes_from_its_state(cluster, tmp_path):
     config = yaml.safe_load(TINY_CONFIG.read_text())
     config["scratch"]["recipe"] = {"steps": 3000, "batch_size": 16, "eval_every": 500, "checkpoint_every": 100}
