@@ -75,4 +75,5 @@ def make_own_example(work):
         "analysis": {"permutations": 100},
     }
     (work / "test_overlay.yaml").write_text(yaml.safe_dump(overlay))
-    return ("--configfile", str(work / "my_study.yaml"), str(work / "test_overlay.yaml"), "--replace-workflow-config"), env
+    configs = (str(work / "my_study.yaml"), str(work / "test_overlay.yaml"))
+    return ("--configfile", *configs, "--replace-workflow-config"), env

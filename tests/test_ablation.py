@@ -128,7 +128,7 @@ def test_zoo_correlation_contrasts_the_controlled_zoo_with_its_mixed_twins():
     accuracy = pd.read_csv(io.StringIO(ACCURACY))
     table = ablation.zoo_correlation_table(accuracy, ["a.all", "b.dropout", "c.aux"])
     means = table[table.dataset == "mean (logit)"].set_index(["zoo", "setting"])
-    assert means.loc[("controlled", "logistic_regression"), "models"] == "a b c"
+    assert means.loc[("controlled", "logistic_regression"), "models"] == "a;b;c"
     assert means.loc[("mixed", "logistic_regression"), "n_models"] == 3
     # Controlled: a (0.70) > b (0.60) > c (0.50) in transfer too; mixed: a.all falls below b.dropout.
     assert means.loc[("controlled", "logistic_regression"), "spearman_rho"] == pytest.approx(1.0)
@@ -140,7 +140,15 @@ def test_zoo_correlation_contrasts_the_controlled_zoo_with_its_mixed_twins():
 def test_standalone_analysis_with_a_mixed_zoo_draws_the_ablation_figure(tmp_path):
     csv = tmp_path / "accuracy.csv"
     csv.write_text(ACCURACY)
-    tables.main([str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux"])
+    with pytest.raises(ValueError, match=r"2 \(model, dataset\) cell\(s\) missing.*\(tv, d2\).*\(tv, d3\)"):
+        tables.main([str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux"])
+    # The downloaded network has one dataset of three: the complete sub-matrix leaves it out, and says so.
+    tables.main([str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux",
+                 "--incomplete", "complete_submatrix"])
+    correlation = pd.read_csv(tmp_path / "correlation.csv").set_index(["setting", "dataset"])
+    mean = correlation.loc[("logistic_regression", "mean (logit)")]
+    assert mean.n_models == 7 and "tv" not in mean.models.split(";") and mean.datasets == "d1;d2;d3"
+    assert "tv" in correlation.loc[("logistic_regression", "d1")].models.split(";")
     assert (tmp_path / "fig5_regularization_ablation.pdf").read_bytes()[:4] == b"%PDF"
     assert len(pd.read_csv(tmp_path / "ablation.csv")) == 5
     ablation_figures = catalogue.figures_for(["logistic_regression"], ["ablation", "zoo_correlation"])

@@ -57,6 +57,15 @@ def test_standalone_analysis_of_a_hand_written_table(tmp_path):
     assert not (out / "fig5_regularization_ablation.pdf").exists()  # no ablation in this table
     steps = pd.read_csv(out / "steps_to_threshold.csv")
     assert len(steps) == 4 and (steps.speedup > 1).all()
+    speedup = pd.read_csv(out / "speedup.csv").set_index("pairs")
+    reached = steps[steps.censored == "none"].speedup
+    assert speedup.loc["both reached", "n_pairs"] == len(reached)
+    assert speedup.loc["both reached", "median_speedup"] == pytest.approx(reached.median())
+    assert len(reached) == 1 and speedup.loc["both reached", "note"] == "one pair: no interval"
+    every = speedup.loc["all, censored as bounds"]
+    assert every.n_pairs == 4 and every.low <= every.median_speedup == steps.speedup.median() <= every.high
+    assert every.n_scratch_censored == (steps.censored == "scratch").sum() and "lower bounds" in every.note
+    assert "$" not in (out / "correlation.tex").read_text() or "times 10^{" in (out / "correlation.tex").read_text()
 
 
 def test_figures_whose_data_is_absent_are_skipped_not_drawn_empty(tmp_path):

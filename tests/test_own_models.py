@@ -94,7 +94,8 @@ def test_a_model_from_a_builder_file_splits_at_its_final_linear_layer(builder_fi
     assert record["builder_sha256"] and record["checkpoint_sha256"] == loaded.info["sha256"]
     builder_file.write_text(builder_file.read_text().replace("SEED = 0", "SEED = 1"))
     changed = pretrained.load({"python": f"{builder_file}:build", "source_top1": 0.6})
-    assert changed.info["builder_sha256"] != record["builder_sha256"] and changed.info["sha256"] != record["checkpoint_sha256"]
+    assert changed.info["builder_sha256"] != record["builder_sha256"]
+    assert changed.info["sha256"] != record["checkpoint_sha256"]
     assert read_json(tmp_path / "zoo.json")["layer"] == loaded.info["layer"]
 
 
@@ -146,7 +147,8 @@ def test_training_from_scratch_reinitialises_the_builders_architecture(builder_f
 def test_weights_with_foreign_names_load_through_a_key_map(builder_file, tmp_path):
     torch.manual_seed(3)
     source = _module(builder_file).Net()
-    foreign = {f"module.{name.replace('classifier', 'head.fc')}": tensor for name, tensor in source.state_dict().items()}
+    foreign = {f"module.{name.replace('classifier', 'head.fc')}": tensor
+               for name, tensor in source.state_dict().items()}
     torch.save({"state_dict": foreign, "epoch": 90}, tmp_path / "ported.pth")
     spec = {"python": f"{builder_file}:build", "weights_file": str(tmp_path / "ported.pth"), "source_top1": 0.6}
     with pytest.raises(weights.WeightsMismatch, match=r"ported.pth does not fit the architecture: 11 names of the "
@@ -198,8 +200,8 @@ def torch_home(tmp_path, monkeypatch):
 def test_pretrainedmodels_ports_load_offline_with_their_preprocessing(torch_home, name):
     import pretrainedmodels
 
-    with pytest.raises(pretrained.WeightsNotFound, match=rf"(?s)expected at {torch_home}/hub/checkpoints/"
-                                                         rf"{catalogue.PRETRAINEDMODELS[name][1]}.*pretrained='imagenet'"):
+    expected = torch_home / "hub" / "checkpoints" / catalogue.PRETRAINEDMODELS[name][1]
+    with pytest.raises(pretrained.WeightsNotFound, match=rf"(?s)expected at {expected}.*pretrained='imagenet'"):
         pretrained.load({"pretrainedmodels": name})
     torch.manual_seed(0)
     reference = getattr(pretrainedmodels, name)(num_classes=1000, pretrained=None).eval()

@@ -10,7 +10,7 @@ def _table(n_models=5, datasets=("a", "b"), setting="logistic_regression"):
     rng = np.random.default_rng(0)
     rows = []
     for m in range(n_models):
-        top1 = 0.3 + 0.1 * m
+        top1 = 0.3 + 0.08 * m
         for d in datasets:
             rows.append({"model": f"m{m}", "dataset": d, "setting": setting, "metric": "top1",
                          "value": float(np.clip(top1 + rng.normal(0, 0.05), 0.01, 0.99)), "source_top1": top1})

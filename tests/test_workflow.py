@@ -177,6 +177,8 @@ def test_tiny_study_end_to_end(tiny_study):
     assert len(curves) == len(everyone) * 10 // 5 + 3 * 20 // 5  # fine-tune and scratch validation curves
     steps = pd.read_csv(tmp_path / "results/tables/steps_to_threshold.csv")
     assert len(steps) == 3 and set(steps.censored) <= {"none", "scratch", "finetune"}
+    speedup = pd.read_csv(tmp_path / "results/tables/speedup.csv").set_index("pairs")
+    assert speedup.loc["all, censored as bounds", "n_pairs"] == 3
 
     # The regularisation ablation: every variant against its architecture's model with every switch off.
     for variant in variants:
@@ -194,8 +196,8 @@ def test_tiny_study_end_to_end(tiny_study):
     assert (lr.n_datasets == 4).all() and (lr.transfer_logit_low <= lr.transfer_logit_change).all()
     assert (lr.transfer_logit_change <= lr.transfer_logit_high).all()
     zoos = pd.read_csv(tmp_path / "results/tables/zoo_correlation.csv")
-    assert set(zoos.models) == {"mini_convnet mini_vgg mini_resnet8", "mini_convnet.all mini_vgg.dropout "
-                                "mini_resnet8.ls-aux"}
+    assert set(zoos.models) == {"mini_convnet;mini_resnet8;mini_vgg",
+                                "mini_convnet.all;mini_resnet8.ls-aux;mini_vgg.dropout"}
     tsne = pd.read_csv(tmp_path / "results/tables/tsne.csv")
     assert tsne.groupby("model").size().to_dict() == {"mini_convnet": 60, "mini_convnet.all": 60}
 

@@ -347,9 +347,10 @@ class DatasetDeclaration(Group):
         if others:
             raise ConfigError(f"{prefix}{others[0]} is not read by format {data_format} (it reads {needed})")
         if data_format == "image_folder" and values.get("metric") in MULTILABEL_METRICS:
+            single = " or ".join(m for m in METRICS if m not in MULTILABEL_METRICS)
             raise ConfigError(f"{prefix}metric = {values['metric']!r} is for multi-label data; a folder of class "
-                              f"folders gives each image one class: use {' or '.join(m for m in METRICS if m not in MULTILABEL_METRICS)}, "
-                              "or declare it as csv with a label list per row")
+                              f"folders gives each image one class: use {single}, or declare it as csv with a label "
+                              "list per row")
 
     @property
     def multilabel(self):

@@ -22,7 +22,7 @@ SWITCH_TAGS = {"no_bn_gamma": "no_gamma", "label_smoothing": "ls", "dropout": "d
 
 # The tables every study writes; the training arms and the ablation add theirs.
 TABLES = ("accuracy", "correlation", "mixed_effects", "pairwise")
-ARM_TABLES = ("convergence", "steps_to_threshold")
+ARM_TABLES = ("convergence", "steps_to_threshold", "speedup")
 
 
 def variant_name(model, switches):
@@ -82,8 +82,8 @@ class Study:
 
     @property
     def downloaded(self):
-        """The models not pretrained here (torchvision, timm, pretrainedmodels, python): loaded from local weights, described by a zoo record (the others,
-        the keys of ``recipes``, the workflow pretrains itself)."""
+        """The models not pretrained here (torchvision, timm, pretrainedmodels, python): loaded from local weights,
+        described by a zoo record (the others, the keys of ``recipes``, the workflow pretrains itself)."""
         return [name for name in self.models if name not in self.recipes]
 
     @property

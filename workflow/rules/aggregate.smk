@@ -88,12 +88,18 @@ rule convergence_tables:
             caption="../report/steps_to_threshold.rst",
             category="Tables",
         ),
+        speedup=report(
+            "results/tables/speedup.csv",
+            caption="../report/speedup.rst",
+            category="Tables",
+        ),
     log:
         "logs/tables/convergence.log",
     conda:
         CONDA_ENV
     params:
         fraction=STUDY.analysis.convergence_threshold,
+        seed=STUDY.analysis.seed,
     script:
         "../scripts/convergence_tables.py"
 

@@ -67,13 +67,13 @@ def ablation_table(accuracy, *, seed=AnalysisOptions.seed):
             ours, theirs = by_model[variant], by_model[baseline]
             common = sorted(set(ours.index) & set(theirs.index))
             source_v, source_b = ours["source_top1"].iloc[0], theirs["source_top1"].iloc[0]
-            change = stats.logit(ours.loc[common, "value"]) - stats.logit(theirs.loc[common, "value"])
+            change = stats.transfer_logit(ours.loc[common]) - stats.transfer_logit(theirs.loc[common])
             low, high = stats.mean_interval(np.asarray(change), seed=seed)
             rows.append({
                 "setting": setting, "arch": ours["arch"].iloc[0], "model": variant, "baseline": baseline,
                 "switches": ours["switches"].iloc[0], "n_datasets": len(common),
                 "source_top1_change": 100 * (source_v - source_b),
-                "source_logit_change": float(stats.logit(source_v) - stats.logit(source_b)),
+                "source_logit_change": float(stats.source_logit(source_v) - stats.source_logit(source_b)),
                 "transfer_logit_change": float(np.mean(change)) if common else np.nan,
                 "transfer_logit_low": low, "transfer_logit_high": high,
                 "transfer_change": float(100 * np.mean(ours.loc[common, "value"] - theirs.loc[common, "value"]))
@@ -97,7 +97,7 @@ def zoo_correlation_table(accuracy, mixed_models, *, seed=AnalysisOptions.seed):
     parts = []
     for zoo, members in zoos.items():
         table = stats.correlation_table(accuracy[accuracy["model"].isin(members)], seed=seed)
-        parts.append(table.assign(zoo=zoo, models=" ".join(members)))
+        parts.append(table.assign(zoo=zoo))
     combined = pd.concat(parts, ignore_index=True)
     return combined[["zoo"] + [c for c in combined.columns if c != "zoo"]]
 

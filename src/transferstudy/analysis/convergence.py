@@ -8,7 +8,12 @@ step at or above it. A setting that never reaches it is censored: its steps are 
 run had), and the speed-up counts the run's total steps in their place, so it is a bound: a lower bound
 when scratch training is censored, an upper bound when fine-tuning is.
 
-    python -m transferstudy convergence results/*/*/*/selected.json --curves curves.csv --steps steps.csv
+The paper's headline, the median speed-up, is a table of its own (``speedup_summary``): over the pairs where
+both settings reached the threshold, and over all pairs with censored runs counted at their total steps (then
+a bound), each with a percentile bootstrap interval over (model, dataset) pairs.
+
+    python -m transferstudy convergence results/*/*/*/selected.json --curves curves.csv --steps steps.csv \
+        --speedup speedup.csv
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import pandas as pd
 
 from ..config import AnalysisOptions
 from ..io import read_json, write_csv
-from .stats import logit
+from .stats import bootstrap_interval, logit
 
 CURVE_COLUMNS = ["setting", "model", "dataset", "metric", "step", "value", "lr", "weight_decay", "total_steps"]
 STEPS_COLUMNS = ["model", "dataset", "metric", "best_value", "threshold_value", "finetune_steps", "scratch_steps",
@@ -75,14 +80,45 @@ def steps_to_threshold(curves, fraction=AnalysisOptions.convergence_threshold):
     return pd.DataFrame(rows, columns=STEPS_COLUMNS)
 
 
+SPEEDUP_COLUMNS = ["pairs", "n_pairs", "median_speedup", "low", "high", "n_scratch_censored",
+                   "n_finetune_censored", "note"]
+
+
+def speedup_summary(steps, *, seed=AnalysisOptions.seed):
+    """The median speed-up of fine-tuning over training from scratch, with a 95% percentile bootstrap interval
+    over (model, dataset) pairs: over the pairs where both settings reached the threshold (``both reached``),
+    and over every pair with censored runs counted at their total steps (``all, censored as bounds``)."""
+    rows = []
+    for pairs, chosen in (("both reached", steps[steps["censored"] == "none"]), ("all, censored as bounds", steps)):
+        speedups = chosen["speedup"].to_numpy(float)
+        row = {"pairs": pairs, "n_pairs": len(speedups),
+               "n_scratch_censored": int((chosen["censored"] == "scratch").sum()),
+               "n_finetune_censored": int((chosen["censored"] == "finetune").sum()), "note": ""}
+        if len(speedups):
+            row["median_speedup"] = float(np.median(speedups))
+        if len(speedups) >= 2:
+            row["low"], row["high"], _ = bootstrap_interval(speedups, statistic=np.median, seed=seed)
+        else:
+            row["note"] = "no pair" if not len(speedups) else "one pair: no interval"
+        if pairs != "both reached" and (row["n_scratch_censored"] or row["n_finetune_censored"]):
+            row["note"] = (f"{row['n_scratch_censored']} scratch run(s) never reached the threshold (their speed-ups "
+                           f"are lower bounds), {row['n_finetune_censored']} fine-tune run(s) (upper bounds)")
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=SPEEDUP_COLUMNS)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("selections", nargs="+", help="selected.json files of fine-tune and scratch grids")
     parser.add_argument("--curves", required=True, help="output: tidy validation curves (CSV)")
     parser.add_argument("--steps", required=True, help="output: steps to threshold and speed-ups (CSV)")
+    parser.add_argument("--speedup", help="output: the median speed-up with its bootstrap interval (CSV)")
     parser.add_argument("--fraction", type=float, default=AnalysisOptions.convergence_threshold,
                         help="threshold as a fraction of the best odds")
     args = parser.parse_args(argv)
     curves = curves_table(args.selections)
     write_csv(curves, args.curves)
-    write_csv(steps_to_threshold(curves, args.fraction), args.steps)
+    steps = steps_to_threshold(curves, args.fraction)
+    write_csv(steps, args.steps)
+    if args.speedup:
+        write_csv(speedup_summary(steps), args.speedup)

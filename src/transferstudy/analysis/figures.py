@@ -77,7 +77,7 @@ def fig1_imagenet_vs_transfer(accuracy):
         fig, axes = plt.subplots(1, len(settings), figsize=(3.3 * len(settings), 3.0), squeeze=False)
         for ax, setting in zip(axes[0], settings):
             part = means[means["setting"] == setting].sort_values("source_top1")
-            x = stats.logit(part["source_top1"])
+            x = stats.source_logit(part["source_top1"])
             for (_, row), xi in zip(part.iterrows(), x):
                 ax.errorbar(xi, row["mean_logit"], yerr=row["sem_logit"], fmt="o", ms=4, capsize=2,
                             color=colors[row["model"]], label=row["model"])
@@ -116,7 +116,7 @@ def fig2_per_dataset(accuracy):
                     ax.set_yticks([])
                     ax.set_title(dataset if i == 0 else "", fontsize=7)
                     continue
-                x, y = stats.logit(part["source_top1"]), stats.logit(part["value"])
+                x, y = stats.source_logit(part["source_top1"]), stats.transfer_logit(part)
                 ax.scatter(x, y, s=12, c=[colors[m] for m in part["model"]], zorder=2)
                 row = correlations[(correlations.setting == setting) & (correlations.dataset == dataset)].iloc[0]
                 if not pd.isna(row["pearson_r"]):
@@ -138,9 +138,10 @@ def fig2_per_dataset(accuracy):
 def _pairs(accuracy, setting_x, setting_y):
     """(model, dataset) pairs with results in both settings: columns model, dataset, metric (where the table
     has it: it is optional), x, y."""
-    columns = [c for c in ("model", "dataset", "metric", "value") if c in accuracy]
+    accuracy = accuracy.assign(log_odds=stats.transfer_logit(accuracy))
+    columns = [c for c in ("model", "dataset", "metric", "value", "log_odds") if c in accuracy]
     x = accuracy[accuracy.setting == setting_x][columns]
-    y = accuracy[accuracy.setting == setting_y][["model", "dataset", "value"]]
+    y = accuracy[accuracy.setting == setting_y][["model", "dataset", "value", "log_odds"]]
     return x.merge(y, on=["model", "dataset"], suffixes=("_x", "_y")).rename(
         columns={"value_x": "x", "value_y": "y"})
 
@@ -153,10 +154,9 @@ def dataset_colors(datasets):
 def _paired_scatter(ax, pairs, colors, xlabel, ylabel, better_label):
     """Log-odds scatter of two settings' accuracies per (model, dataset), with the diagonal and a count of
     the pairs above it."""
-    x, y = stats.logit(pairs["x"]), stats.logit(pairs["y"])
+    x, y = pairs["log_odds_x"], pairs["log_odds_y"]
     for dataset, part in pairs.groupby("dataset"):
-        ax.scatter(stats.logit(part["x"]), stats.logit(part["y"]), s=14, color=colors[dataset], label=dataset,
-                   zorder=2)
+        ax.scatter(part["log_odds_x"], part["log_odds_y"], s=14, color=colors[dataset], label=dataset, zorder=2)
     lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
     pad = 0.05 * (hi - lo or 1)
     ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ls="--", color="0.5", lw=0.8, zorder=1)

@@ -3,7 +3,21 @@
 Accuracies are compared after the logit transform, log(p / (1 - p)); a model's average transfer
 accuracy is the mean of its logit accuracies over datasets (the paper's Figure 1).
 
-    python -m transferstudy stats accuracy.csv --out correlation.csv
+Accuracies of exactly 0 or 1 have infinite log odds. Where the table gives the number of test examples
+(``n_test``, as the workflow's does), every transfer accuracy is taken on the empirical logit
+log((k + 1/2) / (n - k + 1/2)) with k = value x n: finite at 0 and 1, and within a fraction of one example of
+the plain logit elsewhere (for mean per-class accuracy and mAP, which are not counts, n is the test set's size
+all the same). Without ``n_test``, a 0 or 1 is refused, naming its rows; so is a source top-1 of 0 or 1.
+
+Before any statistic, the table is checked (``check_accuracy_table``): columns, missing and non-numeric
+values, values outside [0, 1], duplicated rows, one source top-1 per model, known settings and metrics, and
+completeness: a statistic of each model's mean over datasets needs the same datasets for every model, so an
+incomplete (model x dataset) matrix of a setting is an error that lists the missing cells, unless the
+complete sub-matrix is asked for (``incomplete="complete_submatrix"``: models or datasets dropped, the fewest
+found greedily, and reported). Per-dataset statistics use the models present on that dataset. Every row of
+the correlation and mixed-effects tables records the models and datasets it used.
+
+    python -m transferstudy stats accuracy.csv --out correlation.csv [--incomplete complete_submatrix]
 """
 
 from __future__ import annotations
@@ -23,15 +37,25 @@ from statsmodels.stats.multitest import multipletests
 from .. import metrics
 from ..config import AnalysisOptions
 from ..io import write_csv
+from ..settings import LOGISTIC_REGRESSION, TRAINING_ARMS
 
-# Accuracies are clipped to [EPS, 1 - EPS] before the logit so that a perfect score stays finite.
+# Plots and thresholds of validation curves: accuracies clipped to [EPS, 1 - EPS] so that a perfect score
+# stays finite (the accuracy table's statistics use the empirical logit instead).
 EPS = 1e-4
 MIN_MODELS = 3
 MEAN_OVER_DATASETS = "mean (logit)"
 BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
+SETTINGS = (LOGISTIC_REGRESSION, *TRAINING_ARMS)
+INCOMPLETE = ("error", "complete_submatrix")
+REQUIRED_COLUMNS = ("model", "dataset", "setting", "value", "source_top1")
+SHOWN = 10
 
 log = logging.getLogger(__name__)
+
+
+class TableError(ValueError):
+    """An accuracy table the analysis cannot trust; the message names the rows, cells or models."""
 
 
 def logit(p, eps=EPS):
@@ -39,26 +63,152 @@ def logit(p, eps=EPS):
     return np.log(p / (1 - p))
 
 
+def _cells(frame, columns=("model", "dataset", "setting")):
+    rows = [", ".join(f"{c}={row[c]}" for c in columns if c in row) for _, row in frame.head(SHOWN).iterrows()]
+    return "; ".join(f"({row})" for row in rows) + (f"; and {len(frame) - SHOWN} more" if len(frame) > SHOWN else "")
+
+
+def transfer_logit(table):
+    """Log odds of each row's transfer accuracy: the empirical logit where ``n_test`` is known, else the plain
+    logit (a 0 or 1 without ``n_test`` is refused, naming the rows)."""
+    values = table["value"].to_numpy(float)
+    n = (pd.to_numeric(table["n_test"], errors="coerce").to_numpy(float) if "n_test" in table
+         else np.full(len(table), np.nan))
+    known = np.isfinite(n) & (n > 0)
+    extreme = ~known & ((values <= 0) | (values >= 1))
+    if extreme.any():
+        raise TableError(f"accuracy table: {int(extreme.sum())} accuracy value(s) of exactly 0 or 1 have infinite log "
+                         f"odds and the table gives no number of test examples (n_test) for the empirical logit "
+                         f"log((k + 1/2) / (n - k + 1/2)): {_cells(table[extreme])}")
+    out = np.empty(len(values))
+    k = values[known] * n[known]
+    out[known] = np.log((k + 0.5) / (n[known] - k + 0.5))
+    plain = values[~known]
+    out[~known] = np.log(plain / (1 - plain))
+    return out
+
+
+def source_logit(values):
+    """Log odds of source top-1 accuracies (0 or 1 refused: no network is that)."""
+    values = np.asarray(values, float)
+    if ((values <= 0) | (values >= 1)).any():
+        raise TableError(f"source_top1 of {values[(values <= 0) | (values >= 1)][0]}: a source accuracy of 0 or 1 has "
+                         "infinite log odds")
+    return np.log(values / (1 - values))
+
+
 def check_accuracy_table(table):
-    """Refuse tables the analysis cannot trust, naming the problem."""
-    missing = {"model", "dataset", "setting", "value", "source_top1"} - set(table.columns)
+    """Refuse tables the analysis cannot trust, naming the problem and the rows (``TableError``)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"accuracy table lacks column(s) {sorted(missing)}")
+        raise TableError(f"accuracy table lacks column(s) {missing}; it needs {', '.join(REQUIRED_COLUMNS)}")
+    if table.empty:
+        raise TableError("accuracy table has no rows")
+    for column in ("model", "dataset", "setting"):
+        absent = table[table[column].isna() | (table[column].astype(str).str.strip() == "")]
+        if len(absent):
+            raise TableError(f"accuracy table: {len(absent)} row(s) without a {column} (data rows "
+                             f"{', '.join(str(i + 1) for i in absent.index[:SHOWN])})")
+        spaced = table[table[column].astype(str) != table[column].astype(str).str.strip()]
+        if len(spaced):
+            raise TableError(f"accuracy table: {column} {spaced[column].iloc[0]!r} has surrounding whitespace (it "
+                             "would count as another name)")
     for column in ("value", "source_top1"):
-        outside = table[(table[column] < 0) | (table[column] > 1) | table[column].isna()]
+        numbers = pd.to_numeric(table[column], errors="coerce")
+        text = table[numbers.isna() & table[column].notna()]
+        if len(text):
+            raise TableError(f"accuracy table: {column} {text[column].iloc[0]!r} is not a number: {_cells(text)}")
+        absent = table[numbers.isna()]
+        if len(absent):
+            raise TableError(f"accuracy table: {len(absent)} {column} value(s) missing: {_cells(absent)}")
+        outside = table[(numbers < 0) | (numbers > 1)]
         if len(outside):
-            raise ValueError(f"accuracy table: {len(outside)} {column!r} value(s) outside [0, 1], e.g. "
+            raise TableError(f"accuracy table: {len(outside)} {column!r} value(s) outside [0, 1], e.g. "
                              f"{outside.iloc[0][['model', 'dataset', 'setting', column]].to_dict()}")
+    unknown = sorted(set(table["setting"]) - set(SETTINGS))
+    if unknown:
+        raise TableError(f"accuracy table: setting {unknown[0]!r} is not known; valid: {', '.join(SETTINGS)}")
+    if "metric" in table:
+        unknown = sorted(set(table["metric"].dropna()) - set(metrics.METRICS))
+        if unknown:
+            raise TableError(f"accuracy table: metric {unknown[0]!r} is not known; valid: {', '.join(metrics.METRICS)}")
     duplicated = table[table.duplicated(["model", "dataset", "setting"], keep=False)]
     if len(duplicated):
-        raise ValueError("accuracy table: duplicate (model, dataset, setting) rows, e.g. "
+        raise TableError("accuracy table: duplicate (model, dataset, setting) rows, e.g. "
                          f"{duplicated.iloc[0][['model', 'dataset', 'setting']].to_dict()}")
+    certain = table[(table["source_top1"] <= 0) | (table["source_top1"] >= 1)]
+    if len(certain):
+        raise TableError(f"accuracy table: model {certain['model'].iloc[0]!r} has source_top1 "
+                         f"{certain['source_top1'].iloc[0]:g}, whose log odds are infinite (a fraction in (0, 1) "
+                         "is expected)")
+    top1 = table.groupby("model")["source_top1"].unique()
+    several = top1[top1.map(len) > 1]
+    if len(several):
+        raise TableError(f"accuracy table: model {several.index[0]!r} has {len(several.iloc[0])} source_top1 values "
+                         f"({', '.join(f'{v:g}' for v in sorted(several.iloc[0]))}); a model has one ImageNet top-1")
+    transfer_logit(table)  # refuses 0 and 1 where the test set's size is not known
 
 
-def model_means(table):
-    """Per (setting, model): mean logit transfer accuracy over datasets, its standard error, source top-1."""
-    table = table.assign(logit_value=logit(table["value"]))
-    grouped = table.groupby(["setting", "model"])
+def missing_cells(table):
+    """The (setting, model, dataset) cells absent from each setting's model x dataset matrix."""
+    cells = []
+    for setting, part in table.groupby("setting"):
+        present = set(zip(part["model"], part["dataset"]))
+        cells += [(setting, model, dataset) for model in part["model"].unique() for dataset in part["dataset"].unique()
+                  if (model, dataset) not in present]
+    return cells
+
+
+def complete_submatrix(part):
+    """A complete model x dataset matrix of one setting's rows: the model or dataset with the most missing cells
+    dropped (ties: the one whose rows are fewer), repeatedly. Returns (rows kept, dropped models, dropped
+    datasets)."""
+    dropped_models, dropped_datasets = [], []
+    while True:
+        matrix = part.pivot(index="model", columns="dataset", values="value").notna()
+        if matrix.to_numpy().all():
+            return part, dropped_models, dropped_datasets
+        by_model, by_dataset = (~matrix).sum(axis=1), (~matrix).sum(axis=0)
+        worst_model, worst_dataset = by_model.idxmax(), by_dataset.idxmax()
+        drop_model = (by_model[worst_model], -matrix.loc[worst_model].sum()) >= (by_dataset[worst_dataset],
+                                                                                  -matrix[worst_dataset].sum())
+        if drop_model:
+            dropped_models.append(worst_model)
+            part = part[part["model"] != worst_model]
+        else:
+            dropped_datasets.append(worst_dataset)
+            part = part[part["dataset"] != worst_dataset]
+
+
+def for_means(table, incomplete="error"):
+    """The rows a statistic of the mean over datasets may use: the whole table when every setting's matrix is
+    complete; else an error listing the missing cells, or (``complete_submatrix``) each setting's complete
+    sub-matrix, with what was dropped logged. Returns ``{setting: rows}``."""
+    if incomplete not in INCOMPLETE:
+        raise ValueError(f"incomplete={incomplete!r}; valid: {', '.join(INCOMPLETE)}")
+    cells = missing_cells(table)
+    if cells and incomplete == "error":
+        listed = "; ".join(f"{s}: ({m}, {d})" for s, m, d in cells[:SHOWN * 2])
+        more = f"; and {len(cells) - SHOWN * 2} more" if len(cells) > SHOWN * 2 else ""
+        raise TableError(f"accuracy table: {len(cells)} (model, dataset) cell(s) missing, so each model's mean over "
+                         f"datasets would be over different datasets: {listed}{more}. Supply them, or analyse the "
+                         "complete sub-matrix (--incomplete complete_submatrix), which drops models or datasets "
+                         "and says which")
+    out = {}
+    for setting, part in table.groupby("setting"):
+        kept, models, datasets = complete_submatrix(part)
+        if models or datasets:
+            log.warning("%s: the complete sub-matrix leaves out model(s) %s and dataset(s) %s", setting,
+                        models or "none", datasets or "none")
+        out[setting] = kept
+    return out
+
+
+def model_means(table, incomplete="error"):
+    """Per (setting, model): mean logit transfer accuracy over datasets (the same datasets for every model of a
+    setting: ``for_means``), its standard error, source top-1."""
+    parts = [part.assign(logit_value=transfer_logit(part)) for part in for_means(table, incomplete).values()]
+    grouped = pd.concat(parts).groupby(["setting", "model"])
     summary = grouped.agg(mean_logit=("logit_value", "mean"), sem_logit=("logit_value", "sem"),
                           n_datasets=("dataset", "nunique"), source_top1=("source_top1", "first")).reset_index()
     summary["sem_logit"] = summary["sem_logit"].fillna(0.0)
@@ -107,34 +257,44 @@ def mean_interval(values, *, seed=AnalysisOptions.seed, n_resamples=BOOTSTRAP_RE
     return low, high
 
 
-def correlate(source_top1, transfer_logit, *, seed=AnalysisOptions.seed):
+def correlate(source_top1, transfer, *, seed=AnalysisOptions.seed):
     """Pearson r of logit(source top-1) with logit transfer accuracy and Spearman rho, each with its p-value
     (scipy) and a 95% bootstrap interval over models."""
-    x = logit(source_top1)
-    pearson = scipy_stats.pearsonr(x, transfer_logit)
-    spearman = scipy_stats.spearmanr(source_top1, transfer_logit)
-    p_low, p_high, p_bad = bootstrap_interval(x, transfer_logit, statistic=_pearson, seed=seed)
-    s_low, s_high, s_bad = bootstrap_interval(x, transfer_logit, statistic=_spearman, seed=seed)
+    x = source_logit(source_top1)
+    pearson = scipy_stats.pearsonr(x, transfer)
+    spearman = scipy_stats.spearmanr(source_top1, transfer)
+    p_low, p_high, p_bad = bootstrap_interval(x, transfer, statistic=_pearson, seed=seed)
+    s_low, s_high, s_bad = bootstrap_interval(x, transfer, statistic=_spearman, seed=seed)
     return {"pearson_r": pearson.statistic, "pearson_low": p_low, "pearson_high": p_high,
             "pearson_p": pearson.pvalue, "spearman_rho": spearman.statistic, "spearman_low": s_low,
             "spearman_high": s_high, "spearman_p": spearman.pvalue, "bootstrap_degenerate": max(p_bad, s_bad)}
 
 
-CORRELATION_COLUMNS = ["setting", "dataset", "n_models", "pearson_r", "pearson_low", "pearson_high", "pearson_p",
-                       "spearman_rho", "spearman_low", "spearman_high", "spearman_p", "bootstrap_degenerate", "note"]
+CORRELATION_COLUMNS = ["setting", "dataset", "n_models", "n_datasets", "pearson_r", "pearson_low", "pearson_high",
+                       "pearson_p", "spearman_rho", "spearman_low", "spearman_high", "spearman_p",
+                       "bootstrap_degenerate", "note", "models", "datasets"]
 
 
-def correlation_table(table, *, seed=AnalysisOptions.seed):
-    """Per setting: correlation of logit(source top-1) with logit transfer accuracy, per dataset and for the
-    mean over datasets. Rows with fewer than ``MIN_MODELS`` models carry a note instead of numbers."""
+def _names(values):
+    return ";".join(sorted(map(str, set(values))))
+
+
+def correlation_table(table, *, seed=AnalysisOptions.seed, incomplete="error"):
+    """Per setting: correlation of logit(source top-1) with logit transfer accuracy, per dataset (the models
+    present on it) and for the mean over datasets (``for_means``). Rows with fewer than ``MIN_MODELS`` models
+    carry a note instead of numbers; every row names the models and datasets it used."""
     check_accuracy_table(table)
+    complete = for_means(table, incomplete)
     rows = []
     for setting, part in table.groupby("setting"):
-        groups = [(dataset, d["source_top1"].to_numpy(), logit(d["value"])) for dataset, d in part.groupby("dataset")]
-        means = model_means(part)
-        groups.append((MEAN_OVER_DATASETS, means["source_top1"].to_numpy(), means["mean_logit"].to_numpy()))
-        for dataset, source_top1, transfer in groups:
-            row = {"setting": setting, "dataset": dataset, "n_models": len(source_top1)}
+        groups = [(dataset, d["source_top1"].to_numpy(), transfer_logit(d), d["model"], [dataset])
+                  for dataset, d in part.groupby("dataset")]
+        means = model_means(complete[setting], incomplete)
+        groups.append((MEAN_OVER_DATASETS, means["source_top1"].to_numpy(), means["mean_logit"].to_numpy(),
+                       means["model"], complete[setting]["dataset"]))
+        for dataset, source_top1, transfer, models, datasets in groups:
+            row = {"setting": setting, "dataset": dataset, "n_models": len(source_top1),
+                   "n_datasets": len(set(datasets)), "models": _names(models), "datasets": _names(datasets)}
             if len(source_top1) < MIN_MODELS:
                 row["note"] = f"fewer than {MIN_MODELS} models: no correlation"
             elif np.ptp(source_top1) == 0 or np.ptp(transfer) == 0:
@@ -152,20 +312,22 @@ def ols_band(x, y, grid, level=CONFIDENCE):
     return frame["mean"].to_numpy(), frame["mean_ci_lower"].to_numpy(), frame["mean_ci_upper"].to_numpy()
 
 
-MIXED_COLUMNS = ["setting", "n_models", "n_datasets", "slope", "slope_low", "slope_high", "slope_p",
-                 "intercept", "dataset_variance", "converged", "warnings", "note"]
+MIXED_COLUMNS = ["setting", "n_models", "n_datasets", "n_cells", "slope", "slope_low", "slope_high", "slope_p",
+                 "intercept", "dataset_variance", "converged", "warnings", "note", "models", "datasets"]
 
 
-def mixed_effects_table(table, level=CONFIDENCE):
+def mixed_effects_table(table, level=CONFIDENCE, incomplete="error"):
     """Per setting: logit transfer accuracy ~ logit source top-1 with a random intercept per dataset
     (statsmodels MixedLM), a summary across datasets that does not let one dataset's difficulty dominate.
-    Fitting warnings are recorded in the table and the log, not hidden."""
+    Fitted on the complete matrix (``for_means``: the same rows as the mean over datasets). Fitting warnings
+    are recorded in the table and the log, not hidden."""
     check_accuracy_table(table)
     rows = []
-    for setting, part in table.groupby("setting"):
-        data = pd.DataFrame({"transfer": logit(part["value"]), "source": logit(part["source_top1"]),
+    for setting, part in for_means(table, incomplete).items():
+        data = pd.DataFrame({"transfer": transfer_logit(part), "source": source_logit(part["source_top1"]),
                              "dataset": part["dataset"].to_numpy()})
-        row = {"setting": setting, "n_models": part["model"].nunique(), "n_datasets": part["dataset"].nunique()}
+        row = {"setting": setting, "n_models": part["model"].nunique(), "n_datasets": part["dataset"].nunique(),
+               "n_cells": len(part), "models": _names(part["model"]), "datasets": _names(part["dataset"])}
         if row["n_models"] < MIN_MODELS or row["n_datasets"] < 2:
             row["note"] = f"needs at least {MIN_MODELS} models and 2 datasets"
             rows.append(row)
@@ -273,5 +435,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1, ...)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--incomplete", choices=INCOMPLETE, default="error",
+                        help="a setting whose model x dataset matrix misses cells: refuse it (default), or analyse "
+                             "its complete sub-matrix")
     args = parser.parse_args(argv)
-    write_csv(correlation_table(pd.read_csv(args.accuracy)), args.out)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    write_csv(correlation_table(pd.read_csv(args.accuracy), incomplete=args.incomplete), args.out)

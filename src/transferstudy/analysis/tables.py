@@ -6,8 +6,10 @@ The table needs the columns model, dataset, setting, value (in [0, 1]) and sourc
 where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accuracy matrix per setting
 (.csv/.tex) and, as PDF and PNG, every figure whose settings the table holds. With validation curves
 (the workflow's convergence.csv: setting, model, dataset, metric, step, value, total_steps), also
-steps_to_threshold.csv and the pretrained-vs-random figure. With ``--mixed-zoo MODEL ...`` (and the
-table's switches column), the regularisation ablation's tables and figure.
+steps_to_threshold.csv, speedup.csv (the median speed-up) and the pretrained-vs-random figure. With
+``--mixed-zoo MODEL ...`` (and the table's switches column), the regularisation ablation's tables and figure.
+A setting whose model x dataset matrix misses cells is refused, listing them, unless ``--incomplete
+complete_submatrix`` (``stats.for_means``).
 """
 
 from __future__ import annotations
@@ -27,36 +29,59 @@ from ..io import atomic_path, write_csv
 log = logging.getLogger(__name__)
 
 
-def accuracy_matrix(table, setting):
+def accuracy_matrix(table, setting, incomplete="error"):
     """The paper's layout: a row per model (by source top-1), a column per dataset, accuracies in percent,
-    and each model's mean log-odds accuracy over datasets."""
+    and each model's mean log-odds accuracy over datasets (empty for a model left out of the complete
+    sub-matrix)."""
     part = table[table["setting"] == setting]
     matrix = part.pivot(index="model", columns="dataset", values="value") * 100
-    means = stats.model_means(part).set_index("model")
-    matrix.insert(0, "source_top1", means["source_top1"] * 100)
+    means = stats.model_means(part, incomplete).set_index("model")
+    matrix.insert(0, "source_top1", part.groupby("model")["source_top1"].first() * 100)
     matrix["mean (log odds)"] = means["mean_logit"]
     return matrix.sort_values("source_top1").round(2).reset_index()
 
 
-def write_latex(frame, path, caption):
+def latex_p_value(p):
+    """A p-value for a LaTeX table: two decimals, or scientific notation below 0.01 (never "0.00")."""
+    if pd.isna(p):
+        return "--"
+    if p >= 0.01:
+        return f"{p:.2f}"
+    mantissa, exponent = f"{p:.1e}".split("e")
+    return f"${mantissa} \\times 10^{{{int(exponent)}}}$"
+
+
+def write_latex(frame, path, caption, p_columns=()):
+    """``frame`` as a LaTeX table (text escaped); ``p_columns`` printed by ``latex_p_value``."""
+    frame, math = frame.copy(), {}
+    for column in p_columns:  # placeholders, so that escaping leaves the p-values' math alone
+        tokens = []
+        for value in frame[column]:
+            tokens.append(f"PVALUE{len(math)}X")
+            math[tokens[-1]] = latex_p_value(value)
+        frame[column] = tokens
+    text = frame.to_latex(index=False, float_format="%.2f", na_rep="--", caption=caption.replace("%", "\\%"),
+                          escape=True)
+    for token, value in math.items():
+        text = text.replace(token, value)
     with atomic_path(path) as tmp:
-        tmp.write_text(frame.to_latex(index=False, float_format="%.2f", na_rep="--", caption=caption,
-                                      escape=True))
+        tmp.write_text(text)
 
 
-def write_tables(table, out_dir, seed=AnalysisOptions.seed):
+def write_tables(table, out_dir, seed=AnalysisOptions.seed, incomplete="error"):
     """Every table of the analysis into ``out_dir``; returns the paths written."""
     out_dir = Path(out_dir)
-    correlation = stats.correlation_table(table, seed=seed)
+    correlation = stats.correlation_table(table, seed=seed, incomplete=incomplete)
     paths = [out_dir / "correlation.csv", out_dir / "correlation.tex", out_dir / "mixed_effects.csv"]
     write_csv(correlation, paths[0])
     columns = ["setting", "dataset", "n_models", "pearson_r", "pearson_low", "pearson_high", "pearson_p",
                "spearman_rho", "spearman_p"]
     write_latex(correlation[columns], paths[1], "Correlation of source top-1 with transfer accuracy (log odds): "
-                "Pearson r with 95% bootstrap interval over models, Spearman rho, p-values.")
-    write_csv(stats.mixed_effects_table(table), paths[2])
+                "Pearson r with 95% bootstrap interval over models, Spearman rho, p-values.",
+                p_columns=("pearson_p", "spearman_p"))
+    write_csv(stats.mixed_effects_table(table, incomplete=incomplete), paths[2])
     for setting in sorted(table["setting"].unique()):
-        matrix = accuracy_matrix(table, setting)
+        matrix = accuracy_matrix(table, setting, incomplete)
         csv, tex = out_dir / f"accuracy_matrix_{setting}.csv", out_dir / f"accuracy_matrix_{setting}.tex"
         write_csv(matrix, csv)
         write_latex(matrix, tex, f"Test accuracy (%) per model and dataset, {setting}.")
@@ -64,17 +89,23 @@ def write_tables(table, out_dir, seed=AnalysisOptions.seed):
     return paths
 
 
-def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_threshold, mixed_zoo=None):
+def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_threshold, mixed_zoo=None,
+            incomplete="error"):
     """Tables and figures of one accuracy table (and, optionally, validation curves; the regularisation
-    ablation's tables when a mixed-recipe zoo is named) into ``out_dir``."""
+    ablation's tables when a mixed-recipe zoo is named) into ``out_dir``. ``incomplete``: what a setting whose
+    model x dataset matrix misses cells does (``stats.for_means``); with ``complete_submatrix``, the figures
+    show the complete sub-matrix too."""
     stats.check_accuracy_table(table)
-    paths = write_tables(table, out_dir)
+    paths = write_tables(table, out_dir, incomplete=incomplete)
+    if incomplete == "complete_submatrix":
+        table = pd.concat(stats.for_means(table, incomplete).values(), ignore_index=True)
     tables = {"accuracy": table}
     if curves is not None:
         tables["convergence"] = curves
         tables["steps_to_threshold"] = convergence_analysis.steps_to_threshold(curves, threshold)
-        paths.append(Path(out_dir) / "steps_to_threshold.csv")
-        write_csv(tables["steps_to_threshold"], paths[-1])
+        paths += [Path(out_dir) / "steps_to_threshold.csv", Path(out_dir) / "speedup.csv"]
+        write_csv(tables["steps_to_threshold"], paths[-2])
+        write_csv(convergence_analysis.speedup_summary(tables["steps_to_threshold"]), paths[-1])
     if mixed_zoo:
         written = ablation.write_ablation_tables(table, out_dir, mixed_zoo)
         tables.update({path.stem: pd.read_csv(path) for path in written})
@@ -98,9 +129,12 @@ def main(argv=None):
                         help="steps-to-threshold: fraction of the best odds")
     parser.add_argument("--mixed-zoo", nargs="+", help="the regularisation ablation's mixed-recipe models: adds "
                         "ablation.csv, zoo_correlation.csv and their figure (the table needs the switches column)")
+    parser.add_argument("--incomplete", choices=stats.INCOMPLETE, default="error",
+                        help="a setting whose model x dataset matrix misses cells: refuse it, listing them "
+                             "(default), or analyse its complete sub-matrix (models or datasets dropped, reported)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     table = pd.read_csv(args.accuracy)
     curves = pd.read_csv(args.convergence) if args.convergence else None
-    for path in analyse(table, args.out, curves, args.threshold, args.mixed_zoo):
+    for path in analyse(table, args.out, curves, args.threshold, args.mixed_zoo, args.incomplete):
         print(path)

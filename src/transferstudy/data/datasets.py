@@ -5,8 +5,8 @@ official on-disk formats under a root directory (``data.official``); datasets of
 config (``dataset_info`` with a ``format``: a class-folder tree, a CSV manifest or arrays; ``data.declared``).
 ``prepare_dataset`` writes any of them once to an HDF5 split file: per split ``labels`` ([N] or [N, C] 0/1) and
 the images, as ``images`` (uint8 [N, H, W, 3]) for embedded datasets, CIFAR and declared arrays, or as ``paths``
-(files relative to the ``root`` attribute) for the rest. Where a dataset has no official validation split, a stratified, seeded hold-out of
-its training split becomes one (``holdout_split``), as the paper does.
+(files relative to the ``root`` attribute) for the rest. Where a dataset has no official validation split, a
+stratified, seeded hold-out of its training split becomes one (``holdout_split``), as the paper does.
 
     python -m transferstudy datasets shapes64 --out shapes64.h5
     python -m transferstudy datasets dtd --root /data/dtd --out dtd.h5

@@ -402,7 +402,8 @@ def _load_pretrainedmodels(spec):
     path_in_model = f"1.{head_path}" if model is not inner else head_path
     head = split_at_head(model, path_in_model)
     return Pretrained(
-        body=model.eval(), head=head.eval(), num_features=head.in_features, pretrained_cfg=pretrainedmodels_cfg(settings),
+        body=model.eval(), head=head.eval(), num_features=head.in_features,
+        pretrained_cfg=pretrainedmodels_cfg(settings),
         info={"spec": spec, "arch": name, "weights_file": str(path), "sha256": sha256,
               "layer": f"input to {head_path} (the final classifier)", "source_dataset": "imagenet-1k",
               "metadata_top1": None, "published_top1": published,
@@ -431,7 +432,8 @@ def python_builder(reference):
         else:
             loaded = importlib.import_module(module)
     except Exception as error:  # the user's module: any error while importing it is reported as such
-        raise ValueError(f"python = {reference!r}: importing {module} failed ({type(error).__name__}: {error})") from error
+        raise ValueError(f"python = {reference!r}: importing {module} failed ({type(error).__name__}: "
+                         f"{error})") from error
     builder = getattr(loaded, function, None)
     if not callable(builder):
         found = sorted(n for n, v in vars(loaded).items() if inspect.isfunction(v) and not n.startswith("_")
@@ -456,7 +458,8 @@ def check_builder_cfg(reference, cfg):
     for key in ("mean", "std"):
         values = list(cfg[key])
         if len(values) != 3 or (key == "std" and min(values) <= 0):
-            raise ValueError(f"{where}: {key} = {cfg[key]!r}; expected 3 numbers" + (", positive" if key == "std" else ""))
+            positive = ", positive" if key == "std" else ""
+            raise ValueError(f"{where}: {key} = {cfg[key]!r}; expected 3 numbers{positive}")
     if cfg["interpolation"] not in INTERPOLATIONS:
         raise ValueError(f"{where}: interpolation = {cfg['interpolation']!r}; valid: {', '.join(INTERPOLATIONS)}")
     if not 0 < float(cfg["crop_pct"]) <= 1:
@@ -484,7 +487,8 @@ def final_linear(model):
 def _check_head(reference, model, head_path, cfg, named):
     """``head_path`` is the network's final linear layer: the network's logits are its outputs (checked on a batch
     of two images at the network's input size)."""
-    where = f"python = {reference!r}: " + (f"penultimate = {head_path!r}" if named else f"its last nn.Linear, {head_path},")
+    layer = f"penultimate = {head_path!r}" if named else f"its last nn.Linear, {head_path},"
+    where = f"python = {reference!r}: {layer}"
     try:
         head = model.get_submodule(head_path)
     except AttributeError as error:
