@@ -56,7 +56,7 @@ def _switches(pretrain_metrics):
 
 def accuracy_table(result_paths, pretrain_paths):
     """Rows of result JSONs (probes and fine-tune/scratch refits) joined with their model's source top-1
-    (from the pretrain JSONs)."""
+    (from the pretrain JSONs); settings and datasets in the order of ``result_paths``."""
     source = {}
     for path in pretrain_paths:
         metrics = read_json(path)
@@ -72,7 +72,11 @@ def accuracy_table(result_paths, pretrain_paths):
         row.update(_probe_row(result) if result["setting"] == LOGISTIC_REGRESSION else _training_row(result, path))
         rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
-    return table.sort_values(["setting", "dataset", "source_top1", "model"], ignore_index=True)
+    # Datasets and settings keep the order the results came in (the workflow's: the config's, which for the
+    # paper config is the paper's), so that tables and figures show them in the study's order.
+    order = {column: pd.unique(table[column]) for column in ("setting", "dataset")}
+    return table.sort_values(["setting", "dataset", "source_top1", "model"], ignore_index=True,
+                             key=lambda c: c.map({v: i for i, v in enumerate(order[c.name])}) if c.name in order else c)
 
 
 def load_predictions(paths):

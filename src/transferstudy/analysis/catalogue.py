@@ -37,13 +37,16 @@ CAPTIONS = {
     "fig1_imagenet_vs_transfer": (
         "Average transfer accuracy against source (ImageNet stand-in) top-1, one point per model and a panel "
         "per setting, as the paper's Figure 1. Transfer accuracy is the mean over datasets of each model's "
-        "log-odds accuracy; error bars are the standard error of that mean across datasets. The x axis is "
-        "logit-scaled. Line: least-squares fit with its 95% confidence band; r: Pearson correlation of "
-        "logit(source top-1) with mean log-odds transfer accuracy, with a 95% bootstrap interval over models."),
+        "log-odds accuracy (the empirical logit of the test set's size, finite at 0 and 1); error bars are the "
+        "standard error of that mean across datasets, every model over the same datasets. The x axis is "
+        "logit-scaled, labelled in percent. Line: least-squares fit with its 95% confidence band; r (in the "
+        "title): Pearson correlation of logit(source top-1) with mean log-odds transfer accuracy, with a 95% "
+        "bootstrap interval over models."),
     "fig2_per_dataset": (
-        "Transfer accuracy (log odds) against source top-1 per dataset (columns) and setting (rows), one "
-        "point per model. Line: least-squares fit with its 95% confidence band; r: Pearson correlation on "
-        "log odds with a 95% bootstrap interval over models (10,000 paired resamples)."),
+        "Transfer accuracy against source top-1 per dataset and setting (a block of rows per setting, at most "
+        "four datasets to a row, in the study's order), one point per model, on logit axes labelled in percent. "
+        "Line: least-squares fit with its 95% confidence band; r (in each title): Pearson correlation on log "
+        "odds with a 95% bootstrap interval over models (10,000 paired resamples)."),
     "fig3_finetune_vs_logistic": (
         "Fine-tuning against logistic regression on fixed features of the same pretrained network, one point "
         "per (model, dataset) pair with both results, test accuracy on log-odds axes (labelled in percent). "
@@ -53,17 +56,19 @@ CAPTIONS = {
         "Pretrained against random initialisation. (a) Test accuracy of the fine-tuned network against the "
         "same architecture trained from scratch, per (model, dataset), on log-odds axes. (b) Steps each "
         "setting's selected run needed to reach the threshold (a fraction, analysis.convergence_threshold, "
-        "of the best odds either reached on validation); triangles: the scratch run never reached it, "
-        "plotted at its total steps (a lower bound on the speed-up). The median speed-up is over pairs "
-        "where both reached it (the paper: 17x). (c) Validation curves of the selected runs per dataset: "
-        "fine-tuning solid, scratch dashed, a colour per model."),
+        "of the best odds either reached on validation); open triangles: a run that never reached it, "
+        "plotted at its total steps (the speed-up is then a bound). The median speed-up (title) is over pairs "
+        "where both reached it (the paper: 17x); speedup.csv gives it with a bootstrap interval. (c) "
+        "Validation curves of the selected runs per dataset: fine-tuning solid, scratch dashed, a colour per "
+        "model."),
     "fig5_regularization_ablation": (
         "The regularisation ablation (the paper's four pretraining choices: no batch-norm scale, label "
         "smoothing, dropout, an auxiliary head). Each point is a model pretrained with some switches on, "
         "compared with the same architecture pretrained with all off: its change in source top-1 (x, "
         "points) and its mean change in transfer accuracy over datasets (y, log odds), with a 95% percentile "
-        "bootstrap interval over datasets; a panel per transfer setting. Labels: the switches (ls: label "
-        "smoothing, no_gamma: no batch-norm scale, aux: auxiliary head, all: all four). Last panel: Pearson r "
+        "bootstrap interval over datasets; a panel per transfer setting. Colour: the architecture; marker: the "
+        "variant (ls: label smoothing, no_gamma: no batch-norm scale, aux: auxiliary head, all: all four; "
+        "combinations joined by '-'). Last panel: Pearson r "
         "of logit source top-1 with mean log-odds transfer accuracy for the controlled zoo (every switch off) "
         "and for the mixed-recipe zoo (the same architectures, each with its own switches; the paper's "
         "public checkpoints), with 95% bootstrap intervals over models."),

@@ -37,14 +37,62 @@ def model_colors(models):
     return {model: cmap(i % cmap.N) for i, model in enumerate(models)}
 
 
-def _logit_ticks(ax, values, axis="x"):
-    """Place ticks at round accuracies on a logit-scaled axis, labelled in percent."""
-    lo, hi = np.min(values), np.max(values)
-    candidates = np.array([1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.9]) / 100
-    inside = candidates[(candidates >= lo - 0.05) & (candidates <= hi + 0.05)]
-    ticks = inside if len(inside) >= 2 else candidates[np.argsort(np.abs(candidates - (lo + hi) / 2))[:3]]
-    setter = ax.set_xticks if axis == "x" else ax.set_yticks
-    setter(stats.logit(ticks), [f"{100 * t:g}" for t in ticks])
+# Steps between labelled ticks of a percent axis, coarse to fine.
+PERCENT_STEPS = (50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
+MIN_TICKS, MAX_TICKS = 4, 7
+
+
+def _log_odds(p):
+    return np.log(p / (1 - p))
+
+
+# Round accuracies (percent) that stay apart on a logit axis however wide its range.
+LOGIT_TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 50, 70, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9)
+
+
+def _thinned(candidates, span, max_ticks):
+    kept = []
+    for tick in candidates:
+        if not kept or _log_odds(tick) - _log_odds(kept[-1]) >= span / max_ticks:
+            kept.append(tick)
+    return kept
+
+
+def percent_ticks(low, high, max_ticks=MAX_TICKS):
+    """Round percentages inside (low, high) (fractions) for a logit axis: evenly stepped (the coarsest step, every
+    k-th value, with ``MIN_TICKS`` to ``max_ticks`` ticks) where that spreads them over the axis, no two closer
+    than half of 1/``max_ticks`` of it and no stretch without a tick longer than 2/5 of it (in log odds);
+    otherwise the logit axis's own round values (1, 2, 5, 10, ..., 90, 95, 98, 99, ...), thinned to 1/``max_ticks``
+    of the axis apart."""
+    span = _log_odds(high) - _log_odds(low)
+    for step in PERCENT_STEPS:
+        first, last = np.ceil(100 * low / step - 1e-9), np.floor(100 * high / step + 1e-9)
+        candidates = np.arange(first, last + 1) * step / 100
+        candidates = candidates[(candidates > 0) & (candidates < 1)]
+        if len(candidates) < MIN_TICKS:
+            continue
+        ticks = candidates[::int(np.ceil(len(candidates) / max_ticks))]
+        if len(ticks) < MIN_TICKS:
+            continue
+        edges = _log_odds(np.concatenate([[low], ticks, [high]]))
+        if np.diff(_log_odds(ticks)).min() >= 0.5 * span / max_ticks and np.diff(edges).max() <= 0.4 * span:
+            return ticks
+        break
+    inside = [t / 100 for t in LOGIT_TICKS if low <= t / 100 <= high]
+    kept = _thinned(inside, span, max_ticks)
+    return np.array(kept if len(kept) >= MIN_TICKS or step == PERCENT_STEPS[-1] else ticks)
+
+
+def _logit_ticks(ax, axis="x", max_ticks=MAX_TICKS):
+    """Ticks at round accuracies on a logit-scaled axis, labelled in percent, for the axis's visible range
+    (call once the axis's limits are final)."""
+    get_limits, set_ticks, set_limits = ((ax.get_xlim, ax.set_xticks, ax.set_xlim) if axis == "x"
+                                         else (ax.get_ylim, ax.set_yticks, ax.set_ylim))
+    limits = get_limits()
+    low, high = 1 / (1 + np.exp(-np.array(limits)))
+    ticks = percent_ticks(low, high, max_ticks)
+    set_ticks(_log_odds(ticks), [f"{100 * t:g}" for t in ticks])
+    set_limits(limits)
 
 
 def _fit_with_band(ax, x, y, color="0.3"):
@@ -66,6 +114,20 @@ def _settings(accuracy):
     return [s for s in SETTING_TITLES if s in set(accuracy["setting"])]
 
 
+def _datasets(table):
+    """The datasets in the table's order (the study's: the accuracy table keeps the config's order)."""
+    return list(pd.unique(table["dataset"]))
+
+
+def _square_limits(ax, values, pad=0.06):
+    """The same limits on both axes (log-odds values), a margin around the data."""
+    low, high = float(np.min(values)), float(np.max(values))
+    margin = pad * (high - low or 1.0)
+    ax.set_xlim(low - margin, high + margin)
+    ax.set_ylim(low - margin, high + margin)
+    return low - margin, high + margin
+
+
 def fig1_imagenet_vs_transfer(accuracy):
     """Average transfer accuracy (mean logit over datasets) against source top-1, one panel per setting."""
     stats.check_accuracy_table(accuracy)
@@ -74,64 +136,75 @@ def fig1_imagenet_vs_transfer(accuracy):
     correlations = stats.correlation_table(accuracy)
     colors = model_colors(means.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(settings), figsize=(3.3 * len(settings), 3.0), squeeze=False)
+        fig, axes = plt.subplots(1, len(settings), figsize=(2.4 * len(settings), 2.5), squeeze=False,
+                                 layout="constrained")
         for ax, setting in zip(axes[0], settings):
             part = means[means["setting"] == setting].sort_values("source_top1")
             x = stats.source_logit(part["source_top1"])
             for (_, row), xi in zip(part.iterrows(), x):
-                ax.errorbar(xi, row["mean_logit"], yerr=row["sem_logit"], fmt="o", ms=4, capsize=2,
+                ax.errorbar(xi, row["mean_logit"], yerr=row["sem_logit"], fmt="o", ms=3.5, capsize=2,
                             color=colors[row["model"]], label=row["model"])
             summary = correlations[(correlations.setting == setting)
                                    & (correlations.dataset == stats.MEAN_OVER_DATASETS)].iloc[0]
             if not pd.isna(summary["pearson_r"]):
                 _fit_with_band(ax, x, part["mean_logit"])
-            ax.text(0.04, 0.95, _r_label(summary), transform=ax.transAxes, va="top")
-            _logit_ticks(ax, part["source_top1"])
-            ax.set_title(SETTING_TITLES[setting])
+            ax.margins(x=0.08, y=0.08)
+            _logit_ticks(ax, "x")
+            # The r label is in the title, where it cannot cover a data point.
+            ax.set_title(f"{SETTING_TITLES[setting]}\n{_r_label(summary)}", fontsize=8)
             ax.set_xlabel("Source top-1 accuracy (%)")
             ax.set_ylabel("Transfer accuracy (log odds)")
-        axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+        fig.legend(handles=axes[0][-1].get_legend_handles_labels()[0], loc="outside right center", frameon=False)
     return fig
 
 
+PANELS_PER_ROW = 4
+VARIANT_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p")
+
+
 def fig2_per_dataset(accuracy):
-    """Per-dataset scatter of logit transfer accuracy against source top-1: a row per setting, a column per
-    dataset, each with its least-squares line, 95% band, and Pearson r with its bootstrap interval."""
+    """Per-dataset scatter of logit transfer accuracy against source top-1: for each setting, a panel per
+    dataset (at most ``PANELS_PER_ROW`` to a row, in the study's order), each with its least-squares line, 95%
+    band, and Pearson r with its bootstrap interval in the panel's title."""
     stats.check_accuracy_table(accuracy)
     settings = _settings(accuracy)
-    datasets = sorted(accuracy["dataset"].unique())
+    datasets = _datasets(accuracy)
     correlations = stats.correlation_table(accuracy)
     colors = model_colors(accuracy.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
+    columns = min(PANELS_PER_ROW, len(datasets))
+    rows_per_setting = -(-len(datasets) // columns)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(settings), len(datasets), figsize=(2.1 * len(datasets), 2.1 * len(settings)),
-                                 squeeze=False)
+        fig, axes = plt.subplots(len(settings) * rows_per_setting, columns, squeeze=False, layout="constrained",
+                                 figsize=(1.75 * columns + 1.2, 1.75 * len(settings) * rows_per_setting))
         for i, setting in enumerate(settings):
             for j, dataset in enumerate(datasets):
-                ax = axes[i][j]
+                ax = axes[i * rows_per_setting + j // columns][j % columns]
                 part = accuracy[(accuracy.setting == setting) & (accuracy.dataset == dataset)]
                 part = part.sort_values("source_top1")
+                metric = f" ({part['metric'].iloc[0]})" if "metric" in part and len(part) else ""
                 if part.empty:
                     ax.text(0.5, 0.5, "no results", transform=ax.transAxes, ha="center", va="center", color="0.5")
                     ax.set_xticks([])
                     ax.set_yticks([])
-                    ax.set_title(dataset if i == 0 else "", fontsize=7)
+                    ax.set_title(f"{dataset}{metric}\nno results", fontsize=6)
                     continue
                 x, y = stats.source_logit(part["source_top1"]), stats.transfer_logit(part)
-                ax.scatter(x, y, s=12, c=[colors[m] for m in part["model"]], zorder=2)
+                ax.scatter(x, y, s=10, c=[colors[m] for m in part["model"]], zorder=2)
                 row = correlations[(correlations.setting == setting) & (correlations.dataset == dataset)].iloc[0]
                 if not pd.isna(row["pearson_r"]):
                     _fit_with_band(ax, x, y)
-                ax.text(0.04, 0.96, _r_label(row), transform=ax.transAxes, va="top", fontsize=6)
-                _logit_ticks(ax, part["source_top1"])
-                metric = part["metric"].iloc[0] if "metric" in part else ""
-                ax.set_title(f"{dataset} ({metric})" if i == 0 else "", fontsize=7)
-                if j == 0:
-                    ax.set_ylabel(f"{SETTING_TITLES[setting]}\ntransfer (log odds)")
-                if i == len(settings) - 1:
-                    ax.set_xlabel("source top-1 (%)")
+                ax.margins(0.1)
+                _logit_ticks(ax, "x", max_ticks=5)
+                _logit_ticks(ax, "y", max_ticks=5)
+                ax.tick_params(labelsize=5.5)
+                ax.set_title(f"{dataset}{metric}\n{_r_label(row)}", fontsize=6)
+                if j % columns == 0:
+                    ax.set_ylabel(f"{SETTING_TITLES[setting]}\ntransfer (%)", fontsize=6.5)
+                ax.set_xlabel("source top-1 (%)", fontsize=6.5)
+            for j in range(len(datasets), rows_per_setting * columns):
+                axes[i * rows_per_setting + j // columns][j % columns].set_axis_off()
         handles = [plt.Line2D([], [], ls="", marker="o", ms=4, color=c, label=m) for m, c in colors.items()]
-        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-        fig.tight_layout()
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
     return fig
 
 
@@ -147,26 +220,26 @@ def _pairs(accuracy, setting_x, setting_y):
 
 
 def dataset_colors(datasets):
+    """A colour per dataset, in the order given."""
     cmap = plt.get_cmap("Dark2" if len(datasets) <= 8 else "tab20")
-    return {dataset: cmap(i % cmap.N) for i, dataset in enumerate(sorted(datasets))}
+    return {dataset: cmap(i % cmap.N) for i, dataset in enumerate(datasets)}
 
 
 def _paired_scatter(ax, pairs, colors, xlabel, ylabel, better_label):
     """Log-odds scatter of two settings' accuracies per (model, dataset), with the diagonal and a count of
     the pairs above it."""
-    x, y = pairs["log_odds_x"], pairs["log_odds_y"]
-    for dataset, part in pairs.groupby("dataset"):
-        ax.scatter(part["log_odds_x"], part["log_odds_y"], s=14, color=colors[dataset], label=dataset, zorder=2)
-    lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
-    pad = 0.05 * (hi - lo or 1)
-    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ls="--", color="0.5", lw=0.8, zorder=1)
-    better = int((pairs["y"] > pairs["x"]).sum())
-    ax.text(0.04, 0.96, f"{better_label} in {better} of {len(pairs)} pairs", transform=ax.transAxes, va="top")
-    _logit_ticks(ax, np.concatenate([pairs["x"], pairs["y"]]), "x")
-    _logit_ticks(ax, np.concatenate([pairs["x"], pairs["y"]]), "y")
+    for dataset in colors:
+        part = pairs[pairs["dataset"] == dataset]
+        ax.scatter(part["log_odds_x"], part["log_odds_y"], s=12, color=colors[dataset], label=dataset, zorder=2)
+    low, high = _square_limits(ax, np.concatenate([pairs["log_odds_x"], pairs["log_odds_y"]]))
+    ax.plot([low, high], [low, high], ls="--", color="0.5", lw=0.8, zorder=1)
+    ax.set_aspect("equal", adjustable="box")
+    _logit_ticks(ax, "x")
+    _logit_ticks(ax, "y")
+    better = int((pairs["log_odds_y"] > pairs["log_odds_x"]).sum())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_aspect("equal", adjustable="datalim")
+    return f"{better_label} in {better} of {len(pairs)} pairs"
 
 
 def _no_pairs_figure(message):
@@ -184,40 +257,53 @@ def fig3_finetune_vs_logistic(accuracy):
     pairs = _pairs(accuracy, "logistic_regression", "finetune")
     if pairs.empty:
         return _no_pairs_figure("no (model, dataset) pair has both logistic-regression and fine-tune results")
-    colors = dataset_colors(pairs["dataset"].unique())
+    colors = dataset_colors(_datasets(pairs))
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(3.6, 3.3))
-        _paired_scatter(ax, pairs, colors, "Logistic regression accuracy (%)", "Fine-tuned accuracy (%)",
-                        "fine-tuning better")
-        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+        fig, ax = plt.subplots(figsize=(3.4, 2.9), layout="constrained")
+        ax.set_title(_paired_scatter(ax, pairs, colors, "Logistic regression accuracy (%)",
+                                     "Fine-tuned accuracy (%)", "fine-tuning better"), fontsize=8)
+        fig.legend(loc="outside right center", frameon=False)
     return fig
+
+
+def _steps_summary(steps):
+    """The median speed-up over the pairs where both settings reached the threshold, in words."""
+    exact = steps[steps["censored"] == "none"]["speedup"]
+    if not len(exact):
+        return "no pair with both settings reaching it"
+    return f"median speed-up {exact.median():.1f}x over {len(exact)} pair(s)"
 
 
 def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
     """Pretrained (fine-tuned) against random initialisation: (a) test accuracy per (model, dataset);
-    (b) steps each needs to reach the threshold, censored runs as lower bounds; (c) validation curves per
-    dataset, fine-tuning solid, scratch dashed, a colour per model."""
+    (b) steps each needs to reach the threshold, censored runs as bounds (open triangles); (c) validation
+    curves per dataset (at most ``PANELS_PER_ROW`` to a row), fine-tuning solid, scratch dashed, a colour per
+    model."""
     stats.check_accuracy_table(accuracy)
     pairs = _pairs(accuracy, "scratch", "finetune")
     if pairs.empty:
         return _no_pairs_figure("no (model, dataset) pair has both fine-tune and scratch results")
-    datasets = sorted(convergence["dataset"].unique())
-    colors = dataset_colors(pairs["dataset"].unique())
+    datasets = [d for d in _datasets(accuracy) if d in set(convergence["dataset"])]
+    colors = dataset_colors([d for d in _datasets(accuracy) if d in set(pairs["dataset"])])
     model_color = model_colors(accuracy.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
+    columns = max(1, min(PANELS_PER_ROW, len(datasets)))
+    curve_rows = max(1, -(-len(datasets) // columns))
     with plt.rc_context(STYLE):
-        fig = plt.figure(figsize=(max(6.6, 2.2 * len(datasets)), 5.6), layout="constrained")
-        top, bottom = fig.subfigures(2, 1, height_ratios=[1.15, 1])
+        fig = plt.figure(figsize=(7.0, 2.9 + 1.8 * curve_rows), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[2.9, 1.8 * curve_rows])
         ax_acc, ax_steps = top.subplots(1, 2)
-        _paired_scatter(ax_acc, pairs, colors, "Random initialisation accuracy (%)", "Fine-tuned accuracy (%)",
-                        "pretraining better")
-        ax_acc.set_title("(a) test accuracy")
+        better = _paired_scatter(ax_acc, pairs, colors, "Random initialisation accuracy (%)",
+                                 "Fine-tuned accuracy (%)", "pretraining better")
+        ax_acc.set_title(f"(a) test accuracy\n{better}", fontsize=8)
 
         # A censored run is plotted at its total steps (the bound the speed-up uses).
         steps = steps_to_threshold.assign(
             plot_finetune=steps_to_threshold["finetune_steps"].fillna(steps_to_threshold["finetune_total_steps"]),
             plot_scratch=steps_to_threshold["scratch_steps"].fillna(steps_to_threshold["scratch_total_steps"]))
+        markers = {"none": ("o", "reached by both"), "scratch": ("^", "scratch never reached it (lower bound)"),
+                   "finetune": ("v", "fine-tuning never reached it (upper bound)")}
         for dataset, part in steps.groupby("dataset"):
-            for censored, marker in (("none", "o"), ("scratch", "^"), ("finetune", "v")):
+            for censored, (marker, _) in markers.items():
                 chosen = part[part["censored"] == censored]
                 if len(chosen):
                     ax_steps.scatter(chosen["plot_finetune"], chosen["plot_scratch"], s=16,
@@ -231,27 +317,26 @@ def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
             ax_steps.set_yscale("log")
             ax_steps.set_xlim(lo, hi)
             ax_steps.set_ylim(lo, hi)
+            ax_steps.set_aspect("equal", adjustable="box")
             for axis in (ax_steps.xaxis, ax_steps.yaxis):
                 axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
                 axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
                 axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            exact = steps[steps["censored"] == "none"]["speedup"]
-            text = (f"median speed-up {exact.median():.1f}x\nover {len(exact)} pair(s) reaching it" if len(exact)
-                    else "no pair with both settings\nreaching the threshold")
-            for setting, marker, label, bound in (("scratch", "^", "scratch", "lower"),
-                                                  ("finetune", "v", "fine-tune", "upper")):
-                n_censored = int((steps["censored"] == setting).sum())
-                if n_censored:
-                    text += f"\n{marker}: {n_censored} {label} run(s) never\nreached it ({bound} bounds)"
-            ax_steps.text(0.97, 0.04, text, transform=ax_steps.transAxes, va="bottom", ha="right", fontsize=6.5)
         ax_steps.set_xlabel("Fine-tuning steps to threshold")
         ax_steps.set_ylabel("Scratch steps to threshold")
-        ax_steps.set_title("(b) steps to threshold")
+        ax_steps.set_title(f"(b) steps to threshold\n{_steps_summary(steps)}", fontsize=8)
         handles = [plt.Line2D([], [], ls="", marker="o", ms=4, color=c, label=d) for d, c in colors.items()]
-        ax_steps.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+        handles += [plt.Line2D([], [], ls="", marker=marker, ms=4, color="0.3", markerfacecolor="none"
+                               if censored != "none" else "0.3", label=label)
+                    for censored, (marker, label) in markers.items() if (steps["censored"] == censored).any()]
+        top.legend(handles=handles, loc="outside right center", frameon=False)
 
-        axes = np.atleast_1d(bottom.subplots(1, max(len(datasets), 1), sharey=False))
-        for ax, dataset in zip(axes, datasets):
+        axes = np.atleast_2d(bottom.subplots(curve_rows, columns, squeeze=False))
+        for k, ax in enumerate(axes.flat):
+            if k >= len(datasets):
+                ax.set_axis_off()
+                continue
+            dataset = datasets[k]
             part = convergence[convergence["dataset"] == dataset]
             for (model, setting), curve in part.groupby(["model", "setting"]):
                 curve = curve.sort_values("step")
@@ -259,8 +344,10 @@ def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
                         ls="-" if setting == "finetune" else "--", lw=0.9)
             ax.set_title(f"(c) {dataset}", fontsize=7)
             ax.set_xlabel("training step")
-        axes[0].set_ylabel("validation metric (%)")
-        handles = [plt.Line2D([], [], color=c, label=m) for m, c in model_color.items()]
+            if k % columns == 0:
+                ax.set_ylabel("validation metric (%)")
+        handles = [plt.Line2D([], [], color=c, label=m) for m, c in model_color.items()
+                   if m in set(convergence["model"])]
         handles += [plt.Line2D([], [], color="0.3", ls="-", label="fine-tuned"),
                     plt.Line2D([], [], color="0.3", ls="--", label="random init.")]
         bottom.legend(handles=handles, loc="outside right center", frameon=False)
@@ -282,8 +369,12 @@ def fig5_regularization_ablation(ablation, zoo_correlation):
     if not settings:
         return _no_pairs_figure("no model trained with pretraining switches has a baseline with results")
     colors = model_colors(sorted(ablation["arch"].unique()))
+    tags = sorted({_variant_label(row) for _, row in ablation.iterrows()})
+    # A marker per variant, not a text label beside each point: labels would cover points and each other.
+    marker_of = {tag: VARIANT_MARKERS[i % len(VARIANT_MARKERS)] for i, tag in enumerate(tags)}
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(settings) + 1, figsize=(3.3 * (len(settings) + 1), 3.2), squeeze=False)
+        fig, axes = plt.subplots(1, len(settings) + 1, figsize=(2.4 * (len(settings) + 1) + 1.4, 2.6), squeeze=False,
+                                 layout="constrained")
         axes = axes[0]
         for ax, setting in zip(axes, settings):
             part = ablation[ablation["setting"] == setting]
@@ -293,15 +384,14 @@ def fig5_regularization_ablation(ablation, zoo_correlation):
                 low, high = row["transfer_logit_low"], row["transfer_logit_high"]
                 yerr = None if pd.isna(low) else [[row["transfer_logit_change"] - low],
                                                    [high - row["transfer_logit_change"]]]
-                ax.errorbar(row["source_top1_change"], row["transfer_logit_change"], yerr=yerr, fmt="o", ms=4,
-                            capsize=2, color=colors[row["arch"]], zorder=2)
-                ax.annotate(_variant_label(row), (row["source_top1_change"], row["transfer_logit_change"]),
-                            xytext=(3, 3), textcoords="offset points", fontsize=5.5, color="0.25")
+                ax.errorbar(row["source_top1_change"], row["transfer_logit_change"], yerr=yerr,
+                            fmt=marker_of[_variant_label(row)], ms=4, capsize=2, color=colors[row["arch"]], zorder=2)
             ax.set_title(SETTING_TITLES[setting])
             ax.set_xlabel("Source top-1 change (points)")
             ax.set_ylabel("Transfer change (mean log odds)")
         handles = [plt.Line2D([], [], ls="", marker="o", ms=4, color=c, label=a) for a, c in colors.items()]
-        axes[len(settings) - 1].legend(handles=handles, loc="lower left", frameon=False, title="architecture")
+        handles += [plt.Line2D([], [], ls="", marker=marker_of[t], ms=4, color="0.3", label=t) for t in tags]
+        fig.legend(handles=handles, loc="outside right center", frameon=False, title="architecture, variant")
 
         ax = axes[-1]
         means = zoo_correlation[zoo_correlation["dataset"] == stats.MEAN_OVER_DATASETS]
@@ -322,7 +412,6 @@ def fig5_regularization_ablation(ablation, zoo_correlation):
         ax.set_ylabel("r (source top-1 vs mean transfer)")
         ax.set_title("Controlled vs mixed recipes")
         ax.legend(loc="lower left", frameon=False)
-        fig.tight_layout()
     return fig
 
 

@@ -1,0 +1,119 @@
+"""Every figure rendered from a table of the paper's shape (16 networks, 12 datasets, three settings): no text
+over another text or over a data point, percent axes with round ticks, datasets in the study's order."""
+
+import itertools
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from transferstudy.analysis import convergence, figures
+
+DATASETS = ["food101", "cifar10", "cifar100", "birdsnap", "sun397", "stanford_cars", "fgvc_aircraft", "voc2007",
+            "dtd", "oxford_iiit_pet", "caltech101", "flowers102"]
+MODELS = [f"net{k:02d}" for k in range(16)]
+
+
+def paper_shaped_tables(seed=0):
+    rng = np.random.default_rng(seed)
+    top1 = np.sort(rng.uniform(0.70, 0.83, len(MODELS)))
+    rows, curves = [], []
+    for (m, model), (d, dataset) in itertools.product(enumerate(MODELS), enumerate(DATASETS)):
+        base = 0.55 + 0.03 * d
+        for setting, shift in (("logistic_regression", 0.0), ("finetune", 0.08), ("scratch", 0.03)):
+            value = float(np.clip(base + shift + 0.9 * (top1[m] - 0.76) + rng.normal(0, 0.01), 0.2, 0.99))
+            rows.append({"model": model, "dataset": dataset, "setting": setting, "metric": "top1", "value": value,
+                         "source_top1": top1[m], "n_test": 2000})
+        for setting, rate in (("finetune", 4.0), ("scratch", 1.0)):
+            for step in range(0, 20001, 2000):
+                curves.append({"setting": setting, "model": model, "dataset": dataset, "metric": "top1",
+                               "step": step, "value": base * (1 - np.exp(-rate * (step + 500) / 20000)),
+                               "lr": 0.01, "weight_decay": 0.0, "total_steps": 20000})
+    accuracy, curves = pd.DataFrame(rows), pd.DataFrame(curves)
+    return {"accuracy": accuracy, "convergence": curves,
+            "steps_to_threshold": convergence.steps_to_threshold(curves)}
+
+
+def _texts(fig):
+    """(text, display box) of every text drawn: tick labels only of ticks inside their axis's view (matplotlib
+    keeps, undrawn, the labels of ticks beyond it)."""
+    renderer = fig.canvas.get_renderer()
+    tick_labels, drawn = set(), []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                for label in (tick.label1, tick.label2):
+                    tick_labels.add(label)
+                    if label.get_visible() and label.get_text().strip() and low - 1e-9 <= tick.get_loc() <= high + 1e-9:
+                        drawn.append(label)
+    drawn += [t for t in fig.findobj(matplotlib.text.Text)
+              if t not in tick_labels and t.get_visible() and t.get_text().strip()]
+    return [(t.get_text(), t.get_window_extent(renderer)) for t in drawn]
+
+
+def _points(fig):
+    """Display coordinates of every scatter point and marker."""
+    points = []
+    for collection in fig.findobj(matplotlib.collections.PathCollection):
+        offsets = collection.get_offsets()
+        if len(offsets):
+            points.append(collection.get_offset_transform().transform(offsets))
+    for line in fig.findobj(matplotlib.lines.Line2D):
+        if line.get_marker() not in (None, "None", "", " ") and line.get_linestyle() in ("None", "", " "):
+            data = np.column_stack(line.get_data())
+            if len(data) and line.axes is not None:
+                points.append(line.get_transform().transform(data))
+    return np.concatenate(points) if points else np.zeros((0, 2))
+
+
+def _overlaps(boxes):
+    return [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2)
+            if box_a.x0 < box_b.x1 - 0.5 and box_b.x0 < box_a.x1 - 0.5 and box_a.y0 < box_b.y1 - 0.5
+            and box_b.y0 < box_a.y1 - 0.5]
+
+
+def _draw(name, tables):
+    fig = figures.FIGURES[name](**{table: tables[table] for table in figures.FIGURE_TABLES[name]})
+    fig.canvas.draw()
+    return fig
+
+
+@pytest.mark.parametrize("name", ["fig1_imagenet_vs_transfer", "fig2_per_dataset", "fig3_finetune_vs_logistic",
+                                  "fig4_pretrained_vs_random"])
+def test_no_text_covers_another_or_a_data_point(name, tmp_path):
+    fig = _draw(name, paper_shaped_tables())
+    boxes = _texts(fig)
+    assert not _overlaps(boxes), _overlaps(boxes)[:5]
+    points = _points(fig)
+    covered = [(text, int(np.sum((points[:, 0] > box.x0) & (points[:, 0] < box.x1) & (points[:, 1] > box.y0)
+                                 & (points[:, 1] < box.y1)))) for text, box in boxes]
+    assert not [c for c in covered if c[1]], [c for c in covered if c[1]][:5]
+    figures.save(fig, [tmp_path / f"{name}.png"])
+
+
+def test_percent_ticks_are_round_and_enough():
+    assert list(figures.percent_ticks(0.70, 0.83) * 100) == pytest.approx([70, 72, 74, 76, 78, 80, 82])
+    assert list(figures.percent_ticks(0.05, 0.95) * 100) == pytest.approx([20, 40, 60, 80])
+    assert list(figures.percent_ticks(0.971, 0.989) * 100) == pytest.approx([97.2, 97.6, 98.0, 98.4, 98.8])
+    # A wide range: the logit axis's own round values, so the stretched top still has labels.
+    assert list(figures.percent_ticks(0.45, 0.99) * 100) == pytest.approx([50, 70, 90, 95, 98, 99])
+
+
+def test_axes_have_four_round_percent_ticks_and_datasets_keep_the_studys_order():
+    tables = paper_shaped_tables()
+    fig = _draw("fig2_per_dataset", tables)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title().split(" ")[0] for ax in panels[:12]] == DATASETS
+    assert max(len(row) for row in np.array(panels[:12]).reshape(-1, 4)) == 4
+    for ax in panels:
+        for labels in (ax.get_xticklabels(), ax.get_yticklabels()):
+            shown = [label.get_text() for label in labels if label.get_text()]
+            assert len(shown) >= 4, (ax.get_title(), shown)
+            assert all(float(text) == round(float(text), 2) for text in shown)
+    fig1 = _draw("fig1_imagenet_vs_transfer", tables)
+    for ax in [ax for ax in fig1.axes if ax.get_title()]:
+        low, high = ax.get_xlim()
+        ticks = ax.get_xticks()
+        assert len(ticks) >= 4 and ticks.min() >= low and ticks.max() <= high
