@@ -195,3 +195,29 @@ def test_every_stage_describes_its_options(stage, capsys, monkeypatch):
     with pytest.raises(SystemExit) as stopped:
         main([stage, "--help"])
     assert stopped.value.code == 0 and capsys.readouterr().out.startswith(f"usage: transferstudy {stage}")
+
+
+def test_nested_config_overrides_given_as_text_are_read_as_the_schemas_types():
+    # Snakemake passes the scalars of a nested --config value as text.
+    given = {"probe": {"num_penalties": "5", "standardize": "false", "penalty_min": "1e-3"},
+             "ablation": {"enabled": "true"}, "finetune": {"lr": ["0.1", "0.01"], "amp": "true"},
+             "models": {"net": {"timm": "resnet10t.c3_in1k", "source_top1": "0.7"}},
+             "datasets": {"mine": {"format": "csv", "manifest": "m.csv", "metric": "top1", "classes": ["1", "2"],
+                                   "test_fraction": "0.25"}, "textures": {"train_per_class": "10"}},
+             "seed": 3}
+    out = config.coerce_text_values(given, SCHEMA)
+    assert out["probe"] == {"num_penalties": 5, "standardize": False, "penalty_min": 0.001}
+    assert out["ablation"]["enabled"] is True and out["finetune"] == {"lr": [0.1, 0.01], "amp": True}
+    assert out["models"]["net"]["source_top1"] == 0.7
+    assert out["datasets"]["mine"]["classes"] == ["1", "2"] and out["datasets"]["mine"]["test_fraction"] == 0.25
+    assert out["datasets"]["textures"]["train_per_class"] == "10"  # builder options: the builder's to check
+    assert config.coerce_text_values({"probe": {"num_penalties": "many"}}, SCHEMA) == {"probe": {"num_penalties": "many"}}
+
+
+def test_a_nested_override_on_the_command_line_is_accepted(tmp_path):
+    result = run_snakemake("-n", "--config", "probe={num_penalties: 5, standardize: false}",
+                           workdir=tmp_path, configfile=ROOT / "config" / "config.yaml")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+    refused = run_snakemake("-n", "--config", "probe={num_penalties: many}", workdir=tmp_path,
+                            configfile=ROOT / "config" / "config.yaml")
+    assert refused.returncode != 0 and "'many' is not of type 'integer'" in refused.stdout + refused.stderr

@@ -71,6 +71,73 @@ def _checked(key, value, kind, metadata):
     return value
 
 
+def _resolve(schema, root):
+    while isinstance(schema, dict) and "$ref" in schema:
+        node = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def _scalar_types(schema):
+    kinds = schema.get("type", [])
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    kinds += sorted({type(v).__name__ for v in schema.get("enum", []) if not isinstance(v, str)})
+    return kinds
+
+
+def _from_text(value, kinds):
+    """``value`` (text) as the first of ``kinds`` (JSON schema type names) that reads it; unchanged if none."""
+    for kind in kinds:
+        if kind in ("boolean", "bool") and value in ("true", "false"):
+            return value == "true"
+        if kind in ("integer", "int"):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        if kind in ("number", "float"):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if kind == "null" and value in ("null", "~", ""):
+            return None
+    return value
+
+
+def coerce_text_values(value, schema, root=None):
+    """``value`` with text where the JSON ``schema`` asks for a number, integer, boolean or null read as one.
+
+    Snakemake passes the scalars of a nested ``--config`` value as text (``--config 'probe={num_penalties:
+    5}'`` gives ``{"num_penalties": "5"}``); read against the schema, such an override is what its author meant.
+    Text where the schema allows text is left alone (a class named "1" stays "1")."""
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, dict):
+        alternatives = [_resolve(a, root) for a in schema.get("oneOf", []) + schema.get("anyOf", [])]
+        if "then" in schema and isinstance(schema.get("if"), dict):
+            alternatives.append(_resolve(schema["then"], root))
+        out = {}
+        for key, item in value.items():
+            child = (schema.get("properties", {}).get(key) or next(
+                (a["properties"][key] for a in alternatives if key in a.get("properties", {})), None))
+            if child is None and isinstance(schema.get("additionalProperties"), dict):
+                child = schema["additionalProperties"]
+            out[key] = coerce_text_values(item, child, root) if child is not None else item
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [coerce_text_values(item, schema["items"], root) for item in value]
+    if isinstance(value, str):
+        kinds = _scalar_types(schema)
+        if "string" not in kinds and kinds:
+            return _from_text(value, kinds)
+    return value
+
+
 class Group:
     """Base of the settings groups: made from a config section (``from_mapping``) or from a command's flags
     (``add_arguments`` / ``from_arguments``); ``as_dict`` gives the section back with every default filled."""

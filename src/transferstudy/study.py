@@ -36,12 +36,6 @@ def grid_value(value):
     return f"{value:g}"
 
 
-def _enabled(value):
-    """A section's ``enabled``: true or false, or their text forms, which Snakemake's ``--config
-    'ablation={enabled: true}'`` passes for nested values."""
-    return value if isinstance(value, bool) else value == "true"
-
-
 class Study:
     """One configuration, checked and expanded. Raises ``ConfigError`` naming the first invalid key."""
 
@@ -61,7 +55,7 @@ class Study:
         for name, entry in config["models"].items():
             self._check_model(name, entry)
         ablation = config.get("ablation") or {}
-        self.ablation = ablation if ablation and _enabled(ablation.get("enabled", True)) else None
+        self.ablation = ablation if ablation and ablation.get("enabled", True) else None
         self.tsne = None
         if self.ablation:
             self._check_ablation()

@@ -1,8 +1,11 @@
 import re
+from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
 
 from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
+from transferstudy.config import coerce_text_values
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
 from transferstudy.study import Study
 
@@ -10,7 +13,10 @@ from transferstudy.study import Study
 # cross-references, and expands the configuration into what the rules run. Defaults come from the library's
 # settings groups, not from the schema: filled in, the schema's recipe defaults would turn a model's recipe
 # overrides into whole recipes.
-validate(config, schema="../schemas/config.schema.yaml", set_default=False)
+SCHEMA = Path(workflow.current_basedir) / ".." / "schemas" / "config.schema.yaml"
+# Snakemake passes nested --config values as text ('probe={num_penalties: 5}'): read them as the schema's types.
+config.update(coerce_text_values(config, yaml.safe_load(SCHEMA.read_text())))
+validate(config, schema=str(SCHEMA), set_default=False)
 STUDY = Study(config)
 
 # The standard `gpu` resource: a cluster executor turns it into a GPU request; locally,
