@@ -155,6 +155,28 @@ def test_bad_features_are_refused_naming_the_file(tmp_path, corrupt, message):
     assert "bad.h5" in str(error.value)
 
 
+def test_a_probe_never_chooses_from_an_undefined_validation_metric(tmp_path, monkeypatch):
+    # Multi-label with no positive example in val: mAP is undefined at every penalty.
+    path = _features_file(tmp_path / "noval.h5", multilabel=True, metric="map11",
+                          corrupt=lambda s: s["val"].__setitem__("labels", np.zeros_like(s["val"]["labels"])))
+    with pytest.raises(ValueError, match=r"noval.h5: split 'val' has no positive example of any class"):
+        probe.run_probe(path, solver={"num_penalties": 2})
+    with pytest.raises(ValueError, match="undefined: no class has a positive example"):
+        metrics.score("map11", np.zeros((4, 3)), np.zeros((4, 3)))
+    # Whatever makes the validation metric undefined, no penalty is chosen from it.
+    monkeypatch.setitem(metrics.METRIC_FUNCTIONS, "top1", lambda labels, scores: float("nan"))
+    splits = {s: {"features": np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32),
+                  "labels": np.array([0, 1] * 3)} for s in ("train", "val", "test")}
+    with pytest.raises(ValueError, match=r"the validation metric \(top1\) is undefined at 2 of 2 penalties"):
+        probe.probe_arrays(splits, 2, False, "top1", solver={"num_penalties": 2})
+
+
+def test_one_class_is_refused(tmp_path):
+    path = _features_file(tmp_path / "one.h5", classes=1)
+    with pytest.raises(ValueError, match=r"one.h5: 1 class\(es\); a classifier needs at least 2"):
+        probe.run_probe(path, solver={"num_penalties": 2})
+
+
 def test_command_line_runs_the_same_code_and_saves_test_predictions(tmp_path):
     path = _features_file(tmp_path / "f.h5")
     probe.main([str(path), "--out", str(tmp_path / "cli.json"), "--num-penalties", "3",
@@ -268,3 +290,11 @@ def test_a_guessed_direction_is_searched_first_and_an_ascending_one_ignored():
     for theta in (guessed_theta, plain_theta):
         theta[:, -1] -= theta[:, -1].mean()
     torch.testing.assert_close(guessed_theta, plain_theta, atol=1e-5, rtol=0)
+
+
+def test_an_option_out_of_range_is_a_usage_error_not_a_traceback(capsys):
+    from transferstudy.__main__ import main
+
+    assert main(["probe", "features.h5", "--out", "r.json", "--penalty-min", "-1"]) == 2
+    error = capsys.readouterr().err
+    assert "transferstudy probe: error: config: probe.penalty_min = -1.0 must be greater than 0" in error

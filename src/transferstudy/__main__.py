@@ -40,7 +40,13 @@ def main(argv=None):
         print(f"transferstudy: unknown stage {stage!r}\n\n{usage()}", end="", file=sys.stderr)
         return 2
     sys.argv[0] = f"transferstudy {stage}"  # argparse's program name in usage and errors
-    return importlib.import_module(STAGES[stage][0]).main(rest)
+    from .config import ConfigError
+
+    try:
+        return importlib.import_module(STAGES[stage][0]).main(rest)
+    except ConfigError as error:  # a bad option value: said as argparse says a bad option, not as a traceback
+        print(f"transferstudy {stage}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ def mean_average_precision_11point(targets, scores):
     """Mean 11-point AP over the classes (columns) that have at least one positive example."""
     targets = np.asarray(targets)
     present = np.flatnonzero(targets.sum(axis=0) > 0)
+    if not len(present):
+        raise ValueError("11-point mAP is undefined: no class has a positive example")
     return float(np.mean([average_precision_11point(targets[:, k], scores[:, k]) for k in present]))
 
 

@@ -337,6 +337,9 @@ def _line_search(line, loss0, slope0, c1=1e-4, c2=0.9, max_evals=40):
 
 def check_features(path, splits, num_classes, multilabel):
     """Refuse features a probe cannot trust, naming the file, split and problem."""
+    if num_classes < 2:
+        raise ValueError(f"{path}: {num_classes} class(es); a classifier needs at least 2 (every score would be "
+                         "perfect)")
     for split, arrays in splits.items():
         feats, labels = arrays["features"], arrays["labels"]
         bad = np.count_nonzero(~np.isfinite(feats))
@@ -350,6 +353,9 @@ def check_features(path, splits, num_classes, multilabel):
                 missing = np.flatnonzero(labels.sum(0) == 0)
                 if len(missing):
                     raise ValueError(f"{path}: split 'train' has no positive example of class(es) {missing.tolist()}")
+            elif not labels.any():
+                raise ValueError(f"{path}: split '{split}' has no positive example of any class: its mAP, which "
+                                 "chooses the penalty or scores the probe, is undefined")
         else:
             if labels.ndim != 1:
                 raise ValueError(f"{path}: split '{split}' labels must be [N] class indices, got shape {labels.shape}")
@@ -435,6 +441,10 @@ def probe_arrays(splits, num_classes, multilabel, metric, *, solver=None, device
     val_features = problem.transform(x["val"])
     grid, solutions = regularization_path(problem, penalties, val_features, splits["val"]["labels"], metric,
                                           **fit_options)
+    undefined = [g["penalty"] for g in grid if not np.isfinite(g["val_metric"])]
+    if undefined:
+        raise ValueError(f"the validation metric ({metric}) is undefined at {len(undefined)} of {len(grid)} penalties "
+                         f"(e.g. {undefined[0]:.3g}): no penalty can be chosen")
     # Ties go to the larger penalty (earlier in the path): the simpler model.
     best = int(np.argmax([g["val_metric"] for g in grid]))
     chosen = grid[best]["penalty"]
