@@ -191,6 +191,13 @@ def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(ar
     _run(artefacts, tmp_path, "grid", model_name="mini")
     with pytest.raises(ValueError, match="scores validation, not test"):
         accuracy_table([tmp_path / "grid.json"], [tmp_path / "mini" / "pretrain.json"])
+    # Two pretrain JSONs in directories of the same name describe one model twice: refused, not overwritten.
+    (tmp_path / "elsewhere" / "mini").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "mini" / "pretrain.json").write_text(json.dumps({"source_top1": 0.9}))
+    with pytest.raises(ValueError, match=r"elsewhere/mini/pretrain.json and .*mini/pretrain.json both describe model "
+                                         r"'mini'"):
+        accuracy_table([tmp_path / "refit.json"], [tmp_path / "mini" / "pretrain.json",
+                                                    tmp_path / "elsewhere" / "mini" / "pretrain.json"])
 
 
 def test_command_line_grid_point_selection_and_refit(artefacts, tmp_path, capsys):

@@ -57,10 +57,15 @@ def _switches(pretrain_metrics):
 def accuracy_table(result_paths, pretrain_paths):
     """Rows of result JSONs (probes and fine-tune/scratch refits) joined with their model's source top-1
     (from the pretrain JSONs); settings and datasets in the order of ``result_paths``."""
-    source = {}
+    source, where = {}, {}
     for path in pretrain_paths:
         metrics = read_json(path)
-        source[Path(path).parent.name] = metrics
+        # A zoo record names its model; the workflow's own pretraining writes results/models/<model>/.
+        model = metrics.get("model") or Path(path).parent.name
+        if model in source:
+            raise ValueError(f"{path} and {where[model]} both describe model {model!r}; give each model's pretrain "
+                             "JSON once (results/models/<model>/pretrain.json)")
+        source[model], where[model] = metrics, path
     rows = []
     for path in result_paths:
         result = read_json(path)
