@@ -182,12 +182,12 @@ def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(ar
     (tmp_path / "mini").mkdir()
     (tmp_path / "mini" / "pretrain.json").write_text(json.dumps({"source_top1": 0.4}))
     refit = _run(artefacts, tmp_path, "refit", fit="trainval", init="random", model_name="mini",
-                 record={"selection": {"lr": 0.05}})
+                 record={"selection": {"lr": 0.05, "model": "mini", "dataset": "textures", "setting": "scratch"}})
     row = accuracy_table([tmp_path / "refit.json"], [tmp_path / "mini" / "pretrain.json"]).iloc[0]
     assert (row.model, row.setting, row.value, row.source_top1) == ("mini", "scratch", refit["final_metric"], 0.4)
     assert row.checkpoint_sha256 == refit["checkpoint_sha256"] and row.split_seed == 0 and row.n_test == 48
     assert json.loads(row.hyperparameters) == {"lr": 0.05, "weight_decay": 1e-4}
-    assert refit["selection"] == {"lr": 0.05} and pd.isna(row.not_converged)
+    assert refit["selection"]["lr"] == 0.05 and pd.isna(row.not_converged)
     _run(artefacts, tmp_path, "grid", model_name="mini")
     with pytest.raises(ValueError, match="scores validation, not test"):
         accuracy_table([tmp_path / "grid.json"], [tmp_path / "mini" / "pretrain.json"])
@@ -213,6 +213,12 @@ def test_command_line_grid_point_selection_and_refit(artefacts, tmp_path, capsys
                    "--out", str(tmp_path / "refit.json"), "--state", str(tmp_path / "refit.pt")])
     selection, refit = (json.loads((tmp_path / f).read_text()) for f in ("selected.json", "refit.json"))
     assert refit["lr"] == selection["lr"] and refit["selection"] == selection and refit["eval_split"] == "test"
+    # A selection made for another dataset is not refitted here.
+    (tmp_path / "other.json").write_text(json.dumps({**selection, "dataset": "stars_fine"}))
+    with pytest.raises(ValueError, match=r"the selection was made for \{.*'dataset': 'stars_fine'.*not for this "
+                                         r"run's \{.*'dataset': 'textures'"):
+        finetune.main([*common, "--selection", str(tmp_path / "other.json"), "--fit", "trainval",
+                       "--out", str(tmp_path / "refit2.json"), "--state", str(tmp_path / "refit2.pt")])
 
 
 def _as_image_files(split_file, out, root):

@@ -176,6 +176,14 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
     started = time.time()
     run = _setup(checkpoint_path, dataset_path, state_path, init=init, lr=lr, weight_decay=weight_decay, fit=fit,
                  recipe=recipe, device=device, amp=amp, workers=workers)
+    selection = (record or {}).get("selection")
+    if selection is not None:
+        this = {"model": model_name or run.loaded.info["arch"], "dataset": run.attrs["dataset"],
+                "setting": INIT_ARM[init]}
+        other = {key: selection.get(key) for key in this}
+        if other != this:
+            raise ValueError(f"the selection was made for {other}, not for this run's {this}; refit with the "
+                             "selection of this model, dataset and setting")
     metric, eval_split = run.attrs["metric"], FITS[fit][1]
 
     def report(step, stats):
