@@ -69,3 +69,17 @@ def test_holdout_split_refuses_singleton_classes():
 def test_unknown_dataset_option_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['train_size'\]; valid: \['image_size'"):
         datasets.prepare_dataset("textures", tmp_path / "t.h5", seed=0, split_seed=0, val_fraction=0.2, train_size=3)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"train_per_class": "ten"}, r"datasets.textures.train_per_class = 'ten' is not a positive integer \(default 40\)"),
+    ({"train_per_class": -1}, r"datasets.textures.train_per_class = -1 is not a positive integer"),
+    ({"test_per_class": 0}, r"datasets.textures.test_per_class = 0 is not a positive integer"),
+])
+def test_builder_options_of_the_wrong_type_or_range_are_refused_when_planning(options, message):
+    from transferstudy.config import ConfigError
+    from transferstudy.study import Study
+
+    with pytest.raises(ConfigError, match=message):
+        Study({"models": {"net": {"arch": "mini_vgg"}}, "source": {"dataset": "shapes64"},
+               "datasets": {"textures": options}})

@@ -36,6 +36,23 @@ def grid_value(value):
     return f"{value:g}"
 
 
+def _check_builder_option(key, value, default):
+    """A dataset builder's option has its default's type: counts and sizes are positive integers, fractions lie in
+    (0, 1), switches are true or false, paths are text."""
+    if isinstance(default, bool):
+        valid, what = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        valid, what = isinstance(value, int) and not isinstance(value, bool) and value >= 1, "a positive integer"
+    elif isinstance(default, float):
+        valid = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1
+        what = "a fraction in (0, 1)"
+    else:
+        valid, what = isinstance(value, str) and bool(value), "a path"
+    if not valid:
+        shown = "" if default is None else f" (default {default!r})"
+        raise ConfigError(f"{key} = {value!r} is not {what}{shown}")
+
+
 class Study:
     """One configuration, checked and expanded. Raises ``ConfigError`` naming the first invalid key."""
 
@@ -174,6 +191,8 @@ class Study:
         if unknown:
             raise ConfigError(f"{key} has unknown option(s) {sorted(unknown)} for dataset {name!r}; "
                               f"valid: {sorted(info.options)}")
+        for option, value in (options or {}).items():
+            _check_builder_option(f"{key}.{option}", value, info.options[option])
         if info.kind == "official":
             options = options or {}
             if not options.get("root"):
