@@ -87,7 +87,7 @@ def _scalar_types(schema):
     return kinds
 
 
-def _from_text(value, kinds):
+def from_text(value, kinds):
     """``value`` (text) as the first of ``kinds`` (JSON schema type names) that reads it; unchanged if none."""
     for kind in kinds:
         if kind in ("boolean", "bool") and value in ("true", "false"):
@@ -134,7 +134,7 @@ def coerce_text_values(value, schema, root=None):
     if isinstance(value, str):
         kinds = _scalar_types(schema)
         if "string" not in kinds and kinds:
-            return _from_text(value, kinds)
+            return from_text(value, kinds)
     return value
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .analysis import catalogue as figure_catalogue
 from .config import (AnalysisOptions, ConfigError, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
-                     StudyOptions, TrainingArm, TsneOptions)
+                     StudyOptions, TrainingArm, TsneOptions, from_text)
 from .data import datasets, declared, official
 from .nets import catalogue as nets
 from .settings import LOGISTIC_REGRESSION, SCRATCH, TRAINING_ARMS
@@ -36,9 +36,12 @@ def grid_value(value):
     return f"{value:g}"
 
 
-def _check_builder_option(key, value, default):
-    """A dataset builder's option has its default's type: counts and sizes are positive integers, fractions lie in
-    (0, 1), switches are true or false, paths are text."""
+def _checked_builder_option(key, value, default):
+    """A dataset builder's option, of its default's type: counts and sizes are positive integers, fractions lie in
+    (0, 1), switches are true or false, paths are text. Text of a number or switch (Snakemake's nested --config
+    values) is read as one."""
+    if isinstance(value, str) and default is not None and not isinstance(default, str):
+        value = from_text(value, [type(default).__name__])
     if isinstance(default, bool):
         valid, what = isinstance(value, bool), "true or false"
     elif isinstance(default, int):
@@ -51,6 +54,7 @@ def _check_builder_option(key, value, default):
     if not valid:
         shown = "" if default is None else f" (default {default!r})"
         raise ConfigError(f"{key} = {value!r} is not {what}{shown}")
+    return value
 
 
 class Study:
@@ -67,7 +71,7 @@ class Study:
         self.shared_recipe = dict(config.get("pretrain") or {})
         PretrainRecipe.from_mapping(self.shared_recipe)
         self.datasets = list(config["datasets"])
-        self._declared = {}
+        self._declared, self._builder_options = {}, {}
         self._check_datasets()
         for name, entry in config["models"].items():
             self._check_model(name, entry)
@@ -134,10 +138,8 @@ class Study:
         return [(grid_value(lr), grid_value(wd)) for lr in options.lr for wd in options.weight_decay]
 
     def dataset_options(self, name):
-        """The builder options of the source or a target dataset."""
-        if name == self.source:
-            return dict((self.config.get("source") or {}).get("options") or {})
-        return dict(self.config["datasets"][name] or {})
+        """The builder options of the source or a target dataset (checked, text read as its option's type)."""
+        return dict(self._builder_options[name])
 
     @property
     def imagenet_val(self):
@@ -191,8 +193,8 @@ class Study:
         if unknown:
             raise ConfigError(f"{key} has unknown option(s) {sorted(unknown)} for dataset {name!r}; "
                               f"valid: {sorted(info.options)}")
-        for option, value in (options or {}).items():
-            _check_builder_option(f"{key}.{option}", value, info.options[option])
+        self._builder_options[name] = {option: _checked_builder_option(f"{key}.{option}", value, info.options[option])
+                                       for option, value in (options or {}).items()}
         if info.kind == "official":
             options = options or {}
             if not options.get("root"):
@@ -207,6 +209,7 @@ class Study:
         for name, options in self.config["datasets"].items():
             if (options or {}).get("format"):
                 self._check_declared(name, options)
+                self._builder_options[name] = dict(options)
                 continue
             if name not in targets:
                 raise ConfigError(f"datasets.{name} is not a known target dataset; valid: {', '.join(targets)}, or "
