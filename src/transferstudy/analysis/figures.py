@@ -37,8 +37,8 @@ def model_colors(models):
     return {model: cmap(i % cmap.N) for i, model in enumerate(models)}
 
 
-# Steps between labelled ticks of a percent axis, coarse to fine.
-PERCENT_STEPS = (50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
+# Steps between labelled ticks of a percent axis, coarse to fine: 1-2-5 first, quarters where those do not fit.
+PERCENT_STEPS = ((50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01), (25, 2.5, 0.25, 0.025))
 MIN_TICKS, MAX_TICKS = 4, 7
 
 
@@ -58,29 +58,35 @@ def _thinned(candidates, span, max_ticks):
     return kept
 
 
+def _stepped(low, high, step):
+    """The multiples of ``step`` (percent) inside (low, high) (fractions)."""
+    values = np.arange(np.ceil(100 * low / step - 1e-9), np.floor(100 * high / step + 1e-9) + 1) * step / 100
+    return values[(values > 0) & (values < 1)]
+
+
 def percent_ticks(low, high, max_ticks=MAX_TICKS):
-    """Round percentages inside (low, high) (fractions) for a logit axis: evenly stepped (the coarsest step, every
-    k-th value, with ``MIN_TICKS`` to ``max_ticks`` ticks) where that spreads them over the axis, no two closer
-    than half of 1/``max_ticks`` of it and no stretch without a tick longer than 2/5 of it (in log odds);
+    """Round percentages inside (low, high) (fractions) for a logit axis: evenly stepped (the coarsest 1-2-5 step,
+    else quarter step, giving ``MIN_TICKS`` to ``max_ticks`` ticks) where that spreads them over the axis, no two
+    closer than half of 1/``max_ticks`` of it and no stretch without a tick longer than 2/5 of it (in log odds);
     otherwise the logit axis's own round values (1, 2, 5, 10, ..., 90, 95, 98, 99, ...), thinned to 1/``max_ticks``
-    of the axis apart."""
+    of the axis apart; failing both, every k-th multiple of the coarsest step with enough of them (at least
+    ``MIN_TICKS`` of them, though that may exceed ``max_ticks``)."""
     span = _log_odds(high) - _log_odds(low)
-    for step in PERCENT_STEPS:
-        first, last = np.ceil(100 * low / step - 1e-9), np.floor(100 * high / step + 1e-9)
-        candidates = np.arange(first, last + 1) * step / 100
-        candidates = candidates[(candidates > 0) & (candidates < 1)]
-        if len(candidates) < MIN_TICKS:
-            continue
-        ticks = candidates[::int(np.ceil(len(candidates) / max_ticks))]
-        if len(ticks) < MIN_TICKS:
-            continue
-        edges = _log_odds(np.concatenate([[low], ticks, [high]]))
-        if np.diff(_log_odds(ticks)).min() >= 0.5 * span / max_ticks and np.diff(edges).max() <= 0.4 * span:
-            return ticks
-        break
-    inside = [t / 100 for t in LOGIT_TICKS if low <= t / 100 <= high]
-    kept = _thinned(inside, span, max_ticks)
-    return np.array(kept if len(kept) >= MIN_TICKS or step == PERCENT_STEPS[-1] else ticks)
+    for steps in PERCENT_STEPS:
+        for step in steps:
+            ticks = _stepped(low, high, step)
+            if not MIN_TICKS <= len(ticks) <= max_ticks:
+                continue
+            edges = _log_odds(np.concatenate([[low], ticks, [high]]))
+            if np.diff(_log_odds(ticks)).min() >= 0.5 * span / max_ticks and np.diff(edges).max() <= 0.4 * span:
+                return ticks
+            break  # a finer step of this family would crowd the same stretch more
+    kept = _thinned([t / 100 for t in LOGIT_TICKS if low <= t / 100 <= high], span, max_ticks)
+    if len(kept) >= MIN_TICKS:
+        return np.array(kept)
+    ticks = np.asarray(next((t for step in PERCENT_STEPS[0] if len(t := _stepped(low, high, step)) >= MIN_TICKS),
+                            kept))
+    return ticks[::max(1, min(int(np.ceil(len(ticks) / max_ticks)), len(ticks) // MIN_TICKS))]
 
 
 def _logit_ticks(ax, axis="x", max_ticks=MAX_TICKS):
@@ -163,31 +169,26 @@ VARIANT_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">", "h", "p")
 
 
 def fig2_per_dataset(accuracy):
-    """Per-dataset scatter of logit transfer accuracy against source top-1: for each setting, a panel per
-    dataset (at most ``PANELS_PER_ROW`` to a row, in the study's order), each with its least-squares line, 95%
-    band, and Pearson r with its bootstrap interval in the panel's title."""
+    """Per-dataset scatter of logit transfer accuracy against source top-1: for each setting, a panel per dataset
+    it has results on (at most ``PANELS_PER_ROW`` to a row, in the study's order), each with its least-squares
+    line, 95% band, and Pearson r with its bootstrap interval in the panel's title."""
     stats.check_accuracy_table(accuracy)
     settings = _settings(accuracy)
-    datasets = _datasets(accuracy)
+    panels = {setting: _datasets(accuracy[accuracy.setting == setting]) for setting in settings}
     correlations = stats.correlation_table(accuracy)
     colors = model_colors(accuracy.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
-    columns = min(PANELS_PER_ROW, len(datasets))
-    rows_per_setting = -(-len(datasets) // columns)
+    columns = min(PANELS_PER_ROW, max(len(datasets) for datasets in panels.values()))
+    rows = {setting: -(-len(datasets) // columns) for setting, datasets in panels.items()}
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(len(settings) * rows_per_setting, columns, squeeze=False, layout="constrained",
-                                 figsize=(1.75 * columns + 1.2, 1.75 * len(settings) * rows_per_setting))
-        for i, setting in enumerate(settings):
-            for j, dataset in enumerate(datasets):
-                ax = axes[i * rows_per_setting + j // columns][j % columns]
+        fig, axes = plt.subplots(sum(rows.values()), columns, squeeze=False, layout="constrained",
+                                 figsize=(1.75 * columns + 1.2, 1.75 * sum(rows.values())))
+        first_row = 0
+        for setting in settings:
+            for j, dataset in enumerate(panels[setting]):
+                ax = axes[first_row + j // columns][j % columns]
                 part = accuracy[(accuracy.setting == setting) & (accuracy.dataset == dataset)]
                 part = part.sort_values("source_top1")
-                metric = f" ({part['metric'].iloc[0]})" if "metric" in part and len(part) else ""
-                if part.empty:
-                    ax.text(0.5, 0.5, "no results", transform=ax.transAxes, ha="center", va="center", color="0.5")
-                    ax.set_xticks([])
-                    ax.set_yticks([])
-                    ax.set_title(f"{dataset}{metric}\nno results", fontsize=6)
-                    continue
+                metric = f" ({part['metric'].iloc[0]})" if "metric" in part else ""
                 x, y = stats.source_logit(part["source_top1"]), stats.transfer_logit(part)
                 ax.scatter(x, y, s=10, c=[colors[m] for m in part["model"]], zorder=2)
                 row = correlations[(correlations.setting == setting) & (correlations.dataset == dataset)].iloc[0]
@@ -201,8 +202,9 @@ def fig2_per_dataset(accuracy):
                 if j % columns == 0:
                     ax.set_ylabel(f"{SETTING_TITLES[setting]}\ntransfer (%)", fontsize=6.5)
                 ax.set_xlabel("source top-1 (%)", fontsize=6.5)
-            for j in range(len(datasets), rows_per_setting * columns):
-                axes[i * rows_per_setting + j // columns][j % columns].set_axis_off()
+            for j in range(len(panels[setting]), rows[setting] * columns):
+                axes[first_row + j // columns][j % columns].set_axis_off()
+            first_row += rows[setting]
         handles = [plt.Line2D([], [], ls="", marker="o", ms=4, color=c, label=m) for m, c in colors.items()]
         fig.legend(handles=handles, loc="outside right center", frameon=False)
     return fig
