@@ -118,7 +118,7 @@ def test_no_text_covers_another_or_a_data_point(name, tmp_path):
 
 def test_percent_ticks_are_round_and_enough():
     assert list(figures.percent_ticks(0.70, 0.83) * 100) == pytest.approx([70, 72, 74, 76, 78, 80, 82])
-    assert list(figures.percent_ticks(0.05, 0.95) * 100) == pytest.approx([20, 40, 60, 80])
+    assert list(figures.percent_ticks(0.05, 0.95) * 100) == pytest.approx([5, 20, 50, 70, 90])
     assert list(figures.percent_ticks(0.971, 0.989, max_ticks=5) * 100) == pytest.approx([97.2, 97.6, 98.0, 98.4, 98.8])
     # A wide range: the logit axis's own round values, so the stretched top still has labels.
     assert list(figures.percent_ticks(0.45, 0.99) * 100) == pytest.approx([50, 70, 90, 95, 98, 99])

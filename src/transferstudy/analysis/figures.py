@@ -67,7 +67,7 @@ def _stepped(low, high, step):
 def percent_ticks(low, high, max_ticks=MAX_TICKS):
     """Round percentages inside (low, high) (fractions) for a logit axis: evenly stepped (the coarsest 1-2-5 step,
     else quarter step, giving ``MIN_TICKS`` to ``max_ticks`` ticks) where that spreads them over the axis, no two
-    closer than half of 1/``max_ticks`` of it and no stretch without a tick longer than 2/5 of it (in log odds);
+    closer than half of 1/``max_ticks`` of it and no stretch without a tick longer than 1/4 of it (in log odds);
     otherwise the logit axis's own round values (1, 2, 5, 10, ..., 90, 95, 98, 99, ...), thinned to 1/``max_ticks``
     of the axis apart; failing both, every k-th multiple of the coarsest step with enough of them (at least
     ``MIN_TICKS`` of them, though that may exceed ``max_ticks``)."""
@@ -78,7 +78,7 @@ def percent_ticks(low, high, max_ticks=MAX_TICKS):
             if not MIN_TICKS <= len(ticks) <= max_ticks:
                 continue
             edges = _log_odds(np.concatenate([[low], ticks, [high]]))
-            if np.diff(_log_odds(ticks)).min() >= 0.5 * span / max_ticks and np.diff(edges).max() <= 0.4 * span:
+            if np.diff(_log_odds(ticks)).min() >= 0.5 * span / max_ticks and np.diff(edges).max() <= 0.25 * span:
                 return ticks
             break  # a finer step of this family would crowd the same stretch more
     kept = _thinned([t / 100 for t in LOGIT_TICKS if low <= t / 100 <= high], span, max_ticks)
@@ -86,7 +86,9 @@ def percent_ticks(low, high, max_ticks=MAX_TICKS):
         return np.array(kept)
     ticks = np.asarray(next((t for step in PERCENT_STEPS[0] if len(t := _stepped(low, high, step)) >= MIN_TICKS),
                             kept))
-    return ticks[::max(1, min(int(np.ceil(len(ticks) / max_ticks)), len(ticks) // MIN_TICKS))]
+    stride = next(k for k in range(int(np.ceil(len(ticks) / max_ticks)), 0, -1) if len(ticks[::k]) >= MIN_TICKS
+                  or k == 1)
+    return ticks[::stride]
 
 
 def _logit_ticks(ax, axis="x", max_ticks=MAX_TICKS):
