@@ -64,3 +64,24 @@ def test_atomic_output_gets_the_usual_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_each_rule_is_rerun_by_edits_to_the_library_modules_its_script_uses(tmp_path):
+    import shutil
+
+    from conftest import ROOT
+    from transferstudy import provenance
+
+    scripts = ROOT / "workflow" / "scripts"
+    probe_files = {p.relative_to(provenance.PACKAGE).as_posix() for p in provenance.code_files(scripts / "probe.py")}
+    assert {"transfer/probe.py", "metrics.py", "config.py"} <= probe_files and "analysis/stats.py" not in probe_files
+    zoo_files = {p.name for p in provenance.code_files(scripts / "pretrained_model.py")}
+    assert {"zoo.py", "pretrained.py", "timm_imagenet_top1.csv"} <= zoo_files
+    copy = tmp_path / "transferstudy"
+    shutil.copytree(provenance.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = {name: provenance.code_hash(scripts / name, copy) for name in ("probe.py", "analysis_tables.py")}
+    stats = copy / "analysis" / "stats.py"
+    stats.write_text(stats.read_text().replace("CONFIDENCE = 0.95", "CONFIDENCE = 0.9"))
+    provenance.code_hash.cache_clear()
+    assert provenance.code_hash(scripts / "analysis_tables.py", copy) != before["analysis_tables.py"]
+    assert provenance.code_hash(scripts / "probe.py", copy) == before["probe.py"]

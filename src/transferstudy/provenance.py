@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.metadata
 import platform
 import subprocess
 from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent
 
 _PACKAGES = ("transferstudy", "torch", "torchvision", "timm", "numpy", "scikit-learn", "scipy", "h5py",
              "statsmodels", "matplotlib", "pandas", "snakemake")
@@ -47,4 +50,57 @@ def sha256_file(path, chunk=1 << 20):
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def _module_file(name, package=PACKAGE):
+    """The source file of module ``name`` (``transferstudy.data.datasets``) in ``package``, or None."""
+    base = Path(package).joinpath(*name.split(".")[1:])
+    return next((f for f in (base.with_suffix(".py"), base / "__init__.py") if f.is_file()), None)
+
+
+@functools.cache
+def _imports(path, module, package=PACKAGE):
+    """The transferstudy modules a file imports (at module level or in functions), with their parent packages."""
+    within = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "transferstudy"}
+        elif isinstance(node, ast.ImportFrom):
+            target = node.module or ""
+            if node.level:
+                base = within.split(".")[:len(within.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            if target.split(".")[0] != "transferstudy":
+                continue
+            for alias in node.names:  # `from . import x` imports module x when x is one
+                candidate = f"{target}.{alias.name}"
+                found.add(candidate if _module_file(candidate, package) else target)
+    parents = {".".join(name.split(".")[:k]) for name in found for k in range(1, name.count(".") + 1)}
+    return found | parents
+
+
+def code_files(script, package=PACKAGE):
+    """The files of ``package`` (this transferstudy) that ``script`` computes with: every module it imports,
+    directly or through each other, and the package data beside them (timm's top-1 table)."""
+    files, pending = {}, [(Path(script), "")]
+    while pending:
+        path, module = pending.pop()
+        for name in _imports(path, module, package):
+            source = _module_file(name, package)
+            if source is not None and name not in files:
+                files[name] = source
+                pending.append((source, name))
+    data = {f for source in files.values() for f in source.parent.glob("*.csv")}
+    return sorted(set(files.values()) | data)
+
+
+@functools.cache
+def code_hash(script, package=PACKAGE):
+    """sha256 of ``code_files``. The workflow gives it to each rule as a parameter, so that editing a module
+    re-runs exactly the jobs that use it (Snakemake itself watches only the rule's script)."""
+    digest = hashlib.sha256()
+    for path in code_files(script, package):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

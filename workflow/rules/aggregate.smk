@@ -20,6 +20,8 @@ rule accuracy_table:
         "logs/tables/accuracy.log",
     conda:
         CONDA_ENV
+    params:
+        code=library_code("accuracy_table.py"),
     script:
         "../scripts/accuracy_table.py"
 
@@ -49,6 +51,7 @@ rule analysis_tables:
     conda:
         CONDA_ENV
     params:
+        code=library_code("analysis_tables.py"),
         seed=STUDY.analysis.seed,
     script:
         "../scripts/analysis_tables.py"
@@ -68,6 +71,7 @@ rule pairwise_table:
     conda:
         CONDA_ENV
     params:
+        code=library_code("pairwise_table.py"),
         n_permutations=STUDY.analysis.permutations,
         seed=STUDY.analysis.seed,
     script:
@@ -98,6 +102,7 @@ rule convergence_tables:
     conda:
         CONDA_ENV
     params:
+        code=library_code("convergence_tables.py"),
         fraction=STUDY.analysis.convergence_threshold,
         seed=STUDY.analysis.seed,
     script:
@@ -125,6 +130,7 @@ rule ablation_tables:
     conda:
         CONDA_ENV
     params:
+        code=library_code("ablation_tables.py"),
         mixed_zoo=STUDY.mixed_zoo,
         seed=STUDY.analysis.seed,
     script:
@@ -144,6 +150,7 @@ rule tsne_table:
         CONDA_ENV
     threads: STUDY.options.threads
     params:
+        code=library_code("tsne_table.py"),
         tsne=STUDY.tsne.as_dict() if STUDY.tsne else None,
         seed=STUDY.analysis.seed,
     script:

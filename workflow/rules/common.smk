@@ -6,6 +6,7 @@ from snakemake.utils import validate
 
 from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
 from transferstudy.config import coerce_text_values
+from transferstudy.provenance import code_hash
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
 from transferstudy.study import Study
 
@@ -14,6 +15,7 @@ from transferstudy.study import Study
 # settings groups, not from the schema: filled in, the schema's recipe defaults would turn a model's recipe
 # overrides into whole recipes.
 SCHEMA = Path(workflow.current_basedir) / ".." / "schemas" / "config.schema.yaml"
+SCRIPTS = Path(workflow.current_basedir) / ".." / "scripts"
 # Snakemake passes nested --config values as text ('probe={num_penalties: 5}'): read them as the schema's types.
 config.update(coerce_text_values(config, yaml.safe_load(SCHEMA.read_text())))
 validate(config, schema=str(SCHEMA), set_default=False)
@@ -25,6 +27,12 @@ GPUS = 1 if STUDY.options.device == "cuda" else 0
 CONDA_ENV = "../../envs/transferstudy.yaml"
 # Threads of a job that also decodes images in worker processes.
 FEATURE_THREADS = STUDY.options.threads + STUDY.features.workers
+
+
+def library_code(script):
+    """The hash of the library modules a rule's script computes with: a parameter of every rule, so that editing
+    a module of src/transferstudy re-runs the jobs that use it (Snakemake itself only watches the script)."""
+    return code_hash(SCRIPTS / script)
 
 
 def _alternatives(names):

@@ -20,6 +20,7 @@ rule dataset:
         mem_mb=4000,
         runtime=20,
     params:
+        code=library_code("make_dataset.py"),
         options=dataset_options,
         seed=STUDY.options.seed,
         split=STUDY.split.as_dict(),
@@ -40,5 +41,7 @@ rule check_data:
         "logs/dataset/checked.log",
     conda:
         CONDA_ENV
+    params:
+        code=library_code("check_data.py"),
     script:
         "../scripts/check_data.py"

@@ -16,6 +16,7 @@ rule extract_features:
         runtime=60,
         gpu=GPUS,
     params:
+        code=library_code("extract_features.py"),
         options=STUDY.features.as_dict(),
         device=STUDY.options.device,
     script:

@@ -20,6 +20,7 @@ rule figure:
     conda:
         CONDA_ENV
     params:
+        code=library_code("figure.py"),
         caption=figure_caption,
     script:
         "../scripts/figure.py"

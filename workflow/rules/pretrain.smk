@@ -14,6 +14,7 @@ rule check_models:
     conda:
         CONDA_ENV
     params:
+        code=library_code("check_models.py"),
         specs=STUDY.models,
         recipes={name: recipe.as_dict() for name, recipe in STUDY.recipes.items()},
     script:
@@ -43,6 +44,7 @@ rule pretrain:
         runtime=120,
         gpu=GPUS,
     params:
+        code=library_code("pretrain.py"),
         arch=model_arch,
         recipe=model_recipe,
         seed=STUDY.options.seed,
@@ -76,6 +78,7 @@ rule pretrained_model:
         runtime=60,
         gpu=GPUS if STUDY.imagenet_val else 0,
     params:
+        code=library_code("pretrained_model.py"),
         spec=model_spec,
         imagenet_val=STUDY.imagenet_val,
         batch_size=STUDY.features.batch_size,

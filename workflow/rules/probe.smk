@@ -17,6 +17,7 @@ rule probe:
         runtime=60,
         gpu=GPUS,
     params:
+        code=library_code("probe.py"),
         solver=STUDY.probe.as_dict(),
         device=STUDY.options.device,
     script:

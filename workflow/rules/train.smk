@@ -29,6 +29,7 @@ rule train_grid_point:
         runtime=240,
         gpu=GPUS,
     params:
+        code=library_code("train.py"),
         run=train_options,
         state="results/{arm}/{model}/{dataset}/grid/lr{lr}_wd{wd}.state.pt",
     script:
@@ -44,6 +45,8 @@ rule select_hyperparameters:
         "logs/{arm}/{model}/{dataset}/selected.log",
     conda:
         CONDA_ENV
+    params:
+        code=library_code("select_hyperparameters.py"),
     script:
         "../scripts/select_hyperparameters.py"
 
@@ -70,6 +73,7 @@ rule train_refit:
         runtime=240,
         gpu=GPUS,
     params:
+        code=library_code("train.py"),
         run=train_options,
         state="results/{arm}/{model}/{dataset}/refit.state.pt",
     script:
