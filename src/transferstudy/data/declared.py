@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import DatasetDeclaration
+from ..config import DATASET_FORMATS, DatasetDeclaration
 from ..provenance import sha256_file
 from .splits import hold_out
 
@@ -57,15 +57,11 @@ def check_location(name, declaration):
     if not (path.is_dir() if wanted_dir else path.is_file()):
         what = "folder" if wanted_dir else "file"
         found = "not found" if not path.exists() else f"is not a {what}"
-        raise DeclaredDataError(name, f"{declaration.format} {what} {path} ({path.resolve()}) {found}; "
-                                      f"datasets.{name}.{_location_key(declaration)} must name it (relative paths "
-                                      "are relative to the working directory)")
+        key = f"datasets.{name}.{DATASET_FORMATS[declaration.format]}"
+        raise DeclaredDataError(name, f"{declaration.format} {what} {path} ({path.resolve()}) {found}; {key} must "
+                                      "name it (relative paths are relative to the working directory)")
     if declaration.format == "arrays" and path.suffix.lower() not in (".npz", ".h5", ".hdf5"):
         raise DeclaredDataError(name, f"arrays file {path} is neither .npz nor .h5/.hdf5")
-
-
-def _location_key(declaration):
-    return {"image_folder": "root", "csv": "manifest", "arrays": "file"}[declaration.format]
 
 
 def build(name, declaration, rng, *, unreadable="error"):
