@@ -85,3 +85,30 @@ def test_each_rule_is_rerun_by_edits_to_the_library_modules_its_script_uses(tmp_
     provenance.code_hash.cache_clear()
     assert provenance.code_hash(scripts / "analysis_tables.py", copy) != before["analysis_tables.py"]
     assert provenance.code_hash(scripts / "probe.py", copy) == before["probe.py"]
+
+
+def test_damaged_files_are_errors_that_name_them(tmp_path):
+    import torch
+
+    from transferstudy.train.loop import resume
+
+    (tmp_path / "r.json").write_text('{"test_metric": 0.5')
+    with pytest.raises(ValueError, match=r"r.json: not valid JSON .*Delete it"):
+        read_json(tmp_path / "r.json")
+    write_split_file(tmp_path / "f.h5", {"test": {"labels": np.arange(3)}}, {"model": "m"})
+    data = (tmp_path / "f.h5").read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
+    (tmp_path / "text.h5").write_text("not hdf5")
+    for name in ("cut.h5", "text.h5"):
+        with pytest.raises(ValueError, match=rf"{name}: cannot read it as HDF5"):
+            read_split_file(tmp_path / name, ("labels",), splits=("test",))
+        with pytest.raises(ValueError, match=rf"{name}: cannot read it as HDF5"):
+            read_attrs(tmp_path / name)
+    (tmp_path / "state.pt").write_bytes(b"\x80\x02garbage")
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"state.pt: cannot read this saved state .*delete it"):
+        resume(tmp_path / "state.pt", {"lr": 0.1}, model, optimizer, "cpu")
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"other.pt is not a state saved by a training run"):
+        resume(tmp_path / "other.pt", {"lr": 0.1}, model, optimizer, "cpu")

@@ -71,7 +71,11 @@ def write_json(path, data):
 
 def read_json(path):
     with open(path) as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error}); a truncated or hand-edited file? Delete it so that "
+                             "the job that writes it runs again") from error
 
 
 def _json_default(value):
@@ -113,8 +117,23 @@ def write_split_file(path, splits, attrs):
                     group.create_dataset(name, data=np.asarray(array))
 
 
+@contextlib.contextmanager
+def open_hdf5(path):
+    """An HDF5 file open for reading; a file that is not one (truncated, or another format) is an error naming
+    it."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        if not Path(path).exists():
+            raise
+        raise ValueError(f"{path}: cannot read it as HDF5 ({error}); a truncated or foreign file? Delete it so that "
+                         "the job that writes it runs again") from error
+    with f:
+        yield f
+
+
 def read_attrs(path):
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         return {key: _decode_attr(value) for key, value in f.attrs.items()}
 
 
@@ -125,7 +144,7 @@ def read_split_file(path, arrays, splits=SPLITS):
     """
     path = Path(path)
     out = {}
-    with h5py.File(path, "r") as f:
+    with open_hdf5(path) as f:
         for split in splits:
             if split not in f:
                 raise ValueError(f"{path}: missing group '{split}' (found: {sorted(f.keys())})")

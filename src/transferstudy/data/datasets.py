@@ -30,7 +30,7 @@ import numpy as np
 from . import declared, official, synthetic
 from .splits import holdout_split, stratified_take
 from ..config import DatasetDeclaration, SplitOptions, StudyOptions
-from ..io import read_attrs, write_json, write_split_file
+from ..io import open_hdf5, read_attrs, write_json, write_split_file
 from ..metrics import METRICS
 from ..provenance import library_versions
 
@@ -309,12 +309,10 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="e
 def summarize(split_files, out_path=None):
     """One line per dataset split file (sizes, classes, metric, where its files are, images missing): what
     the run is about to use, checked. Returns (and writes, as JSON) ``{dataset: summary}``."""
-    import h5py
-
     summary = {}
     for path in split_files:
         attrs = read_attrs(path)
-        with h5py.File(path, "r") as f:
+        with open_hdf5(path) as f:
             sizes = {split: len(f[split]["labels"]) for split in ("train", "val", "test") if split in f}
         summary[attrs["dataset"]] = {
             "file": str(path), "sizes": sizes, "num_classes": attrs["num_classes"], "metric": attrs["metric"],

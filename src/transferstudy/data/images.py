@@ -16,11 +16,12 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from ..io import open_hdf5
 
 UNREADABLE = ("error", "skip")
 
@@ -31,7 +32,7 @@ class UnreadableImage(ValueError):
 
 def split_source(dataset_path, split):
     """(images array or None, paths or None, labels, root) of one split of a split file."""
-    with h5py.File(dataset_path, "r") as f:
+    with open_hdf5(dataset_path) as f:
         if split not in f:
             raise ValueError(f"{dataset_path}: missing group '{split}' (found: {sorted(f.keys())})")
         group = f[split]

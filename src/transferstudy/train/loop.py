@@ -61,7 +61,13 @@ def resume(state_path, config, model, optimizer, device):
     state_path = Path(state_path)
     if not state_path.exists():
         return None
-    state = torch.load(state_path, map_location=device, weights_only=False)
+    try:
+        state = torch.load(state_path, map_location=device, weights_only=False)
+    except Exception as error:  # torch raises several types for a damaged file
+        raise ValueError(f"{state_path}: cannot read this saved state ({type(error).__name__}: {error}); delete it "
+                         "to start the run afresh") from error
+    if not isinstance(state, dict) or "config" not in state:
+        raise ValueError(f"{state_path} is not a state saved by a training run; delete it to start the run afresh")
     if state["config"] != config:
         raise ValueError(f"{state_path} was written by a run with another configuration ({state['config']}); "
                          f"delete it to start this run ({config}) afresh")
