@@ -1,12 +1,11 @@
 """The package's shape: dependencies point one way, from data to analysis, with no import cycle, and planning a
 study imports none of the heavy libraries."""
 
-import ast
 import subprocess
 import sys
-from pathlib import Path
 
 from conftest import ROOT
+from transferstudy.provenance import imported_modules
 
 PACKAGE = ROOT / "src" / "transferstudy"
 
@@ -29,36 +28,10 @@ def _layer(module):
     return parts[1]
 
 
-def _imports(path):
-    """The transferstudy modules a file imports, at module level or inside functions."""
-    module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("transferstudy")}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            if not target.startswith("transferstudy"):
-                continue
-            # `from . import x` imports module x when x is one; otherwise the name lives in `target`.
-            for alias in node.names:
-                candidate = f"{target}.{alias.name}"
-                found.add(candidate if _exists(candidate) else target)
-    return found - {module}
-
-
-def _exists(module):
-    relative = Path(*module.split(".")[1:])
-    return (PACKAGE / relative).with_suffix(".py").exists() or (PACKAGE / relative / "__init__.py").exists()
-
-
 def _graph():
-    return {_module_name(path): _imports(path) for path in PACKAGE.rglob("*.py")}
+    # The import resolution the workflow hashes each rule's code with (with each module's parent packages).
+    return {_module_name(path): imported_modules(path, _module_name(path)) - {_module_name(path)}
+            for path in PACKAGE.rglob("*.py")}
 
 
 def test_every_module_belongs_to_a_layer():

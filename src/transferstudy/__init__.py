@@ -10,10 +10,12 @@ from data to analysis, and no module imports one of a later layer:
   settings), ``switches`` (the pretraining regularisation switches), ``config`` (every settings group as a
   typed object: keys, defaults, ranges);
 - ``data``: dataset registry and split files (``datasets``), the paper's datasets in their official layouts
-  (``official``), the generated ones (``synthetic``), images and their evaluation preprocessing (``images``);
+  (``official``), datasets of one's own declared in the config (``declared``), the generated ones
+  (``synthetic``), seeded hold-outs (``splits``), images and their evaluation preprocessing (``images``);
 - ``nets``: architectures of the embedded zoo (``architectures``), what is known of a network without torch
-  (``catalogue``), loading any pretrained network split at its penultimate layer (``pretrained``), batched
-  forward passes (``inference``), a downloaded network's zoo record and measured top-1 (``zoo``);
+  (``catalogue``), loading any pretrained network split at its penultimate layer (``pretrained``), weights
+  files with foreign parameter names and the hash of loaded weights (``weights``), batched forward passes
+  (``inference``), a zoo record and measured top-1 of a network not pretrained here (``zoo``);
 - ``train``: the one training step loop, optimiser, schedule and resumable state (``loop``), the training batch
   streams and their augmentation (``batches``), pretraining on the source dataset (``pretrain``);
 - ``transfer``: the three transfer settings' computations: penultimate features (``features``), the logistic

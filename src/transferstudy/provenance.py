@@ -60,8 +60,9 @@ def _module_file(name, package=PACKAGE):
 
 
 @functools.cache
-def _imports(path, module, package=PACKAGE):
-    """The transferstudy modules a file imports (at module level or in functions), with their parent packages."""
+def imported_modules(path, module, package=PACKAGE):
+    """The transferstudy modules the file of ``module`` (``""`` for a script outside the package) imports, at module
+    level or in functions, with their parent packages."""
     within = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
@@ -87,7 +88,7 @@ def code_files(script, package=PACKAGE):
     files, pending = {}, [(Path(script), "")]
     while pending:
         path, module = pending.pop()
-        for name in _imports(path, module, package):
+        for name in imported_modules(path, module, package):
             source = _module_file(name, package)
             if source is not None and name not in files:
                 files[name] = source

@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DATASET_FORMATS, DatasetDeclaration
+from ..io import SPLITS
 from ..provenance import sha256_file
 from .splits import hold_out
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 # torchvision.datasets.folder.IMG_EXTENSIONS
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # How many offending files or rows an error lists.
@@ -70,7 +70,7 @@ def build(name, declaration, rng, *, unreadable="error"):
     check_location(name, declaration)
     reader = {"image_folder": _read_image_folder, "csv": _read_csv, "arrays": _read_arrays}[declaration.format]
     data = reader(name, declaration)
-    classes, splits = _encode(name, declaration, data["splits"], data.get("num_classes"))
+    classes, splits = _encode(name, declaration, data["splits"])
     if "test" not in splits:
         if declaration.test_fraction is None:
             raise DeclaredDataError(name, f"{declaration.location} has no test split; give "
@@ -257,7 +257,7 @@ def _array_labels(name, path, key, labels, multilabel):
 
 # --- classes and splits ---------------------------------------------------------------------------------------
 
-def _encode(name, declaration, splits, num_classes=None):
+def _encode(name, declaration, splits):
     """Class names and splits with integer labels ([N], or [N, C] 0/1 for multi-label)."""
     first = next(iter(splits.values()))[1]
     if isinstance(first, np.ndarray):  # arrays: indices already

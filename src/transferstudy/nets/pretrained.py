@@ -408,7 +408,7 @@ def _load_pretrainedmodels(spec):
               "layer": f"input to {head_path} (the final classifier)", "source_dataset": "imagenet-1k",
               "metadata_top1": None, "published_top1": published,
               "published_top1_from": PRETRAINEDMODELS_TOP1_SOURCE},
-        _fresh=lambda n: build(n),
+        _fresh=build,
         _attach_head=_linear_head_at(path_in_model, head.in_features),
     )
 
