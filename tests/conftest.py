@@ -16,8 +16,8 @@ def snakemake_executable():
     return str(beside_python) if beside_python.exists() else shutil.which("snakemake")
 
 
-def _snakemake_command(args, workdir, configfile, env):
-    cmd = [snakemake_executable(), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+def _snakemake_command(args, workdir, configfile, env, root=ROOT):
+    cmd = [snakemake_executable(), "--snakefile", str(root / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(configfile), *args]
     return cmd, {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
 
@@ -28,11 +28,11 @@ def job_counts(output):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-def run_snakemake(*args, workdir, configfile=TINY_CONFIG, timeout=600, env=None):
-    """Run the repository's workflow in ``workdir`` from the repository root (where `--profile slurm` is
-    found); returns the CompletedProcess (never raises)."""
-    cmd, env = _snakemake_command(args, workdir, configfile, env)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+def run_snakemake(*args, workdir, configfile=TINY_CONFIG, timeout=600, env=None, root=ROOT):
+    """Run the workflow of the checkout ``root`` (this repository) in ``workdir`` from that root (where
+    `--profile slurm` is found); returns the CompletedProcess (never raises)."""
+    cmd, env = _snakemake_command(args, workdir, configfile, env, root)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=root)
 
 
 def start_snakemake(*args, workdir, output, configfile=TINY_CONFIG, env=None):

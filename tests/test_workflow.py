@@ -225,6 +225,45 @@ def test_tiny_study_end_to_end(tiny_study):
     assert "least-squares fit with its 95% confidence band" in html
 
 
+def _clone(tmp_path):
+    """This checkout's files (tracked or not ignored) copied as a fresh clone would be: newer than every result."""
+    import subprocess
+
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    clone = tmp_path / "clone"
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / name, clone / name)
+    return clone
+
+
+def test_results_follow_the_code_not_its_path_or_age(tiny_study, tmp_path):
+    workdir, result = tiny_study
+    assert result.returncode == 0
+    clone = _clone(tmp_path)
+    same = run_snakemake("-n", workdir=workdir, root=clone)
+    assert "Nothing to be done" in same.stdout + same.stderr, (same.stdout + same.stderr)[-3000:]
+
+    # A library edit re-runs the jobs whose scripts use the module, and what depends on them: here the tables.
+    stats = clone / "src/transferstudy/analysis/stats.py"
+    stats.write_text(stats.read_text().replace("CONFIDENCE = 0.95", "CONFIDENCE = 0.9"))
+    edited = run_snakemake("-n", workdir=workdir, root=clone)
+    rerun = job_counts(edited.stdout + edited.stderr)
+    assert rerun.get("analysis_tables") == 1, edited.stdout[-3000:]
+    assert not {"pretrain", "extract_features", "probe", "train_grid_point", "train_refit"} & set(rerun)
+    stats.write_text(stats.read_text().replace("CONFIDENCE = 0.9", "CONFIDENCE = 0.95"))
+
+    # A script edit re-runs that script's jobs (Snakemake's mtime rule for scripts is replaced by content).
+    script = clone / "workflow/scripts/probe.py"
+    script.write_text(script.read_text() + "\n# edited\n")
+    edited = run_snakemake("-n", workdir=workdir, root=clone)
+    rerun = job_counts(edited.stdout + edited.stderr)
+    probes = len(pd.read_csv(workdir / "results/tables/accuracy.csv").query("setting == 'logistic_regression'"))
+    assert rerun.get("probe") == probes and "pretrain" not in rerun and "extract_features" not in rerun
+
+
 def test_scripts_import_the_checkouts_library_whatever_the_environment(monkeypatch):
     import runpy
     import sys

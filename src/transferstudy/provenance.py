@@ -99,9 +99,12 @@ def code_files(script, package=PACKAGE):
 
 @functools.cache
 def code_hash(script, package=PACKAGE):
-    """sha256 of ``code_files``. The workflow gives it to each rule as a parameter, so that editing a module
-    re-runs exactly the jobs that use it (Snakemake itself watches only the rule's script)."""
-    digest = hashlib.sha256()
+    """sha256 of ``script`` and its ``code_files``, by content and path within the package. The workflow gives it
+    to each rule as a parameter, so that editing the script or a module it uses re-runs exactly the jobs that run
+    them, while the same code elsewhere (a second clone, a moved checkout) re-runs nothing. It replaces
+    Snakemake's own code trigger, which compares the script's modification time with the outputs' (a fresh
+    clone is newer than every result) and ignores the modules."""
+    digest = hashlib.sha256(Path(script).name.encode() + b"\0" + Path(script).read_bytes() + b"\0")
     for path in code_files(script, package):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

@@ -1,8 +1,12 @@
 import re
+import sys
 from pathlib import Path
 
 import yaml
 from snakemake.utils import validate
+
+# Plan with this checkout's library, as its jobs do (workflow/scripts/_library.py), whatever is installed.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
 from transferstudy.config import coerce_text_values
