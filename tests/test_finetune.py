@@ -198,6 +198,19 @@ def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(ar
                                          r"'mini'"):
         accuracy_table([tmp_path / "refit.json"], [tmp_path / "mini" / "pretrain.json",
                                                     tmp_path / "elsewhere" / "mini" / "pretrain.json"])
+    # The table is checked where it is written: the same result twice, a value outside [0, 1], missing keys.
+    pretrain = [tmp_path / "mini" / "pretrain.json"]
+    with pytest.raises(ValueError, match=r"duplicate \(model, dataset, setting\) rows"):
+        accuracy_table([tmp_path / "refit.json"] * 2, pretrain)
+    (tmp_path / "odd.json").write_text(json.dumps({**refit, "final_metric": 1.7}))
+    with pytest.raises(ValueError, match=r"'value' value\(s\) outside \[0, 1\]"):
+        accuracy_table([tmp_path / "odd.json"], pretrain)
+    (tmp_path / "bare.json").write_text(json.dumps({key: refit[key] for key in ("model", "dataset", "setting")}))
+    with pytest.raises(ValueError, match=r"bare.json: lacks the key\(s\) metric, sizes"):
+        accuracy_table([tmp_path / "bare.json"], pretrain)
+    (tmp_path / "noarch.json").write_text(json.dumps({k: v for k, v in refit.items() if k != "arch"}))
+    with pytest.raises(ValueError, match=r"noarch.json: lacks the key\(s\) arch;"):
+        accuracy_table([tmp_path / "noarch.json"], pretrain)
 
 
 def test_command_line_grid_point_selection_and_refit(artefacts, tmp_path, capsys):

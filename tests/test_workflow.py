@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, job_counts, run_snakemake
+from conftest import ROOT, TINY_CONFIG, job_counts, run_snakemake
 from transferstudy.analysis import figures
 from transferstudy.data import datasets
 from transferstudy.nets import architectures
@@ -77,6 +77,27 @@ def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
     assert counts["train_grid_point"] == pairs * (7 * 8 + 7 * 8)
     assert counts["train_refit"] == counts["select_hyperparameters"] == 2 * pairs
     assert counts["total"] == 22694 + 1  # and check_models
+
+
+def test_a_missing_dataset_root_stops_a_run_before_any_job_but_not_a_dry_run(tmp_path):
+    missing = tmp_path / "no such dir"
+    args = ("results/data/cifar10.h5", "--config", f"datasets={{cifar10: {{root: '{missing}'}}}}")
+    assert run_snakemake("-n", *args, workdir=tmp_path).returncode == 0
+    result = run_snakemake("--cores", "1", *args, workdir=tmp_path)
+    assert result.returncode != 0
+    assert f"datasets.cifar10.root = '{missing}'" in result.stderr and "does not exist" in result.stderr
+    assert "cifar-10-batches-py" in result.stderr and "download: true" in result.stderr
+    assert not (tmp_path / "logs").exists(), "no job started"
+
+
+def test_cuda_without_a_gpu_stops_a_local_run_before_any_job(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = run_snakemake("--cores", "1", "results/data/digits.h5", "--config", "device=cuda", workdir=tmp_path)
+    assert result.returncode != 0 and "torch sees no GPU on this machine" in result.stderr
+    assert "--profile slurm" in result.stderr and not (tmp_path / "logs").exists()
 
 
 def test_dag_and_rulegraph_are_graphviz(tmp_path):
@@ -262,6 +283,16 @@ def test_results_follow_the_code_not_its_path_or_age(tiny_study, tmp_path):
     rerun = job_counts(edited.stdout + edited.stderr)
     probes = len(pd.read_csv(workdir / "results/tables/accuracy.csv").query("setting == 'logistic_regression'"))
     assert rerun.get("probe") == probes and "pretrain" not in rerun and "extract_features" not in rerun
+
+
+def test_the_split_seed_remakes_only_the_datasets_it_holds_out_of(tiny_study):
+    workdir, result = tiny_study
+    assert result.returncode == 0
+    plan = run_snakemake("-n", "--config", "split={seed: 7}", workdir=workdir)
+    rerun = job_counts(plan.stdout + plan.stderr)
+    held_out = [name for name in yaml.safe_load(TINY_CONFIG.read_text())["datasets"]
+                if not datasets.get_dataset_info(name).official_val]
+    assert rerun["dataset"] == len(held_out) and "pretrain" not in rerun, plan.stdout[-3000:]
 
 
 def test_scripts_import_the_checkouts_library_whatever_the_environment(monkeypatch):

@@ -138,6 +138,54 @@ def coerce_text_values(value, schema, root=None):
     return value
 
 
+def _key_path(path):
+    return ".".join(map(str, path)) or "the configuration"
+
+
+def _schema_message(error, root):
+    """One or two lines for a JSON-schema error: the key path, what is wrong, and what would be valid."""
+    key, schema = _key_path(error.absolute_path), _resolve(error.schema, root)
+    if error.validator == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        where = f"{key} has" if error.absolute_path else "the configuration has"
+        return f"{where} unknown key(s) {', '.join(map(repr, unknown))}; valid: {', '.join(known)}"
+    if error.validator == "required":
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return f"{key} lacks the required key(s) {', '.join(map(repr, missing))}"
+    if error.validator == "enum":
+        return f"{key} = {error.instance!r} is not valid; valid: {', '.join(map(str, error.validator_value))}"
+    if error.validator in ("oneOf", "anyOf"):
+        alternatives = [_resolve(a, root) for a in error.validator_value]
+        if isinstance(error.instance, dict):
+            # Which alternative the entry means: the one whose required keys it has (a model's `arch`,
+            # `torchvision`, ...); its own error says what is wrong within it.
+            meant = [i for i, a in enumerate(alternatives) if a.get("required")
+                     and set(a["required"]) <= set(error.instance)]
+            if len(meant) == 1:
+                inner = [e for e in error.context if e.relative_schema_path[0] == meant[0]]
+                if inner:
+                    return _schema_message(min(inner, key=lambda e: len(e.absolute_path)), root)
+            kinds = [a["required"][0] for a in alternatives if a.get("required")]
+            if kinds:
+                return (f"{key} must have exactly one of the keys {', '.join(kinds)} (found: "
+                        f"{', '.join(map(str, error.instance)) or 'none'})")
+        return f"{key} = {error.instance!r} is not valid: {schema.get('description', error.message).strip()}"
+    return f"{key}: {error.message}"
+
+
+def validate_config(config, schema):
+    """Check ``config`` against the workflow's JSON ``schema``; a ConfigError of one or two lines for the first
+    problem found (the key path, what is wrong, what would be valid) instead of a dump of the schema."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    if errors:
+        raise ConfigError(_schema_message(errors[0], schema) +
+                          (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""))
+
+
 class Group:
     """Base of the settings groups: made from a config section (``from_mapping``) or from a command's flags
     (``add_arguments`` / ``from_arguments``); ``as_dict`` gives the section back with every default filled."""

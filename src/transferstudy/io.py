@@ -69,13 +69,24 @@ def write_json(path, data):
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
-def read_json(path):
+def read_json(path, required=()):
+    """A JSON file's object; a damaged file, or one without the ``required`` keys, is an error naming it."""
     with open(path) as f:
         try:
-            return json.load(f)
+            data = json.load(f)
         except json.JSONDecodeError as error:
             raise ValueError(f"{path}: not valid JSON ({error}); a truncated or hand-edited file? Delete it so that "
                              "the job that writes it runs again") from error
+    return require_keys(data, required, path)
+
+
+def require_keys(data, keys, path):
+    """``data`` (a JSON object read from ``path``) if it has every one of ``keys``, else an error naming them."""
+    missing = [key for key in keys if not isinstance(data, dict) or key not in data]
+    if missing:
+        raise ValueError(f"{path}: lacks the key(s) {', '.join(missing)}; not a file this step reads, or one "
+                         "written by another version")
+    return data
 
 
 def _json_default(value):

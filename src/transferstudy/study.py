@@ -141,6 +141,35 @@ class Study:
         """The builder options of the source or a target dataset (checked, text read as its option's type)."""
         return dict(self._builder_options[name])
 
+    def missing_data(self):
+        """The official datasets' roots (and ``source.imagenet_val``) that are not here, each a line naming the key,
+        the path and how to get the data; checked before a run starts (``snakemake -n`` plans without the data).
+        A root to be downloaded (``download: true``) may be missing."""
+        places = [("source" if name == self.source else f"datasets.{name}", name, options)
+                  for name, options in self._builder_options.items()]
+        lines = []
+        for key, name, options in places:
+            if self.dataset_info(name).kind != "official" or options.get("download"):
+                continue
+            root = Path(options["root"])
+            if not root.is_dir() or not any(root.iterdir()):
+                found = "is empty" if root.is_dir() else "is not a directory" if root.exists() else "does not exist"
+                options_key = f"{key}.options" if key == "source" else key
+                lines.append(f"{options_key}.root = {str(root)!r} ({root.resolve()}) {found}. To get {name}: "
+                             f"{official.OBTAIN[name]}" + (", or set download: true" if name in official.DOWNLOADERS
+                                                           else ""))
+        if self.imagenet_val and not Path(self.imagenet_val).is_dir():
+            lines.append(f"source.imagenet_val = {self.imagenet_val!r} is not a directory: the ImageNet validation "
+                         "images in class folders (DIR/<wnid>/<image>)")
+        return lines
+
+    def dataset_split(self, name):
+        """The hold-out options a dataset's file depends on (``prepare_dataset``'s split_seed and val_fraction):
+        none for a dataset with an official validation split, so that changing them re-makes only the others."""
+        if self.dataset_info(name).official_val:
+            return {"split_seed": None, "val_fraction": None}
+        return {"split_seed": self.split.seed, "val_fraction": self.split.val_fraction}
+
     @property
     def imagenet_val(self):
         """An ImageNet validation folder on which the downloaded networks' top-1 is measured, or None."""

@@ -3,13 +3,12 @@ import sys
 from pathlib import Path
 
 import yaml
-from snakemake.utils import validate
 
 # Plan with this checkout's library, as its jobs do (workflow/scripts/_library.py), whatever is installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
-from transferstudy.config import coerce_text_values
+from transferstudy.config import coerce_text_values, validate_config
 from transferstudy.provenance import code_hash
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
 from transferstudy.study import Study
@@ -21,8 +20,9 @@ from transferstudy.study import Study
 SCHEMA = Path(workflow.current_basedir) / ".." / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.current_basedir) / ".." / "scripts"
 # Snakemake passes nested --config values as text ('probe={num_penalties: 5}'): read them as the schema's types.
-config.update(coerce_text_values(config, yaml.safe_load(SCHEMA.read_text())))
-validate(config, schema=str(SCHEMA), set_default=False)
+CONFIG_SCHEMA = yaml.safe_load(SCHEMA.read_text())
+config.update(coerce_text_values(config, CONFIG_SCHEMA))
+validate_config(config, CONFIG_SCHEMA)
 STUDY = Study(config)
 
 # The standard `gpu` resource: a cluster executor turns it into a GPU request; locally,
@@ -95,6 +95,10 @@ def pretrain_metrics(wildcards):
 
 def dataset_options(wildcards):
     return STUDY.dataset_options(wildcards.dataset)
+
+
+def dataset_split(wildcards):
+    return STUDY.dataset_split(wildcards.dataset)
 
 
 def declared_dataset_files(wildcards):
@@ -195,3 +199,23 @@ def figure_inputs(wildcards):
 
 def figure_caption(wildcards):
     return CAPTIONS[wildcards.figure]
+
+
+# --- before a run ----------------------------------------------------------------------------------------
+
+
+def check_before_running():
+    """What a run needs beyond the config, checked before its first job (a dry-run plans without it): the
+    official datasets' files, and a GPU when `device: cuda` runs here (a cluster submission from a login node
+    without one is fine)."""
+    missing = STUDY.missing_data()
+    if missing:
+        raise ValueError("data not found:\n" + "\n".join(missing))
+    if STUDY.options.device == "cuda" and workflow.local_exec:
+        from transferstudy.nets.inference import require_device
+
+        require_device("cuda")
+
+
+onstart:
+    check_before_running()

@@ -23,7 +23,7 @@ rule dataset:
         code=library_code("make_dataset.py"),
         options=dataset_options,
         seed=STUDY.options.seed,
-        split=STUDY.split.as_dict(),
+        split=dataset_split,
         unreadable=declared_unreadable,
     script:
         "../scripts/make_dataset.py"

@@ -7,5 +7,4 @@ from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])
 prepare_dataset(snakemake.wildcards.dataset, snakemake.output[0], seed=snakemake.params.seed,
-                split_seed=snakemake.params.split["seed"], val_fraction=snakemake.params.split["val_fraction"],
-                unreadable=snakemake.params.unreadable, **snakemake.params.options)
+                unreadable=snakemake.params.unreadable, **snakemake.params.split, **snakemake.params.options)

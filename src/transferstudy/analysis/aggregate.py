@@ -16,10 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import read_json, read_predictions, write_csv
+from ..io import read_json, read_predictions, require_keys, write_csv
 from ..settings import LOGISTIC_REGRESSION
 from ..switches import switches_label
+from .table_checks import check_accuracy_table
 
+# What the table reads from each result JSON.
+RESULT_KEYS = ("model", "dataset", "setting", "metric", "sizes")
+PROBE_KEYS = ("features", "test_metric", "chosen_penalty", "not_converged")
+REFIT_KEYS = ("fit", "final_metric", "arch", "checkpoint_sha256", "split_seed", "lr", "weight_decay")
 COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "switches", "checkpoint_sha256",
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
 
@@ -59,7 +64,7 @@ def accuracy_table(result_paths, pretrain_paths):
     (from the pretrain JSONs); settings and datasets in the order of ``result_paths``."""
     source, where = {}, {}
     for path in pretrain_paths:
-        metrics = read_json(path)
+        metrics = read_json(path, required=("source_top1",))
         # A zoo record names its model; the workflow's own pretraining writes results/models/<model>/.
         model = metrics.get("model") or Path(path).parent.name
         if model in source:
@@ -68,7 +73,8 @@ def accuracy_table(result_paths, pretrain_paths):
         source[model], where[model] = metrics, path
     rows = []
     for path in result_paths:
-        result = read_json(path)
+        result = read_json(path, required=RESULT_KEYS)
+        require_keys(result, PROBE_KEYS if result["setting"] == LOGISTIC_REGRESSION else REFIT_KEYS, path)
         model = result["model"]
         if model not in source:
             raise ValueError(f"{path}: no pretrain metrics for model {model!r} (have: {sorted(source)})")
@@ -77,6 +83,7 @@ def accuracy_table(result_paths, pretrain_paths):
         row.update(_probe_row(result) if result["setting"] == LOGISTIC_REGRESSION else _training_row(result, path))
         rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
+    check_accuracy_table(table)  # duplicates, NaN, values outside [0, 1]: refused here, not only by the analysis
     # Datasets and settings keep the order the results came in (the workflow's: the config's, which for the
     # paper config is the paper's), so that tables and figures show them in the study's order.
     order = {column: pd.unique(table[column]) for column in ("setting", "dataset")}

@@ -264,8 +264,8 @@ def dataset_info(name, options=None) -> DatasetInfo:
 
 
 def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="error", **overrides):
-    """Build dataset ``name``, add a hold-out validation split if it has no official one, write HDF5.
-    ``unreadable``: what a declared dataset's undecodable image file does (``FeatureOptions.unreadable``)."""
+    """Build dataset ``name``, add a hold-out validation split (``split_seed``, ``val_fraction``; None where it
+    has an official one) if it has no official one, write HDF5. ``unreadable``: what a declared dataset's undecodable image file does (``FeatureOptions.unreadable``)."""
     info = dataset_info(name, overrides)
     rng = np.random.default_rng(dataset_seed(name, seed))
     if info.kind == "declared":
@@ -285,6 +285,9 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="e
         _check_files_exist(name, root, splits)
     official_val = "val" in splits
     if not official_val:
+        if split_seed is None or val_fraction is None:
+            raise ValueError(f"dataset {name} has no official validation split: a split_seed and val_fraction "
+                             "are needed to hold one out of train")
         train_idx, val_idx = holdout_split(splits["train"]["labels"], val_fraction, split_seed)
         train = splits.pop("train")
         splits = {"train": {k: v[train_idx] for k, v in train.items()},
@@ -293,7 +296,7 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="e
         "dataset": name, "role": info.role, "kind": info.kind, "metric": info.metric, "multilabel": info.multilabel,
         "num_classes": len(built["classes"]), "classes": built["classes"], "seed": seed,
         "val_split": "official" if official_val else "holdout",
-        "split_seed": None if official_val else split_seed, "val_fraction": val_fraction,
+        "split_seed": None if official_val else split_seed, "val_fraction": None if official_val else val_fraction,
         "options": options, "versions": library_versions(),
         "root": str(Path(root).resolve()) if root is not None else None,
         "missing_images": built.get("missing_images"), "declared": built.get("declared"),

@@ -13,6 +13,15 @@ import torch
 from ..data import images
 
 
+def require_device(device):
+    """Refuse a CUDA device on a machine without one, with what to do instead (torch would say "Found no NVIDIA
+    driver" from inside the first job)."""
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device = {device!r} but torch sees no GPU on this machine (torch "
+                           f"{torch.__version__}, CUDA build {torch.version.cuda}); run on a GPU machine, submit "
+                           "with `--profile slurm`, or set device: cpu")
+
+
 def precision(device, amp):
     """The autocast dtype: bfloat16 on a CUDA device that supports it when ``amp`` is None (automatic) or
     True; None (float32) on CPU unless asked for."""
