@@ -112,3 +112,13 @@ def test_damaged_files_are_errors_that_name_them(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match=r"other.pt is not a state saved by a training run"):
         resume(tmp_path / "other.pt", {"lr": 0.1}, model, optimizer, "cpu")
+
+
+def test_a_split_file_without_the_attributes_a_step_needs_names_them(tmp_path):
+    from transferstudy.transfer.probe import run_probe
+
+    splits = {split: {"features": np.ones((4, 2), np.float32), "labels": np.array([0, 1, 0, 1])}
+              for split in ("train", "val", "test")}
+    write_split_file(tmp_path / "f.h5", splits, {"dataset": "d", "metric": "top1"})
+    with pytest.raises(ValueError, match=r"f.h5: lacks the attribute\(s\) num_classes, multilabel; a split file"):
+        run_probe(tmp_path / "f.h5")

@@ -143,19 +143,34 @@ def open_hdf5(path):
         yield f
 
 
-def read_attrs(path):
+# The attributes every split file (dataset or features) has, which the steps reading it need.
+SPLIT_FILE_ATTRS = ("dataset", "metric", "num_classes", "multilabel")
+
+
+def _required_attrs(path, attrs, required):
+    missing = [key for key in required if key not in attrs]
+    if missing:
+        raise ValueError(f"{path}: lacks the attribute(s) {', '.join(missing)}; a split file written by the "
+                         "workflow's dataset or features step has them (python -m transferstudy datasets/features)")
+    return attrs
+
+
+def read_attrs(path, required=()):
+    """A split file's attributes; an error naming the file if any of ``required`` is absent."""
     with open_hdf5(path) as f:
-        return {key: _decode_attr(value) for key, value in f.attrs.items()}
+        return _required_attrs(path, {key: _decode_attr(value) for key, value in f.attrs.items()}, required)
 
 
-def read_split_file(path, arrays, splits=SPLITS):
+def read_split_file(path, arrays, splits=SPLITS, required=()):
     """Read ``arrays`` from each of ``splits``; returns (``{split: {name: ndarray}}``, attrs).
 
-    Raises ``ValueError`` naming the file when a split or array is missing or lengths disagree.
+    Raises ``ValueError`` naming the file when a split, an array or a ``required`` attribute is missing or
+    lengths disagree.
     """
     path = Path(path)
     out = {}
     with open_hdf5(path) as f:
+        _required_attrs(path, f.attrs, required)
         for split in splits:
             if split not in f:
                 raise ValueError(f"{path}: missing group '{split}' (found: {sorted(f.keys())})")

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from ..config import FeatureOptions, PretrainRecipe, StudyOptions
 from ..data import images
-from ..io import read_attrs, read_split_file, save_torch, write_json
+from ..io import SPLIT_FILE_ATTRS, read_attrs, read_split_file, save_torch, write_json
 from ..nets import architectures
 from ..nets.inference import network_outputs, predict
 from ..provenance import library_versions, sha256_file
@@ -68,7 +68,7 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     started = time.time()
-    attrs = read_attrs(source_path)
+    attrs = read_attrs(source_path, SPLIT_FILE_ATTRS)
     num_classes = int(attrs["num_classes"])
     options = model_options(recipe.as_dict())
     model = architectures.create_model(arch, num_classes=num_classes, **options).to(device)

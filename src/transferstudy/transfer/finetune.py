@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .. import metrics
 from ..config import ArmRecipe, StudyOptions, TrainingArm
 from ..data import images
-from ..io import SPLITS, read_attrs, read_json, write_json, write_predictions
+from ..io import SPLIT_FILE_ATTRS, SPLITS, read_attrs, read_json, write_json, write_predictions
 from ..nets import pretrained
 from ..nets.inference import network_outputs, precision_label, predict
 from ..provenance import library_versions, sha256_file
@@ -100,7 +100,7 @@ def _read_training_data(dataset_path, fit):
              sum(paths, []) if paths[0] is not None else None,
              np.concatenate([parts[s][2] for s in fitted]))
     sizes = {split: len(parts[split][2]) for split in SPLITS}
-    return train, parts[FITS[fit][1]][:3], parts["train"][3], read_attrs(dataset_path), sizes
+    return train, parts[FITS[fit][1]][:3], parts["train"][3], read_attrs(dataset_path, SPLIT_FILE_ATTRS), sizes
 
 
 @dataclass

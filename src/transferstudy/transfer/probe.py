@@ -33,7 +33,7 @@ import torch
 
 from .. import metrics
 from ..config import ProbeSolver, StudyOptions
-from ..io import read_split_file, write_json, write_predictions
+from ..io import SPLIT_FILE_ATTRS, read_split_file, write_json, write_predictions
 from ..provenance import library_versions, sha256_file
 from ..settings import LOGISTIC_REGRESSION
 
@@ -481,7 +481,7 @@ def run_probe(features_path, out_path=None, predictions_path=None, *, solver=Non
     returns (and optionally writes) the result dict, and writes the test split's scores to ``predictions_path``
     (for pairwise model comparisons)."""
     started = time.time()
-    splits, attrs = read_split_file(features_path, ("features", "labels"))
+    splits, attrs = read_split_file(features_path, ("features", "labels"), required=SPLIT_FILE_ATTRS)
     num_classes, multilabel, metric = int(attrs["num_classes"]), bool(attrs["multilabel"]), attrs["metric"]
     check_features(features_path, splits, num_classes, multilabel)
     test_scores, fitted = probe_arrays(splits, num_classes, multilabel, metric, solver=solver, device=device)
