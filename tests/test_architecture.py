@@ -81,3 +81,22 @@ def test_planning_a_study_imports_no_heavy_library(tmp_path):
                "main()")
     result = subprocess.run([sys.executable, "-c", dry_run], capture_output=True, text=True, cwd=ROOT)
     assert "HEAVY []" in result.stdout, (result.stdout + result.stderr)[-3000:]
+
+
+# Job types that compute without torch, and the heavy imports none of them may pay at start-up: the whole of
+# statsmodels (statsmodels.api), pyplot's backends, torchvision's package (which pulls in torch._dynamo).
+TORCH_FREE_SCRIPTS = ("accuracy_table", "select_hyperparameters", "make_dataset", "check_data", "analysis_tables",
+                      "figure", "pairwise_table", "convergence_tables", "ablation_tables", "tsne_table")
+SLOW_IMPORTS = ("statsmodels.api", "matplotlib.pyplot", "torchvision", "torch._dynamo")
+
+
+def test_jobs_import_only_what_they_compute_with():
+    scripts = ROOT / "workflow" / "scripts"
+    for script in sorted(scripts.glob("[a-z]*.py")):
+        modules = sorted(m for m in imported_modules(script, "") if not any(
+            other.startswith(m + ".") for other in imported_modules(script, "")))
+        avoid = SLOW_IMPORTS + (("torch",) if script.stem in TORCH_FREE_SCRIPTS else ())
+        code = (f"import sys; import {', '.join(modules)}; "
+                f"print(sorted(m for m in {avoid!r} if m in sys.modules))")
+        loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert loaded.stdout.strip() == "[]", f"{script.name} imports {loaded.stdout.strip()}"

@@ -17,7 +17,7 @@ from transferstudy.nets.inference import precision
 from transferstudy.switches import switches_on
 from transferstudy.train import batches, pretrain
 from transferstudy.train.loop import StepLoop, sgd_nesterov
-from transferstudy.transfer import finetune
+from transferstudy.transfer import finetune, search
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,24 @@ def test_augmentation_crops_within_the_image_and_flips():
     assert any(torch.equal(f, x[:1].flip(-1)) for f in flips) and any(torch.equal(f, x[:1]) for f in flips)
 
 
+def test_crops_use_torchvisions_roi_align_kernel_without_importing_torchvision():
+    import subprocess
+    import sys
+
+    from torchvision.ops import roi_align
+
+    x = torch.rand(3, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    boxes = torch.tensor([[0, 1.0, 2.0, 20.0, 18.0], [1, 0.0, 0.0, 24.0, 20.0], [2, 3.0, 5.0, 9.0, 11.0]])
+    assert torch.equal(batches.roi_align(x, boxes, 7),
+                       roi_align(x, boxes, output_size=(7, 7), sampling_ratio=-1, aligned=True))
+    # A training job starts without torchvision's package, whose import pulls in torch._dynamo.
+    loaded = subprocess.run([sys.executable, "-c", "import sys; import transferstudy.transfer.finetune; "
+                             "from transferstudy.train import batches; batches._roi_align_kernel(); "
+                             "print(sorted(m for m in sys.modules if m.startswith("
+                             "('torchvision', 'torch._dynamo'))))"], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
 def _grid_result(tmp_path, lr, wd, metric, **extra):
     result = {"model": "m", "dataset": "d", "setting": "finetune", "fit": "train", "metric": "top1", "lr": lr,
               "weight_decay": wd, "final_metric": metric, "diverged_at_step": None if metric is not None else 10,
@@ -162,7 +180,7 @@ def _grid_result(tmp_path, lr, wd, metric, **extra):
 def test_selection_takes_the_best_validation_metric_and_never_a_diverged_point(tmp_path):
     paths = [_grid_result(tmp_path, 0.1, 0.0, 0.6), _grid_result(tmp_path, 0.01, 0.0, 0.7),
              _grid_result(tmp_path, 0.01, 1e-4, 0.7), _grid_result(tmp_path, 1.0, 0.0, None)]
-    selection = finetune.select_hyperparameters(paths, tmp_path / "selected.json")
+    selection = search.select_hyperparameters(paths, tmp_path / "selected.json")
     assert (selection["lr"], selection["weight_decay"], selection["val_metric"]) == (0.01, 0.0, 0.7)  # tie: smaller wd
     assert json.loads((tmp_path / "selected.json").read_text()) == selection
     assert len(selection["grid"]) == 4 and selection["grid"][-1]["diverged_at_step"] == 10
@@ -170,10 +188,10 @@ def test_selection_takes_the_best_validation_metric_and_never_a_diverged_point(t
 
 def test_selection_refuses_all_diverged_and_mixed_grids(tmp_path):
     with pytest.raises(ValueError, match="every grid point diverged"):
-        finetune.select_hyperparameters([_grid_result(tmp_path, 1.0, 0.0, None)])
+        search.select_hyperparameters([_grid_result(tmp_path, 1.0, 0.0, None)])
     mixed = [_grid_result(tmp_path, 0.1, 0.0, 0.5), _grid_result(tmp_path, 0.2, 0.0, 0.5, dataset="other")]
     with pytest.raises(ValueError, match="mix runs"):
-        finetune.select_hyperparameters(mixed)
+        search.select_hyperparameters(mixed)
 
 
 def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(artefacts, tmp_path):

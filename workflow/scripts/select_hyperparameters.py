@@ -2,7 +2,7 @@
 
 import _library  # noqa: F401  (makes transferstudy importable in any job environment)
 
-from transferstudy.transfer.finetune import select_hyperparameters
+from transferstudy.transfer.search import select_hyperparameters
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])

@@ -28,11 +28,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-import statsmodels.formula.api as smf
 from scipy import stats as scipy_stats
+# The modules themselves, not statsmodels.api, which imports all of statsmodels (most of a second per job).
+from statsmodels.regression.linear_model import OLS
+from statsmodels.regression.mixed_linear_model import MixedLM
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
+from statsmodels.tools.tools import add_constant
 
 from .. import metrics
 from ..config import AnalysisOptions
@@ -224,8 +226,8 @@ def correlation_table(table, *, seed=AnalysisOptions.seed, incomplete="error"):
 
 def ols_band(x, y, grid, level=CONFIDENCE):
     """Least-squares line of y on x and its confidence band for the mean, over ``grid`` (statsmodels)."""
-    fit = sm.OLS(np.asarray(y, float), sm.add_constant(np.asarray(x, float))).fit()
-    frame = fit.get_prediction(sm.add_constant(np.asarray(grid, float))).summary_frame(alpha=1 - level)
+    fit = OLS(np.asarray(y, float), add_constant(np.asarray(x, float))).fit()
+    frame = fit.get_prediction(add_constant(np.asarray(grid, float))).summary_frame(alpha=1 - level)
     return frame["mean"].to_numpy(), frame["mean_ci_lower"].to_numpy(), frame["mean_ci_upper"].to_numpy()
 
 
@@ -251,7 +253,7 @@ def mixed_effects_table(table, level=CONFIDENCE, incomplete="error"):
             continue
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit = smf.mixedlm("transfer ~ source", data, groups=data["dataset"]).fit(reml=True)
+            fit = MixedLM.from_formula("transfer ~ source", data, groups=data["dataset"]).fit(reml=True)
         messages = sorted({str(w.message).splitlines()[0] for w in caught})
         for message in messages:
             log.warning("mixed-effects fit (%s): %s", setting, message)

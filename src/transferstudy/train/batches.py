@@ -13,15 +13,43 @@ augmented and normalised, ready for ``loop.StepLoop``.
 from __future__ import annotations
 
 import functools
+import importlib.machinery
+import importlib.util
 import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import roi_align
 
 from ..data import images
 from .loop import step_generator
+
+
+@functools.cache
+def _roi_align_kernel():
+    """torchvision's compiled roi_align, the kernel ``torchvision.ops.roi_align`` calls for a batch of [K, 5]
+    boxes (outside deterministic mode on GPU, which the workflow does not use): loaded from torchvision's extension
+    library without importing the torchvision package, whose ``__init__`` pulls in torch._dynamo (over a second at
+    the start of every training job). Where that library is not found, through ``torchvision.ops``."""
+    try:
+        return torch.ops.torchvision.roi_align  # torchvision imported already
+    except (AttributeError, RuntimeError):
+        pass
+    package = importlib.util.find_spec("torchvision").submodule_search_locations[0]
+    finder = importlib.machinery.FileFinder(package, (importlib.machinery.ExtensionFileLoader,
+                                                      importlib.machinery.EXTENSION_SUFFIXES))
+    library = next((spec for spec in map(finder.find_spec, ("_C_stable", "_C")) if spec is not None), None)
+    if library is not None:
+        torch.ops.load_library(library.origin)
+    else:
+        import torchvision.ops  # noqa: F401  (registers the kernel)
+    return torch.ops.torchvision.roi_align
+
+
+def roi_align(x, boxes, size):
+    """``torchvision.ops.roi_align(x, boxes, (size, size), sampling_ratio=-1, aligned=True)`` for [K, 5] boxes
+    (batch index, left, top, right, bottom)."""
+    return _roi_align_kernel()(x, boxes, 1.0, size, size, -1, True)
 
 
 @functools.lru_cache(maxsize=2)
@@ -63,7 +91,7 @@ def random_resized_crop(x, size, generator, scale_min):
     n, _, h, w = x.shape
     area, ratio, position, flips = crop_draws(n, generator, scale_min)
     boxes = torch.cat([torch.arange(n, dtype=torch.float32)[:, None], crop_boxes(h, w, area, ratio, position)], 1)
-    out = roi_align(x, boxes.to(x.device, x.dtype), output_size=(size, size), sampling_ratio=-1, aligned=True)
+    out = roi_align(x, boxes.to(x.device, x.dtype), size)
     flips = flips.to(x.device)
     return torch.where(flips.view(-1, 1, 1, 1), out.flip(-1), out)
 
@@ -97,8 +125,7 @@ class FileCrops(torch.utils.data.Dataset):
         image = images.decode(self.root / self.paths[index]).float().div_(255.0)[None]
         box = crop_boxes(image.shape[-2], image.shape[-1], torch.tensor(area), torch.tensor(ratio),
                          torch.tensor([y, x]))
-        out = roi_align(image, torch.cat([torch.zeros(1), box])[None], output_size=(self.size, self.size),
-                        sampling_ratio=-1, aligned=True)[0]
+        out = roi_align(image, torch.cat([torch.zeros(1), box])[None], self.size)[0]
         return out.flip(-1) if flip else out
 
 

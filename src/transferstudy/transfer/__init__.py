@@ -1,2 +1,3 @@
-"""The transfer settings: penultimate features, the logistic-regression probe, fine-tuning and training from
-random initialisation."""
+"""The transfer settings: penultimate features (``features``), the logistic-regression probe (``probe``),
+fine-tuning and training from random initialisation (``finetune``), and the training arms' hyper-parameter
+search (``search``, free of torch)."""
