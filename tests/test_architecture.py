@@ -85,8 +85,9 @@ def test_planning_a_study_imports_no_heavy_library(tmp_path):
 
 # Job types that compute without torch, and the heavy imports none of them may pay at start-up: the whole of
 # statsmodels (statsmodels.api), pyplot's backends, torchvision's package (which pulls in torch._dynamo).
-TORCH_FREE_SCRIPTS = ("accuracy_table", "select_hyperparameters", "make_dataset", "check_data", "analysis_tables",
-                      "figure", "pairwise_table", "convergence_tables", "ablation_tables", "tsne_table")
+TORCH_FREE_SCRIPTS = ("accuracy_table", "select_hyperparameters", "promote_rung", "make_dataset", "check_data",
+                      "analysis_tables", "figure", "pairwise_table", "convergence_tables", "ablation_tables",
+                      "tsne_table")
 SLOW_IMPORTS = ("statsmodels.api", "matplotlib.pyplot", "torchvision", "torch._dynamo")
 
 

@@ -101,6 +101,7 @@ def _schema_groups():
     scalars = {key: value for key, value in top.items() if key in ("seed", "device", "threads")}
     return [(config.StudyOptions, {"properties": scalars}), (config.PretrainRecipe, SCHEMA["$defs"]["recipe"]),
             (config.ArmRecipe, arm["properties"]["recipe"]), (config.TrainingArm, arm),
+            (config.ArmSearch, arm["properties"]["search"]),
             (config.ProbeSolver, top["probe"]), (config.FeatureOptions, top["features"]),
             (config.SplitOptions, top["split"]), (config.DatasetDeclaration, SCHEMA["$defs"]["declared_dataset"]),
             (config.AnalysisOptions, top["analysis"]),
@@ -116,9 +117,9 @@ def test_the_schema_and_the_settings_groups_have_the_same_keys_defaults_and_rang
                                                 if f.default is dataclasses.MISSING}
     for name, f in fields.items():
         node = schema["properties"][name]
-        if f.default is not dataclasses.MISSING and f.default is not None and name != "recipe":
+        if f.default is not dataclasses.MISSING and f.default is not None and name not in ("recipe", "search"):
             assert node.get("default") == f.default and type(node["default"]) is type(f.default), name
-        elif name != "recipe":
+        elif name not in ("recipe", "search"):
             assert "default" not in node, name
         kind = typing.get_args(kinds[name])[0] if typing.get_origin(kinds[name]) is typing.Union else kinds[name]
         if kind in JSON_TYPES:
@@ -144,6 +145,10 @@ def test_the_schema_and_the_settings_groups_have_the_same_keys_defaults_and_rang
     (config.TrainingArm, {"lr": [], "weight_decay": [0]}, "<arm>.lr = .* must be a non-empty list"),
     (config.TrainingArm, {"lr": [0.1], "weight_decay": [0], "recipe": {"steps": 0}},
      "<arm>.recipe.steps = 0 must be at least 1"),
+    (config.TrainingArm, {"lr": [0.1], "weight_decay": [0], "search": {"method": "hyperband"}},
+     "<arm>.search.method = 'hyperband' is not valid; valid: grid, successive_halving"),
+    (config.TrainingArm, {"lr": [0.1], "weight_decay": [0], "search": {"eta": 1}},
+     "<arm>.search.eta = 1 must be at least 2"),
 ])
 def test_a_settings_group_refuses_bad_values_naming_the_key(group, mapping, message):
     with pytest.raises(ConfigError, match=message):

@@ -1,7 +1,9 @@
 """The workflow as a user runs it: dry-run, DAG, and a tiny study end to end."""
 
+import collections
 import hashlib
 import json
+import re
 import shutil
 
 import h5py
@@ -98,6 +100,35 @@ def test_cuda_without_a_gpu_stops_a_local_run_before_any_job(tmp_path):
     result = run_snakemake("--cores", "1", "results/data/digits.h5", "--config", "device=cuda", workdir=tmp_path)
     assert result.returncode != 0 and "torch sees no GPU on this machine" in result.stderr
     assert "--profile slurm" in result.stderr and not (tmp_path / "logs").exists()
+
+
+def test_successive_halving_trains_rungs_and_refits_the_last_rungs_best(tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["finetune"].update(lr=[0.01, 0.03, 0.1], weight_decay=[0.0, 0.0001],
+                              search={"method": "successive_halving", "eta": 3, "rungs": 2})
+    configfile = tmp_path / "halving.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    run = tmp_path / "results/finetune/mini_convnet/textures"
+    result = run_snakemake("--cores", "2", str(run.relative_to(tmp_path) / "refit.json"), workdir=tmp_path,
+                           configfile=configfile)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    # 6 points for 10 / 3 = 4 steps, the best 2 for the recipe's 10, then the refit.
+    jobs = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", result.stdout + result.stderr, re.M)
+    ran = collections.Counter(jobs)
+    assert ran["train_rung_point"] == 6 + 2 and ran["promote_rung"] == 1 and ran["train_refit"] == 1
+    assert len(list((run / "rung0").glob("lr*.json"))) == 6 and len(list((run / "rung1").glob("lr*.json"))) == 2
+    promoted = json.loads((run / "rung0/promoted.json").read_text())
+    selection = json.loads((run / "selected.json").read_text())
+    assert {(p["lr"], p["weight_decay"]) for p in selection["grid"]} == {
+        (p["lr"], p["weight_decay"]) for p in promoted["promoted"]}
+    assert [rung["steps"] for rung in selection["search"]["rungs"]] == [4, 10]
+    assert selection["search"]["steps_spent"] == 6 * 4 + 2 * 10 and selection["steps"] == 10
+    refit = json.loads((run / "refit.json").read_text())
+    assert (refit["lr"], refit["weight_decay"]) == (selection["lr"], selection["weight_decay"])
+    assert refit["recipe"]["steps"] == 10
+    again = run_snakemake("-n", str(run.relative_to(tmp_path) / "refit.json"), workdir=tmp_path,
+                          configfile=configfile)
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_dag_and_rulegraph_are_graphviz(tmp_path):

@@ -323,6 +323,21 @@ class ArmRecipe(Group):
 
 
 @dataclass(frozen=True)
+class ArmSearch(Group):
+    """How a training arm searches its grid (``transfer.search``): every point at full steps, or successive
+    halving."""
+
+    KEY: ClassVar[str] = "<arm>.search"
+
+    method: str = option("grid", choices=("grid", "successive_halving"),
+                         help="grid: every point for the recipe's steps (the paper); successive_halving: rungs of "
+                              "growing steps, the best 1/eta of each rung going on")
+    eta: int = option(3, minimum=2, help="successive halving: the fraction 1/eta of a rung's points promoted, and "
+                                         "the growth of the steps from rung to rung")
+    rungs: int = option(3, minimum=2, help="successive halving: rungs at most; the last at the recipe's steps")
+
+
+@dataclass(frozen=True)
 class TrainingArm(Group):
     """A training arm (``finetune`` or ``scratch``): its grid, datasets, resources and run recipe."""
 
@@ -336,6 +351,7 @@ class TrainingArm(Group):
     amp: Optional[bool] = option(None, help="bfloat16 autocast (default on with device cuda, off on cpu)")
     workers: int = option(0, minimum=0, help="image-decoding processes per job (datasets of image files)")
     recipe: ArmRecipe = option(ArmRecipe(), help="the recipe of each run")
+    search: ArmSearch = option(ArmSearch(), help="how the grid is searched")
 
     LR_RANGE: ClassVar[tuple] = (0, 10)
 
@@ -351,9 +367,11 @@ class TrainingArm(Group):
         for value in values.get("weight_decay", ()):
             if value < 0:
                 raise ConfigError(f"{key}.weight_decay holds {value}, which is negative")
-        recipe = values.get("recipe")
+        recipe, search = values.get("recipe"), values.get("search")
         if not isinstance(recipe, ArmRecipe):
             values["recipe"] = ArmRecipe.from_mapping(recipe, f"{key}.recipe")
+        if not isinstance(search, ArmSearch):
+            values["search"] = ArmSearch.from_mapping(search, f"{key}.search")
         scalars = {name: value for name, value in values.items() if name in ("enabled", "amp", "workers")}
         return {**values, **super()._validated(scalars, key)}
 

@@ -16,6 +16,7 @@ from .data import datasets, declared, official
 from .nets import catalogue as nets
 from .settings import LOGISTIC_REGRESSION, SCRATCH, TRAINING_ARMS
 from .switches import SWITCHES, switches_on
+from .transfer import search
 
 # Short names of the switches in variant names (``mini_vgg.ls-dropout``; all four: ``mini_vgg.all``).
 SWITCH_TAGS = {"no_bn_gamma": "no_gamma", "label_smoothing": "ls", "dropout": "dropout", "aux_head": "aux"}
@@ -136,6 +137,13 @@ class Study:
         """The grid points of a training arm as they appear in paths: ``[(lr, weight_decay)]``, text."""
         options = self.arms[arm]
         return [(grid_value(lr), grid_value(wd)) for lr in options.lr for wd in options.weight_decay]
+
+    def rung_plan(self, arm):
+        """Successive halving's rungs of a training arm, ``[(points, steps)]``; empty for a grid search."""
+        options = self.arms[arm]
+        if options.search.method != "successive_halving":
+            return []
+        return search.rung_plan(len(self.grid(arm)), options.recipe.steps, options.search.eta, options.search.rungs)
 
     def dataset_options(self, name):
         """The builder options of the source or a target dataset (checked, text read as its option's type)."""

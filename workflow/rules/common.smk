@@ -11,7 +11,8 @@ from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
 from transferstudy.config import coerce_text_values, validate_config
 from transferstudy.provenance import code_hash
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
-from transferstudy.study import Study
+from transferstudy.study import Study, grid_value
+from transferstudy.transfer.search import promoted_points
 
 # The schema checks types, ranges and keys; the study (transferstudy.study, free of torch) checks names and
 # cross-references, and expands the configuration into what the rules run. Defaults come from the library's
@@ -50,6 +51,7 @@ wildcard_constraints:
     arm=_alternatives(TRAINING_ARMS),
     lr=r"[0-9.e+-]+",
     wd=r"[0-9.e+-]+",
+    rung=r"\d+",
 
 
 def final_outputs():
@@ -124,11 +126,53 @@ def target_data(wildcards):
 # --- training arms ---------------------------------------------------------------------------------------
 
 
+def rung_points(wildcards, rung):
+    """The grid points (lr, wd as in paths) that successive halving trains at ``rung``: all at rung 0, then those
+    the previous rung promoted (known once its checkpoint rule has run)."""
+    if rung == 0:
+        return STUDY.grid(wildcards.arm)
+    promoted = checkpoints.promote_rung.get(
+        arm=wildcards.arm, model=wildcards.model, dataset=wildcards.dataset, rung=str(rung - 1)
+    ).output[0]
+    return [(grid_value(lr), grid_value(wd)) for lr, wd in promoted_points(promoted)]
+
+
+def _run_paths(wildcards, folder, points):
+    run = f"results/{wildcards.arm}/{wildcards.model}/{wildcards.dataset}/{folder}"
+    return [f"{run}/lr{lr}_wd{wd}.json" for lr, wd in points]
+
+
 def grid_results(wildcards):
-    return [
-        f"results/{wildcards.arm}/{wildcards.model}/{wildcards.dataset}/grid/lr{lr}_wd{wd}.json"
-        for lr, wd in STUDY.grid(wildcards.arm)
-    ]
+    """What the selection chooses from: every grid point, or the last rung of successive halving."""
+    plan = STUDY.rung_plan(wildcards.arm)
+    if not plan:
+        return _run_paths(wildcards, "grid", STUDY.grid(wildcards.arm))
+    last = len(plan) - 1
+    return _run_paths(wildcards, f"rung{last}", rung_points(wildcards, last))
+
+
+def earlier_rungs(wildcards):
+    """The promote files of successive halving's rungs before the last (none for a grid search)."""
+    run = f"results/{wildcards.arm}/{wildcards.model}/{wildcards.dataset}"
+    return [f"{run}/rung{rung}/promoted.json" for rung in range(len(STUDY.rung_plan(wildcards.arm)) - 1)]
+
+
+def rung_results(wildcards):
+    rung = int(wildcards.rung)
+    return _run_paths(wildcards, f"rung{rung}", rung_points(wildcards, rung))
+
+
+def rung_promoted_from(wildcards):
+    """A rung's points are trained once the previous rung promoted them."""
+    rung = int(wildcards.rung)
+    if rung == 0:
+        return []
+    return f"results/{wildcards.arm}/{wildcards.model}/{wildcards.dataset}/rung{rung - 1}/promoted.json"
+
+
+def rung_keep(wildcards):
+    """How many points a rung promotes: the next rung's size."""
+    return STUDY.rung_plan(wildcards.arm)[int(wildcards.rung) + 1][0]
 
 
 # Per arm, made once: a grid job's parameters are looked up, not rebuilt, for each of the paper's ~19,000 jobs.
@@ -146,6 +190,22 @@ TRAIN_OPTIONS = {
 
 def train_options(wildcards):
     return TRAIN_OPTIONS[wildcards.arm]
+
+
+def _rung_options(options, steps):
+    """A run's options at a rung of successive halving: its steps, and evaluations and saved states no sparser."""
+    recipe = options["recipe"]
+    shorter = {key: min(recipe[key], steps) for key in ("eval_every", "checkpoint_every")}
+    return {**options, "recipe": {**recipe, "steps": steps, **shorter}}
+
+
+RUNG_OPTIONS = {
+    arm: [_rung_options(TRAIN_OPTIONS[arm], steps) for _, steps in STUDY.rung_plan(arm)] for arm in STUDY.arms
+}
+
+
+def rung_options(wildcards):
+    return RUNG_OPTIONS[wildcards.arm][int(wildcards.rung)]
 
 
 def train_threads(wildcards):

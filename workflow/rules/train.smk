@@ -1,12 +1,15 @@
 # The training arms, fine-tuning and training from random initialisation (wildcard `arm`: the settings
 # `finetune` and `scratch`): one job per grid point, a selection on validation, one refit on train+val scored
-# on test. A run keeps its resumable state (params `state`) beside its result, not as a declared output, so
-# Snakemake never deletes it, until it finishes; a job killed by preemption or a time limit resumes from it
-# when run again (--rerun-incomplete).
+# on test. With `search: {method: successive_halving}`, the grid points train in rungs of growing steps
+# instead (transferstudy.transfer.search): a checkpoint rule per rung promotes the best points, and the next
+# rung's jobs are known once it has run. A run keeps its resumable state (params `state`) beside its result,
+# not as a declared output, so Snakemake never deletes it, until it finishes; a job killed by preemption or a
+# time limit resumes from it when run again (--rerun-incomplete).
 
 
 localrules:
     select_hyperparameters,
+    promote_rung,
 
 
 rule train_grid_point:
@@ -36,9 +39,54 @@ rule train_grid_point:
         "../scripts/train.py"
 
 
+rule train_rung_point:
+    input:
+        model=model_reference,
+        dataset="results/data/{dataset}.h5",
+        promoted=rung_promoted_from,
+    output:
+        "results/{arm}/{model}/{dataset}/rung{rung}/lr{lr}_wd{wd}.json",
+    log:
+        "logs/{arm}/{model}/{dataset}/rung{rung}/lr{lr}_wd{wd}.log",
+    benchmark:
+        "results/benchmarks/{arm}/{model}/{dataset}/rung{rung}/lr{lr}_wd{wd}.tsv"
+    group:
+        "training"
+    conda:
+        CONDA_ENV
+    threads: train_threads
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=GPUS,
+    params:
+        code=library_code("train.py"),
+        run=rung_options,
+        state="results/{arm}/{model}/{dataset}/rung{rung}/lr{lr}_wd{wd}.state.pt",
+    script:
+        "../scripts/train.py"
+
+
+checkpoint promote_rung:
+    input:
+        rung_results,
+    output:
+        "results/{arm}/{model}/{dataset}/rung{rung}/promoted.json",
+    log:
+        "logs/{arm}/{model}/{dataset}/rung{rung}/promoted.log",
+    conda:
+        CONDA_ENV
+    params:
+        code=library_code("promote_rung.py"),
+        keep=rung_keep,
+    script:
+        "../scripts/promote_rung.py"
+
+
 rule select_hyperparameters:
     input:
-        grid_results,
+        grid=grid_results,
+        rungs=earlier_rungs,
     output:
         "results/{arm}/{model}/{dataset}/selected.json",
     log:

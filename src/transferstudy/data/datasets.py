@@ -265,7 +265,8 @@ def dataset_info(name, options=None) -> DatasetInfo:
 
 def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="error", **overrides):
     """Build dataset ``name``, add a hold-out validation split (``split_seed``, ``val_fraction``; None where it
-    has an official one) if it has no official one, write HDF5. ``unreadable``: what a declared dataset's undecodable image file does (``FeatureOptions.unreadable``)."""
+    has an official one) if it has no official one, write HDF5. ``unreadable``: what a declared dataset's
+    undecodable image file does (``FeatureOptions.unreadable``)."""
     info = dataset_info(name, overrides)
     rng = np.random.default_rng(dataset_seed(name, seed))
     if info.kind == "declared":

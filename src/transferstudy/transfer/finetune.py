@@ -259,7 +259,7 @@ def main(argv=None):
     parser.add_argument("--model-name")
     parser.add_argument("--threads", type=int, default=StudyOptions.threads)
     parser.add_argument("--device", default=StudyOptions.device, help="cpu, cuda, cuda:1, ...")
-    TrainingArm.add_arguments(parser, skip=("lr", "weight_decay", "enabled", "datasets", "recipe"))
+    TrainingArm.add_arguments(parser, skip=("lr", "weight_decay", "enabled", "datasets", "recipe", "search"))
     ArmRecipe.add_arguments(parser)
     args = parser.parse_args(argv)
     refit = refit_options(args.selection) if args.selection else {"lr": args.lr, "weight_decay": args.weight_decay}
