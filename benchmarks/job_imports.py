@@ -1,6 +1,7 @@
 """What a job pays before it computes: each workflow script's library imports in a fresh interpreter, side by
 side with the floors (Python's start-up, ``import torch``, and the ``snakemake.script`` import that unpickles a
-script job's ``snakemake`` object), and Snakemake's own cost per job (a workflow of trivial script jobs).
+script job's ``snakemake`` object), making an optimizer (torch.optim's against the training loop's own), and
+Snakemake's own cost per job (a workflow of trivial script jobs).
 
 Target (issue 18): each job type's import at most 1 s beyond what it cannot avoid; a job that computes with
 torch cannot start faster than ``import torch``, so the figure that matters is the import beyond torch's.
@@ -81,10 +82,20 @@ def main(argv=None):
     python, _ = timed_import("", args.repeats)
     torch_floor, _ = timed_import("import torch", args.repeats)
     preamble, _ = timed_import("import snakemake.script", args.repeats)
+    # Not an import of ours, but paid where a training job starts: torch.optim's optimizers import torch._dynamo
+    # when made, which is why the training loop has its own NesterovSGD (the same steps).
+    torch_optim, _ = timed_import("import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)",
+                                  args.repeats)
+    ours_sgd, _ = timed_import(f"sys.path.insert(0, {str(ROOT / 'src')!r}); import torch; "
+                               "from transferstudy.train.loop import NesterovSGD; "
+                               "NesterovSGD([{'params': [torch.zeros(1, requires_grad=True)], 'weight_decay': 0}], "
+                               "lr=0.1, momentum=0.9)", args.repeats)
     print(f"floors (median of {args.repeats} fresh interpreters):")
     print(f"  python start-up              {python:6.2f} s")
     print(f"  import torch                 {torch_floor:6.2f} s")
     print(f"  import snakemake.script      {preamble:6.2f} s  (a script job's preamble)")
+    print(f"  torch + torch.optim.SGD(...) {torch_optim:6.2f} s  (imports torch._dynamo)")
+    print(f"  torch + our NesterovSGD(...) {ours_sgd:6.2f} s")
     print()
     print(f"{'script (job type)':<28} {'import':>7} {'beyond floor':>13}  floor")
     worst = 0.0

@@ -149,22 +149,65 @@ def test_augmentation_crops_within_the_image_and_flips():
     assert any(torch.equal(f, x[:1].flip(-1)) for f in flips) and any(torch.equal(f, x[:1]) for f in flips)
 
 
-def test_crops_use_torchvisions_roi_align_kernel_without_importing_torchvision():
-    import subprocess
-    import sys
-
+def test_crops_use_torchvisions_roi_align_kernel():
     from torchvision.ops import roi_align
 
     x = torch.rand(3, 3, 20, 24, generator=torch.Generator().manual_seed(0))
     boxes = torch.tensor([[0, 1.0, 2.0, 20.0, 18.0], [1, 0.0, 0.0, 24.0, 20.0], [2, 3.0, 5.0, 9.0, 11.0]])
     assert torch.equal(batches.roi_align(x, boxes, 7),
                        roi_align(x, boxes, output_size=(7, 7), sampling_ratio=-1, aligned=True))
-    # A training job starts without torchvision's package, whose import pulls in torch._dynamo.
-    loaded = subprocess.run([sys.executable, "-c", "import sys; import transferstudy.transfer.finetune; "
-                             "from transferstudy.train import batches; batches._roi_align_kernel(); "
-                             "print(sorted(m for m in sys.modules if m.startswith("
-                             "('torchvision', 'torch._dynamo'))))"], capture_output=True, text=True, check=True)
-    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_optimizer_is_torchs_sgd_step_for_step_and_state_for_state():
+    from transferstudy.nets import architectures
+    from transferstudy.train.loop import NesterovSGD
+
+    torch.manual_seed(0)
+    ours, theirs = (architectures.create_model("mini_resnet8", num_classes=5) for _ in range(2))
+    theirs.load_state_dict(ours.state_dict())
+
+    def groups(model):
+        return [{"params": [p for p in model.parameters() if p.ndim > 1], "weight_decay": 1e-3},
+                {"params": [p for p in model.parameters() if p.ndim <= 1], "weight_decay": 0.0}]
+
+    ours_sgd = NesterovSGD(groups(ours), lr=0.1, momentum=0.9)
+    torch_sgd = torch.optim.SGD(groups(theirs), lr=0.1, momentum=0.9, nesterov=True)
+    x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 5, (8,))
+    for step in range(4):
+        for model, optimizer in ((ours, ours_sgd), (theirs, torch_sgd)):
+            lr = 0.1 * (1 - step / 8)  # as set_cosine_lr sets it, group by group
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
+    saved_ours, saved_torch = ours_sgd.state_dict(), torch_sgd.state_dict()
+    assert saved_ours["state"].keys() == saved_torch["state"].keys()
+    assert all(torch.equal(saved_ours["state"][i]["momentum_buffer"], saved_torch["state"][i]["momentum_buffer"])
+               for i in saved_torch["state"])
+    # Either's saved state resumes the other.
+    torch_sgd.load_state_dict(saved_ours)
+    resumed = NesterovSGD(groups(ours), lr=0.5, momentum=0.9)
+    resumed.load_state_dict(saved_torch)
+    assert resumed.param_groups[0]["lr"] == saved_torch["param_groups"][0]["lr"] and len(resumed.state) == len(
+        ours_sgd.state)
+
+
+def test_a_training_job_starts_without_torchvision_or_torch_dynamo(artefacts, tmp_path):
+    import subprocess
+    import sys
+
+    # torchvision's package pulls in torch._dynamo, and so does making any torch.optim optimizer: about a second
+    # each at the start of every training job.
+    code = ("import sys; from transferstudy.transfer import finetune; "
+            f"finetune.train_run({str(artefacts / 'ckpt.pt')!r}, {str(artefacts / 'textures.h5')!r}, "
+            f"{str(tmp_path / 'r.json')!r}, {str(tmp_path / 's.pt')!r}, init='pretrained', lr=0.05, "
+            "weight_decay=1e-4, fit='train', recipe={'steps': 2, 'batch_size': 16, 'eval_every': 1, "
+            "'checkpoint_every': 1}); "
+            "print(sorted(m for m in sys.modules if m.startswith(('torchvision', 'torch._dynamo'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip().splitlines()[-1] == "[]"
 
 
 def _grid_result(tmp_path, lr, wd, metric, **extra):

@@ -26,6 +26,71 @@ from ..nets.inference import memory_format, precision
 log = logging.getLogger(__name__)
 
 
+class NesterovSGD:
+    """``torch.optim.SGD(groups, lr, momentum, nesterov=True)``, made of the same tensor operations in the same
+    order (its single-tensor update), with the same ``state_dict``: the same weights after every step, and saved
+    states either can resume. Written out because every ``torch.optim`` optimizer imports torch._dynamo when it is
+    made, over a second at the start of every training job (``benchmarks/job_imports.py``)."""
+
+    def __init__(self, groups, *, lr, momentum):
+        self.param_groups = [{"params": list(group["params"]), "weight_decay": group["weight_decay"], "lr": lr,
+                              "momentum": momentum, "dampening": 0, "nesterov": True} for group in groups]
+        self.state = {}  # parameter -> {"momentum_buffer": tensor}, as torch.optim keeps it
+
+    def zero_grad(self, set_to_none=True):
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                if set_to_none:
+                    parameter.grad = None
+                elif parameter.grad is not None:
+                    parameter.grad.zero_()
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            decay, momentum, lr = group["weight_decay"], group["momentum"], group["lr"]
+            for parameter in group["params"]:
+                if parameter.grad is None:
+                    continue
+                grad = parameter.grad
+                if decay != 0:
+                    grad = grad.add(parameter, alpha=decay)
+                state = self.state.setdefault(parameter, {})
+                buffer = state.get("momentum_buffer")
+                if buffer is None:
+                    buffer = state["momentum_buffer"] = grad.detach().clone()
+                else:
+                    buffer.mul_(momentum).add_(grad, alpha=1)
+                grad = grad.add(buffer, alpha=momentum)
+                parameter.add_(grad, alpha=-lr)
+
+    def _parameters(self):
+        return [parameter for group in self.param_groups for parameter in group["params"]]
+
+    def state_dict(self):
+        """torch.optim's format: per-parameter state by index, and the groups with their parameters' indices."""
+        index = {id(parameter): i for i, parameter in enumerate(self._parameters())}
+        groups, start = [], 0
+        for group in self.param_groups:
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "maximize": False,
+                           "params": list(range(start, start + len(group["params"])))})
+            start += len(group["params"])
+        state = {index[id(p)]: {"momentum_buffer": s["momentum_buffer"]} for p, s in self.state.items()}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        parameters = self._parameters()
+        saved = [i for group in state_dict["param_groups"] for i in group["params"]]
+        if len(saved) != len(parameters):
+            raise ValueError(f"the saved optimizer state has {len(saved)} parameters, this model {len(parameters)}")
+        for group, saved_group in zip(self.param_groups, state_dict["param_groups"]):
+            group.update({k: saved_group[k] for k in ("lr", "momentum", "weight_decay", "dampening", "nesterov")})
+        by_index = dict(zip(saved, parameters))
+        self.state = {by_index[i]: {"momentum_buffer": s["momentum_buffer"].to(by_index[i].device,
+                                                                              by_index[i].dtype)}
+                      for i, s in state_dict["state"].items() if s.get("momentum_buffer") is not None}
+
+
 def sgd_nesterov(model, lr, momentum, weight_decay):
     """SGD with Nesterov momentum over the trainable parameters; weight decay on weight tensors only, not on
     biases or batch-norm."""
@@ -33,8 +98,8 @@ def sgd_nesterov(model, lr, momentum, weight_decay):
     for parameter in model.parameters():
         if parameter.requires_grad:
             (no_decay if parameter.ndim <= 1 else decay).append(parameter)
-    return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay},
-                            {"params": no_decay, "weight_decay": 0.0}], lr=lr, momentum=momentum, nesterov=True)
+    return NesterovSGD([{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                       lr=lr, momentum=momentum)
 
 
 def set_cosine_lr(optimizer, base_lr, step, total_steps):
