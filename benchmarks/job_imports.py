@@ -82,6 +82,7 @@ def main(argv=None):
     python, _ = timed_import("", args.repeats)
     torch_floor, _ = timed_import("import torch", args.repeats)
     preamble, _ = timed_import("import snakemake.script", args.repeats)
+    torchvision_ops, _ = timed_import("import torch, torchvision.ops", args.repeats)
     # Not an import of ours, but paid where a training job starts: torch.optim's optimizers import torch._dynamo
     # when made, which is why the training loop has its own NesterovSGD (the same steps).
     torch_optim, _ = timed_import("import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)",
@@ -94,6 +95,8 @@ def main(argv=None):
     print(f"  python start-up              {python:6.2f} s")
     print(f"  import torch                 {torch_floor:6.2f} s")
     print(f"  import snakemake.script      {preamble:6.2f} s  (a script job's preamble)")
+    print(f"  torch + torchvision.ops      {torchvision_ops:6.2f} s  (imports torch._dynamo; the crops' roi_align "
+          "kernel is loaded without it)")
     print(f"  torch + torch.optim.SGD(...) {torch_optim:6.2f} s  (imports torch._dynamo)")
     print(f"  torch + our NesterovSGD(...) {ours_sgd:6.2f} s")
     print()

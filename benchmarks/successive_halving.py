@@ -13,7 +13,7 @@ Targets (issue 18): successive halving (eta 3) spends at most 40% of the grid's 
 metrics agree within 0.5 points on average.
 
     python benchmarks/successive_halving.py --workdir . [--arm finetune] [--lr 0.01 0.03 0.1] \
-        [--weight-decay 0 0.0001 0.001] [--eta 3 --rungs 3] [--double]
+        [--weight-decay 0 0.0001 0.001] [--eta 3 --rungs 3] [--steps 240] [--double]
 """
 
 from __future__ import annotations
@@ -97,6 +97,7 @@ def main(argv=None):
     parser.add_argument("--weight-decay", type=float, nargs="+", help="weight-decay grid (default: the config's)")
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--rungs", type=int, default=3)
+    parser.add_argument("--steps", type=int, help="the recipe's steps (default: the config's)")
     parser.add_argument("--models", nargs="+", help="default: every model of the arm")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--double", action="store_true", help="also refit the grid's choice with twice the steps")
@@ -105,6 +106,8 @@ def main(argv=None):
     config = yaml.safe_load(args.config.read_text())
     arm = config[args.arm]
     arm.update(lr=args.lr or arm["lr"], weight_decay=args.weight_decay or arm["weight_decay"])
+    if args.steps:
+        arm["recipe"] = {**arm.get("recipe", {}), "steps": args.steps}
     study = Study(config)
     grid = [(float(lr), float(wd)) for lr, wd in study.grid(args.arm)]
     steps = study.arms[args.arm].recipe.steps

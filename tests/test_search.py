@@ -20,8 +20,10 @@ def test_rung_plan_grows_steps_by_eta_and_stops_where_one_point_would_be_left():
     plan = search.rung_plan(56, 20000, 3, 3)
     assert plan == [(56, 2223), (19, 6667), (7, 20000)]
     assert sum(points * steps for points, steps in plan) / (56 * 20000) == pytest.approx(0.349, abs=0.001)
-    assert search.rung_plan(9, 90, 3, 3) == [(9, 10), (3, 30)]  # a rung of one point is left out
-    assert search.rung_plan(2, 60, 3, 3) == [(2, 7)]
+    # The last rung always trains for the full steps; a rung of one point is left out, the others move up.
+    assert search.rung_plan(12, 90, 3, 3) == [(12, 10), (4, 30), (2, 90)]
+    assert search.rung_plan(9, 90, 3, 3) == [(9, 30), (3, 90)]
+    assert search.rung_plan(2, 60, 3, 3) == [(2, 60)]  # too few points to halve: the grid itself
     assert search.rung_plan(6, 60, 2, 2) == [(6, 30), (3, 60)]
 
 

@@ -6,8 +6,8 @@ Two methods (``<arm>.search.method``):
   final validation metric is refit.
 - ``successive_halving``: rung 0 trains every point for steps / eta^(rungs - 1); the best 1/eta of them (by
   final validation metric; diverged points drop out) train again at eta times the steps, and so on, the last
-  rung at the recipe's full steps; the search stops early where a rung would hold a single point. The last
-  rung's best is refit as in the grid. Each rung's run starts afresh with its own (shorter) cosine schedule
+  rung at the recipe's full steps (with fewer rungs where one would hold a single point). The last rung's best
+  is refit as in the grid. Each rung's run starts afresh with its own (shorter) cosine schedule
   rather than continuing the previous rung's: every point is ranked at the end of an annealed schedule, no
   training state passes between jobs, and the last rung's runs are exactly the grid's runs of those points.
 
@@ -28,16 +28,14 @@ SEARCH_METHODS = ("grid", "successive_halving")
 
 
 def rung_plan(n_points, steps, eta, rungs):
-    """Successive halving's rungs as ``[(points, steps)]``: rung r trains ceil(n_points / eta^r) points for
-    ceil(steps / eta^(rungs - 1 - r)) steps; rungs that would train a single point are left out (the previous
-    rung's best is the choice)."""
-    plan = []
-    for rung in range(rungs):
-        points = math.ceil(n_points / eta ** rung)
-        if rung and points < 2:
-            break
-        plan.append((points, math.ceil(steps / eta ** (rungs - 1 - rung))))
-    return plan
+    """Successive halving's rungs as ``[(points, steps)]``: rung r of k trains ceil(n_points / eta^r) points for
+    ceil(steps / eta^(k - 1 - r)) steps, so that the last rung trains for the recipe's full steps, as in
+    Hyperband's brackets. k is ``rungs``, or fewer where a rung would hold a single point (a grid of fewer than
+    eta + 1 points is trained in full: one rung)."""
+    used = 1
+    while used < rungs and math.ceil(n_points / eta ** used) >= 2:
+        used += 1
+    return [(math.ceil(n_points / eta ** rung), math.ceil(steps / eta ** (used - 1 - rung))) for rung in range(used)]
 
 
 def _runs(paths, what):
