@@ -47,9 +47,7 @@ class Runs:
     def __call__(self, model, dataset, lr, weight_decay, steps, fit="train"):
         key = (model, dataset, lr, weight_decay, steps, fit)
         if key not in self.done:
-            recipe = self.study.arms[self.arm].recipe.as_dict()
-            recipe.update(steps=steps, eval_every=min(recipe["eval_every"], steps),
-                          checkpoint_every=min(recipe["checkpoint_every"], steps))
+            recipe = search.rung_recipe(self.study.arms[self.arm].recipe.as_dict(), steps)
             out = self.scratch / f"{len(self.done)}.json"
             reference = self.workdir / "results/models" / model / ("checkpoint.pt" if model in self.study.recipes
                                                                     else "pretrain.json")

@@ -12,7 +12,7 @@ from transferstudy.config import coerce_text_values, validate_config
 from transferstudy.provenance import code_hash
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
 from transferstudy.study import Study, grid_value
-from transferstudy.transfer.search import promoted_points
+from transferstudy.transfer.search import promoted_points, rung_recipe
 
 # The schema checks types, ranges and keys; the study (transferstudy.study, free of torch) checks names and
 # cross-references, and expands the configuration into what the rules run. Defaults come from the library's
@@ -192,15 +192,12 @@ def train_options(wildcards):
     return TRAIN_OPTIONS[wildcards.arm]
 
 
-def _rung_options(options, steps):
-    """A run's options at a rung of successive halving: its steps, and evaluations and saved states no sparser."""
-    recipe = options["recipe"]
-    shorter = {key: min(recipe[key], steps) for key in ("eval_every", "checkpoint_every")}
-    return {**options, "recipe": {**recipe, "steps": steps, **shorter}}
-
-
 RUNG_OPTIONS = {
-    arm: [_rung_options(TRAIN_OPTIONS[arm], steps) for _, steps in STUDY.rung_plan(arm)] for arm in STUDY.arms
+    arm: [
+        {**TRAIN_OPTIONS[arm], "recipe": rung_recipe(TRAIN_OPTIONS[arm]["recipe"], steps)}
+        for _, steps in STUDY.rung_plan(arm)
+    ]
+    for arm in STUDY.arms
 }
 
 

@@ -24,9 +24,6 @@ import math
 
 from ..io import read_json, write_json
 
-SEARCH_METHODS = ("grid", "successive_halving")
-
-
 def rung_plan(n_points, steps, eta, rungs):
     """Successive halving's rungs as ``[(points, steps)]``: rung r of k trains ceil(n_points / eta^r) points for
     ceil(steps / eta^(k - 1 - r)) steps, so that the last rung trains for the recipe's full steps, as in
@@ -36,6 +33,11 @@ def rung_plan(n_points, steps, eta, rungs):
     while used < rungs and math.ceil(n_points / eta ** used) >= 2:
         used += 1
     return [(math.ceil(n_points / eta ** rung), math.ceil(steps / eta ** (used - 1 - rung))) for rung in range(used)]
+
+
+def rung_recipe(recipe, steps):
+    """An arm's recipe (a mapping) for a rung of ``steps``: evaluations and saved states no sparser than the run."""
+    return {**recipe, "steps": steps, **{key: min(recipe[key], steps) for key in ("eval_every", "checkpoint_every")}}
 
 
 def _runs(paths, what):
