@@ -18,6 +18,8 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/transferability.smk"
+include: "workflow/rules/subsets.smk"
 include: "workflow/rules/figures.smk"
 
 

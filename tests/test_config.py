@@ -13,6 +13,7 @@ from transferstudy import config
 from transferstudy.__main__ import STAGES
 from transferstudy.config import ConfigError
 from transferstudy.nets import zoo
+from transferstudy.settings import ESTIMATORS
 from transferstudy.study import Study
 
 DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -105,7 +106,8 @@ def _schema_groups():
             (config.ProbeSolver, top["probe"]), (config.FeatureOptions, top["features"]),
             (config.SplitOptions, top["split"]), (config.DatasetDeclaration, SCHEMA["$defs"]["declared_dataset"]),
             (config.AnalysisOptions, top["analysis"]),
-            (config.TsneOptions, top["ablation"]["properties"]["tsne"])]
+            (config.TsneOptions, top["ablation"]["properties"]["tsne"]),
+            (config.TransferabilityOptions, top["transferability"]), (config.SubsetOptions, top["subsets"])]
 
 
 @pytest.mark.parametrize("group, schema", _schema_groups(), ids=lambda value: getattr(value, "__name__", ""))
@@ -118,7 +120,8 @@ def test_the_schema_and_the_settings_groups_have_the_same_keys_defaults_and_rang
     for name, f in fields.items():
         node = schema["properties"][name]
         if f.default is not dataclasses.MISSING and f.default is not None and name not in ("recipe", "search"):
-            assert node.get("default") == f.default and type(node["default"]) is type(f.default), name
+            default = list(f.default) if isinstance(f.default, tuple) else f.default  # YAML has lists
+            assert node.get("default") == default and type(node["default"]) is type(default), name
         elif name not in ("recipe", "search"):
             assert "default" not in node, name
         kind = typing.get_args(kinds[name])[0] if typing.get_origin(kinds[name]) is typing.Union else kinds[name]
@@ -131,6 +134,11 @@ def test_the_schema_and_the_settings_groups_have_the_same_keys_defaults_and_rang
         low, high = config.TrainingArm.LR_RANGE
         assert schema["properties"]["lr"]["items"] == {"type": "number", "exclusiveMinimum": low, "maximum": high}
         assert schema["properties"]["weight_decay"]["items"] == {"type": "number", "minimum": 0}
+
+
+def test_the_schema_lists_the_estimators_the_library_has():
+    node = SCHEMA["properties"]["transferability"]["properties"]["estimators"]
+    assert node["items"]["enum"] == node["default"] == list(ESTIMATORS)
 
 
 @pytest.mark.parametrize("group, mapping, message", [
@@ -149,6 +157,12 @@ def test_the_schema_and_the_settings_groups_have_the_same_keys_defaults_and_rang
      "<arm>.search.method = 'hyperband' is not valid; valid: grid, successive_halving"),
     (config.TrainingArm, {"lr": [0.1], "weight_decay": [0], "search": {"eta": 1}},
      "<arm>.search.eta = 1 must be at least 2"),
+    (config.TransferabilityOptions, {"estimators": ["logme", "gbc"]},
+     r"transferability.estimators lists \['gbc'\]; valid: logme, leep, nce, hscore"),
+    (config.TransferabilityOptions, {"estimators": []}, "transferability.estimators = .* must be a non-empty list"),
+    (config.SubsetOptions, {"examples_per_class": [5, 0]}, "subsets.examples_per_class holds 0; sizes are positive"),
+    (config.SubsetOptions, {"examples_per_class": [5, 5]}, r"subsets.examples_per_class = \[5, 5\] lists a size twice"),
+    (config.SubsetOptions, {"arms": ["logistic_regression"]}, r"subsets.arms lists \['logistic_regression'\]; valid"),
 ])
 def test_a_settings_group_refuses_bad_values_naming_the_key(group, mapping, message):
     with pytest.raises(ConfigError, match=message):

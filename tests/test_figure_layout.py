@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from transferstudy.analysis import ablation, convergence, figures
+from transferstudy.analysis import subsets as subset_analysis
+from transferstudy.analysis.transferability import evaluation_table
 
 DATASETS = ["food101", "cifar10", "cifar100", "birdsnap", "sun397", "stanford_cars", "fgvc_aircraft", "voc2007",
             "dtd", "oxford_iiit_pet", "caltech101", "flowers102"]
@@ -59,6 +61,38 @@ def ablation_tables(seed=0):
             "zoo_correlation": ablation.zoo_correlation_table(accuracy, mixed), "tsne": pd.DataFrame(tsne_rows)}
 
 
+def transferability_tables(seed=0):
+    """The estimators' evaluation on the paper-shaped accuracy table: four estimators, each a noisy copy of the
+    measured log odds."""
+    rng = np.random.default_rng(seed)
+    accuracy = paper_shaped_tables(seed)["accuracy"]
+    rows = [{"model": row.model, "dataset": row.dataset, "estimator": estimator, "score": row.value + rng.normal(0, noise),
+             "seconds": 0.5, "probe_seconds": 30.0}
+            for row in accuracy[accuracy.setting == "logistic_regression"].itertuples()
+            for estimator, noise in (("logme", 0.01), ("leep", 0.03), ("nce", 0.1), ("hscore", 0.3))]
+    return {"transferability_evaluation": evaluation_table(accuracy, pd.DataFrame(rows))}
+
+
+def subset_tables(seed=0):
+    """Training-set-size tables of the paper's shape: 16 networks, two datasets, five sizes and three seeds, both
+    training arms and the probe."""
+    rng = np.random.default_rng(seed)
+    top1 = np.sort(rng.uniform(0.70, 0.83, len(MODELS)))
+    rows = []
+    for (m, model), dataset, setting in itertools.product(enumerate(MODELS), ["stanford_cars", "fgvc_aircraft"],
+                                                          ["logistic_regression", "finetune", "scratch"]):
+        for size in [2, 5, 10, 25, 50, "all"]:
+            shots = 100 if size == "all" else size
+            for seed_ in ([np.nan] if size == "all" else [0, 1, 2]):
+                value = float(np.clip(0.2 + 0.15 * np.log(shots) + 0.9 * (top1[m] - 0.76) + rng.normal(0, 0.02),
+                                      0.02, 0.98))
+                rows.append({"setting": setting, "model": model, "dataset": dataset, "examples_per_class": str(size),
+                             "seed": seed_, "value": value, "source_top1": top1[m], "n_test": 3000,
+                             "capped_classes": 0})
+    summary = subset_analysis.summary_table(pd.DataFrame(rows))
+    return {"subsets_summary": summary, "subsets_correlation": subset_analysis.correlation_by_size(summary)}
+
+
 def _texts(fig):
     """(text, display box) of every text drawn: tick labels only of ticks inside their axis's view (matplotlib
     keeps, undrawn, the labels of ticks beyond it)."""
@@ -104,9 +138,14 @@ def _draw(name, tables):
     return fig
 
 
+@pytest.fixture(scope="module")
+def every_table():
+    return {**paper_shaped_tables(), **ablation_tables(), **transferability_tables(), **subset_tables()}
+
+
 @pytest.mark.parametrize("name", list(figures.FIGURES))
-def test_no_text_covers_another_or_a_data_point(name, tmp_path):
-    fig = _draw(name, {**paper_shaped_tables(), **ablation_tables()})
+def test_no_text_covers_another_or_a_data_point(name, every_table, tmp_path):
+    fig = _draw(name, every_table)
     boxes = _texts(fig)
     assert not _overlaps(boxes), _overlaps(boxes)[:5]
     points = _points(fig)

@@ -50,8 +50,8 @@ def test_tiny_study_through_the_slurm_profile_matches_a_local_run(cluster, tiny_
         # resource reaches SLURM as a GPU request and lands on the GPU partition.
         "--set-resources", *[f"{rule}:gpu=1" for rule in GPU_RULES],
         *[f"{rule}:mem_mb=2000" for rule in ("probe", *GPU_RULES)],
-        # The ablation's variants would only repeat the same rules on the cluster.
-        "--config", "ablation={enabled: false}",
+        # The ablation's variants and the subsets would only repeat the same rules on the cluster.
+        "--config", "ablation={enabled: false}", "subsets={enabled: false}",
         workdir=tmp_path, env=cluster.env, timeout=1800)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
@@ -67,7 +67,7 @@ def test_tiny_study_through_the_slurm_profile_matches_a_local_run(cluster, tiny_
     records = cluster.job_records()
     assert records and all(r["JobState"] == "COMPLETED" for r in records), records
     # The plugin comments each job "rule_<rule>[_wildcards_...]", or "rule_<group id>_<rule>" for a group.
-    compute_rules = ("dataset", "pretrain", "extract_features", "probe", *GPU_RULES)
+    compute_rules = ("dataset", "pretrain", "extract_features", "probe", "transferability", *GPU_RULES)
     by_rule = {}
     for record in records:
         head = record["Comment"].split("_wildcards")[0]
@@ -75,8 +75,8 @@ def test_tiny_study_through_the_slurm_profile_matches_a_local_run(cluster, tiny_
         assert len(rule) == 1, record["Comment"]
         by_rule.setdefault(rule[0], []).append(record)
     assert {rule: len(jobs) for rule, jobs in by_rule.items()} == {
-        "dataset": 5, "pretrain": 3, "extract_features": 12, "probe": 12, "train_grid_point": 12,
-        "train_refit": 6}
+        "dataset": 5, "pretrain": 3, "extract_features": 12, "probe": 12, "transferability": 12,
+        "train_grid_point": 12, "train_refit": 6}
     for rule, jobs in by_rule.items():
         for job in jobs:
             if rule in GPU_RULES:

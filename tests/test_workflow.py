@@ -26,25 +26,30 @@ def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     assert counts["dataset"] == 6 and counts["pretrain"] == 7
     assert counts["extract_features"] == counts["probe"] == 7 * 5
     assert counts["check_models"] == counts["all"] == 1
-    assert counts["figure"] == 4  # the ablation's two figures are off by default
+    assert counts["figure"] == 5  # the ablation's two figures are off by default
     assert counts["accuracy_table"] == counts["analysis_tables"] == counts["pairwise_table"] == 1
+    # The transferability estimators: a job per (model, dataset), a table of scores and their evaluation.
+    assert counts["transferability"] == 7 * 5
+    assert counts["transferability_table"] == counts["transferability_evaluation"] == 1
     # Fine-tune and scratch arms: 7 models x 2 datasets x a 2-point grid each, one selection and refit per pair.
     assert counts["train_grid_point"] == 7 * 2 * 2 * 2
     assert counts["select_hyperparameters"] == counts["train_refit"] == 7 * 2 * 2
     assert counts["convergence_tables"] == 1 and "ablation_tables" not in counts
 
 
-def test_disabled_training_arms_drop_their_jobs_and_figures(tmp_path):
+def test_disabled_training_arms_and_estimators_drop_their_jobs_and_figures(tmp_path):
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     config["finetune"]["enabled"] = False
     config["scratch"]["enabled"] = False
+    config["transferability"] = {"enabled": False}
     configfile = tmp_path / "probe_only.yaml"
     configfile.write_text(yaml.safe_dump(config))
     result = run_snakemake("-n", workdir=tmp_path / "run", configfile=configfile)
     assert result.returncode == 0, result.stderr[-2000:]
     counts = job_counts(result.stdout)
     assert "train_grid_point" not in counts and "convergence_tables" not in counts
-    assert counts["figure"] == 2  # fig3 and fig4 need the fine-tune and scratch settings
+    assert not {"transferability", "transferability_table", "transferability_evaluation"} & set(counts)
+    assert counts["figure"] == 2  # fig3 and fig4 need the fine-tune and scratch settings, fig7 the estimators
 
 
 def test_the_ablation_is_switched_on_by_one_key(tmp_path):
@@ -55,7 +60,7 @@ def test_the_ablation_is_switched_on_by_one_key(tmp_path):
     # 7 networks and the ablation's 9 recipe variants (mini_vgg: each switch alone and all four; 4 mixed twins).
     models = 7 + 9
     assert counts["pretrain"] == models and counts["extract_features"] == counts["probe"] == models * 5
-    assert counts["figure"] == len(figures.FIGURES)
+    assert counts["figure"] == len(figures.FIGURES) - 2  # all but the subsets' two, off by default
     # Fine-tuning for every model; from random initialisation only the 7 architectures (the variants differ
     # only in pretraining).
     assert counts["train_grid_point"] == (models + 7) * 2 * 2
@@ -75,10 +80,11 @@ def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
     counts = job_counts(result.stdout + result.stderr)
     pairs = 16 * 12
     assert counts["pretrained_model"] == 16 and counts["dataset"] == 12 and "pretrain" not in counts
-    assert counts["extract_features"] == counts["probe"] == pairs
+    assert counts["extract_features"] == counts["probe"] == counts["transferability"] == pairs
     assert counts["train_grid_point"] == pairs * (7 * 8 + 7 * 8)
     assert counts["train_refit"] == counts["select_hyperparameters"] == 2 * pairs
-    assert counts["total"] == 22694 + 1  # and check_models
+    # With check_models, and the estimators: a job per pair, their two tables and their figure.
+    assert counts["total"] == 22694 + 1 + pairs + 3
 
 
 def test_a_missing_dataset_root_stops_a_run_before_any_job_but_not_a_dry_run(tmp_path):
@@ -253,7 +259,42 @@ def test_tiny_study_end_to_end(tiny_study):
     tsne = pd.read_csv(tmp_path / "results/tables/tsne.csv")
     assert tsne.groupby("model").size().to_dict() == {"mini_convnet": 60, "mini_convnet.all": 60}
 
-    for name in figures.FIGURES:
+    # Every estimator scored every (model, dataset) the probe has, multi-label data per label, in less time than
+    # the probe; the evaluation judges them and top-1 on every dataset of both transfer settings.
+    scores = pd.read_csv(tmp_path / "results/tables/transferability.csv")
+    probes = accuracy[accuracy.setting == "logistic_regression"]
+    assert len(scores) == 4 * len(probes) and scores["score"].notna().all()
+    assert set(scores[scores.dataset == "glyphs_multilabel"].query("estimator != 'logme'")["note"]) == {
+        "multi-label: the mean over labels of each label's binary score"}
+    assert (scores["source_classes"] == 64).all() and (scores["probe_seconds"] > 0).all()
+    pairs = scores.groupby(["model", "dataset"]).agg(seconds=("seconds", "sum"), probe=("probe_seconds", "first"))
+    assert (pairs["seconds"] < pairs["probe"]).mean() > 0.5
+    evaluation = pd.read_csv(tmp_path / "results/tables/transferability_evaluation.csv")
+    for setting, n_datasets in (("logistic_regression", 4), ("finetune", 1)):
+        part = evaluation[evaluation.setting == setting]
+        assert set(part.estimator) == {"source_top1", "logme", "leep", "nce", "hscore"}
+        assert part.dataset.nunique() == n_datasets + 1  # and the mean over datasets
+        per_dataset = part[part.dataset != "mean over datasets"]
+        assert per_dataset.weighted_tau.between(-1, 1).all() and (per_dataset.n_models == len(everyone)).all()
+        assert (per_dataset.tau_low <= per_dataset.tau_high).all()
+
+    # Training-set-size curves: the probe on every model, scratch on each architecture, two 2-shot subsets of
+    # textures each, and the full training split as size "all".
+    subset_rows = pd.read_csv(tmp_path / "results/tables/subsets.csv")
+    assert subset_rows.groupby("setting").size().to_dict() == {"logistic_regression": len(everyone) * 3,
+                                                               "scratch": len(model_names) * 3}
+    two_shot = subset_rows[subset_rows.examples_per_class == "2"]
+    assert (two_shot.n_train == 2 * 12).all() and (two_shot.n_val == 2 * 12).all() and set(two_shot.seed) == {0, 1}
+    full = subset_rows[subset_rows.examples_per_class == "all"].set_index(["setting", "model"])["value"]
+    textures = accuracy[accuracy.dataset == "textures"].set_index(["setting", "model"])["value"]
+    assert full.to_dict() == textures[full.index].to_dict()
+    by_size = pd.read_csv(tmp_path / "results/tables/subsets_correlation.csv")
+    assert set(by_size.examples_per_class.astype(str)) == {"2", "all"}
+    with h5py.File(tmp_path / "results/features/mini_vgg/textures.2shot.seed1.h5") as f:
+        assert f["train/features"].shape == (2 * 12, 64) and f["test/features"].shape[0] == 5 * 12
+
+    # Every figure but the subsets' pretrained-vs-random one (fine-tuning does not run on the tiny subsets).
+    for name in set(figures.FIGURES) - {"fig9_subsets_pretrained_vs_random"}:
         assert (tmp_path / f"figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
     figure = tmp_path / "figures/fig1_imagenet_vs_transfer.pdf"
     with h5py.File(tmp_path / "results/features/mini_vgg/digits.h5") as f:
@@ -272,7 +313,9 @@ def test_tiny_study_end_to_end(tiny_study):
     assert report.returncode == 0, report.stderr[-2000:]
     html = (tmp_path / "report.html").read_text()
     for name in [*figures.FIGURES, "accuracy.csv", "correlation.csv", "mixed_effects.csv", "pairwise.csv",
-                 "convergence.csv", "steps_to_threshold.csv", "ablation.csv", "zoo_correlation.csv"]:
+                 "convergence.csv", "steps_to_threshold.csv", "ablation.csv", "zoo_correlation.csv",
+                 "transferability.csv", "transferability_evaluation.csv", "subsets.csv", "subsets_summary.csv",
+                 "subsets_correlation.csv"]:
         assert name in html
     assert "least-squares fit with its 95% confidence band" in html
 
@@ -312,8 +355,24 @@ def test_results_follow_the_code_not_its_path_or_age(tiny_study, tmp_path):
     script.write_text(script.read_text() + "\n# edited\n")
     edited = run_snakemake("-n", workdir=workdir, root=clone)
     rerun = job_counts(edited.stdout + edited.stderr)
-    probes = len(pd.read_csv(workdir / "results/tables/accuracy.csv").query("setting == 'logistic_regression'"))
+    subset_probes = pd.read_csv(workdir / "results/tables/subsets.csv").query(
+        "setting == 'logistic_regression' and examples_per_class != 'all'")
+    probes = len(subset_probes) + len(
+        pd.read_csv(workdir / "results/tables/accuracy.csv").query("setting == 'logistic_regression'"))
     assert rerun.get("probe") == probes and "pretrain" not in rerun and "extract_features" not in rerun
+
+
+def test_leep_and_nce_refuse_a_network_the_features_did_not_come_from(tiny_study, tmp_path):
+    from transferstudy.transfer.transferability import score_features
+
+    workdir, result = tiny_study
+    assert result.returncode == 0
+    features = tmp_path / "features.h5"
+    shutil.copyfile(workdir / "results/features/mini_vgg/textures.h5", features)
+    scored = score_features(features, workdir / "results/models/mini_vgg/checkpoint.pt", estimators=["leep"])
+    assert scored["source_classes"] == 64 and np.isfinite(scored["scores"][0]["score"])
+    with pytest.raises(ValueError, match="checkpoint.pt: its weights .* are not those .*features.h5 was extracted"):
+        score_features(features, workdir / "results/models/mini_convnet/checkpoint.pt", estimators=["leep"])
 
 
 def test_the_split_seed_remakes_only_the_datasets_it_holds_out_of(tiny_study):

@@ -10,16 +10,19 @@ import sys
 # stage -> (module, what it does); in the order of the study.
 STAGES = {
     "datasets": ("transferstudy.data.datasets", "build a dataset's split file (HDF5)"),
+    "subset": ("transferstudy.data.subsets", "cut k examples per class of a dataset or features file"),
     "pretrain": ("transferstudy.train.pretrain", "pretrain an architecture on the source dataset"),
     "zoo": ("transferstudy.nets.zoo", "check a downloaded network's weights and write its zoo record"),
     "features": ("transferstudy.transfer.features", "extract a network's penultimate features of a dataset"),
     "probe": ("transferstudy.transfer.probe", "the logistic-regression probe on a features file"),
+    "transferability": ("transferstudy.transfer.transferability", "transferability estimators on a features file"),
     "finetune": ("transferstudy.transfer.finetune", "a fine-tune or scratch run; `finetune select` picks a grid point"),
     "aggregate": ("transferstudy.analysis.aggregate", "collect result JSONs into the tidy accuracy table"),
     "stats": ("transferstudy.analysis.stats", "the correlation table of an accuracy table"),
     "convergence": ("transferstudy.analysis.convergence", "validation curves and steps to threshold"),
     "ablation": ("transferstudy.analysis.ablation", "t-SNE of features files (the regularisation ablation)"),
     "figures": ("transferstudy.analysis.figures", "draw one paper-style figure from its tables"),
+    "transferability-table": ("transferstudy.analysis.transferability", "collect estimator scores into one table"),
     "analysis": ("transferstudy.analysis.tables", "every table and figure of an accuracy table"),
 }
 

@@ -13,6 +13,8 @@ Each group is a frozen dataclass whose fields are the keys of one section of the
 | ``DatasetDeclaration`` | ``datasets.<name>`` with a ``format`` | ``data.declared`` |
 | ``AnalysisOptions`` | ``analysis`` | the analysis tables |
 | ``TsneOptions`` | ``ablation.tsne`` | ``analysis.ablation`` |
+| ``TransferabilityOptions`` | ``transferability`` | ``transfer.transferability`` |
+| ``SubsetOptions`` | ``subsets`` | ``data.subsets``, ``analysis.subsets`` |
 
 A value of the wrong type or out of range is refused when the group is made, with an error naming the key,
 the value and what would be valid. The commands' flags are made from the same fields (``add_arguments``), so
@@ -27,6 +29,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import ClassVar, Optional
 
 from .metrics import METRICS, MULTILABEL_METRICS
+from .settings import ESTIMATORS, TRAINING_ARMS
 
 
 class ConfigError(ValueError):
@@ -519,5 +522,68 @@ class TsneOptions(Group):
     max_points: int = option(2000, minimum=10, help="a seeded stratified subset beyond this many test examples")
 
 
+@dataclass(frozen=True)
+class TransferabilityOptions(Group):
+    """The transferability estimators: scores of each (model, dataset) from its features, judged against the
+    measured transfer (``analysis.transferability``)."""
+
+    KEY: ClassVar[str] = "transferability"
+
+    enabled: bool = option(True, help="false: no estimator jobs, tables or figure")
+    estimators: tuple = option(ESTIMATORS, help=f"which estimators; valid: {', '.join(ESTIMATORS)}")
+
+    @classmethod
+    def _validated(cls, values, key):
+        values = dict(values)
+        if "estimators" in values:
+            values["estimators"] = _grid(f"{key}.estimators", values["estimators"], numbers=False)
+            unknown = [name for name in values["estimators"] if name not in ESTIMATORS]
+            if unknown:
+                raise ConfigError(f"{key}.estimators lists {unknown}; valid: {', '.join(ESTIMATORS)}")
+        scalars = {name: value for name, value in values.items() if name != "estimators"}
+        return {**values, **super()._validated(scalars, key)}
+
+
+@dataclass(frozen=True)
+class SubsetOptions(Group):
+    """Training-set-size curves: the probe (and training arms named in ``arms``) re-run on seeded subsets of
+    ``examples_per_class`` examples per class of each dataset's training and validation splits."""
+
+    KEY: ClassVar[str] = "subsets"
+
+    examples_per_class: tuple = option((2, 5, 10, 25), help="subset sizes, examples per class (the full training "
+                                                            "split is always the last size, 'all')")
+    enabled: bool = option(True, help="false: no subsets")
+    datasets: Optional[tuple] = option(None, help="single-label datasets to subset (default: every single-label "
+                                                  "dataset of the study)")
+    seeds: int = option(3, minimum=1, help="subsets drawn per size (seeds 0, 1, ...): the interval over seeds")
+    arms: tuple = option((), help="training arms also run on every subset (finetune, scratch; default: none, the "
+                                  "probe only)")
+
+    @classmethod
+    def _validated(cls, values, key):
+        values = dict(values)
+        if "examples_per_class" in values:
+            sizes = values["examples_per_class"]
+            if not isinstance(sizes, (list, tuple)) or not sizes:
+                raise ConfigError(f"{key}.examples_per_class = {sizes!r} must be a non-empty list")
+            for size in sizes:
+                if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                    raise ConfigError(f"{key}.examples_per_class holds {size!r}; sizes are positive integers "
+                                      "(the full training split is always included)")
+            if len(set(sizes)) < len(sizes):
+                raise ConfigError(f"{key}.examples_per_class = {list(sizes)} lists a size twice")
+            values["examples_per_class"] = tuple(sorted(sizes))
+        for name in ("datasets", "arms"):
+            if values.get(name) is not None:
+                values[name] = () if name == "arms" and not values[name] else _grid(f"{key}.{name}", values[name],
+                                                                                    numbers=False)
+        unknown = [arm for arm in values.get("arms", ()) if arm not in TRAINING_ARMS]
+        if unknown:
+            raise ConfigError(f"{key}.arms lists {unknown}; valid: {', '.join(TRAINING_ARMS)}")
+        scalars = {name: value for name, value in values.items() if name in ("enabled", "seeds")}
+        return {**values, **super()._validated(scalars, key)}
+
+
 GROUPS = (StudyOptions, PretrainRecipe, ArmRecipe, TrainingArm, ProbeSolver, FeatureOptions, SplitOptions,
-          DatasetDeclaration, AnalysisOptions, TsneOptions)
+          DatasetDeclaration, AnalysisOptions, TsneOptions, TransferabilityOptions, SubsetOptions)

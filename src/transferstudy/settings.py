@@ -19,3 +19,6 @@ SETTINGS = (LOGISTIC_REGRESSION, *TRAINING_ARMS)
 # How each training arm initialises the network.
 ARM_INIT = {FINETUNE: "pretrained", SCRATCH: "random"}
 INIT_ARM = {init: arm for arm, init in ARM_INIT.items()}
+
+# The transferability estimators (``transfer.transferability``), in the order of tables and figures.
+ESTIMATORS = ("logme", "leep", "nce", "hscore")

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from .analysis import catalogue as figure_catalogue
 from .config import (AnalysisOptions, ConfigError, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
-                     StudyOptions, TrainingArm, TsneOptions, from_text)
+                     StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, TsneOptions, from_text)
 from .data import datasets, declared, official
+from .data.subsets import parse_subset_name, subset_name
 from .nets import catalogue as nets
 from .settings import LOGISTIC_REGRESSION, SCRATCH, TRAINING_ARMS
 from .switches import SWITCHES, switches_on
@@ -24,6 +25,8 @@ SWITCH_TAGS = {"no_bn_gamma": "no_gamma", "label_smoothing": "ls", "dropout": "d
 # The tables every study writes; the training arms and the ablation add theirs.
 TABLES = ("accuracy", "correlation", "mixed_effects", "pairwise")
 ARM_TABLES = ("convergence", "steps_to_threshold", "speedup")
+TRANSFERABILITY_TABLES = ("transferability", "transferability_evaluation")
+SUBSET_TABLES = ("subsets", "subsets_summary", "subsets_correlation")
 
 
 def variant_name(model, switches):
@@ -69,6 +72,7 @@ class Study:
         self.features = FeatureOptions.from_mapping(config.get("features"))
         self.probe = ProbeSolver.from_mapping(config.get("probe"))
         self.analysis = AnalysisOptions.from_mapping(config.get("analysis"))
+        self.transferability = TransferabilityOptions.from_mapping(config.get("transferability"))
         self.shared_recipe = dict(config.get("pretrain") or {})
         PretrainRecipe.from_mapping(self.shared_recipe)
         self.datasets = list(config["datasets"])
@@ -93,6 +97,10 @@ class Study:
                 if options.enabled:
                     self.arms[arm] = options
         self._check_arms()
+        subset_options = SubsetOptions.from_mapping(config["subsets"]) if config.get("subsets") else None
+        self.subsets = subset_options if subset_options and subset_options.enabled else None
+        if self.subsets:
+            self._check_subsets()
 
     # --- what the study holds -------------------------------------------------------------------------------
 
@@ -202,13 +210,55 @@ class Study:
         return ["ablation", "zoo_correlation"] + (["tsne"] if self.tsne else [])
 
     @property
+    def subset_datasets(self):
+        """The subsets as datasets of the study (``stars_fine.5shot.seed1``), by dataset, size and seed."""
+        if not self.subsets:
+            return []
+        return [subset_name(dataset, shots, seed) for dataset in self.subset_bases
+                for shots in self.subsets.examples_per_class for seed in range(self.subsets.seeds)]
+
+    @property
+    def subset_bases(self):
+        """The datasets that are subset: those named, or every single-label dataset of the study."""
+        if not self.subsets:
+            return []
+        return list(self.subsets.datasets or [name for name in self.datasets if not self.dataset_info(name).multilabel])
+
+    @property
+    def subset_settings(self):
+        """The settings re-run on subsets: the probe, and the training arms named in ``subsets.arms``."""
+        return [LOGISTIC_REGRESSION, *self.subsets.arms] if self.subsets else []
+
+    def subset_pairs(self, setting):
+        """The (model, subset) pairs with results in a setting (an arm: its models and datasets)."""
+        if setting not in self.subset_settings:
+            return []
+        bases = self.subset_bases if setting == LOGISTIC_REGRESSION else [
+            name for name in self.subset_bases if name in self.arm_datasets(setting)]
+        models = list(self.models) if setting == LOGISTIC_REGRESSION else self.arm_models(setting)
+        return [(model, subset) for model in models for subset in self.subset_datasets
+                if parse_subset_name(subset)[0] in bases]
+
+    @property
+    def subset_tables(self):
+        return list(SUBSET_TABLES) if self.subsets else []
+
+    @property
+    def transferability_tables(self):
+        """The estimators' scores and their evaluation against the measured transfer, when enabled."""
+        return list(TRANSFERABILITY_TABLES) if self.transferability.enabled else []
+
+    @property
     def tables(self):
         """The tables (``results/tables/<name>.csv``) the study writes."""
-        return [*TABLES, *(ARM_TABLES if self.arms else ()), *self.ablation_tables]
+        return [*TABLES, *(ARM_TABLES if self.arms else ()), *self.ablation_tables, *self.transferability_tables,
+                *self.subset_tables]
 
     @property
     def figures(self):
-        return figure_catalogue.figures_for(self.settings, extra_tables=self.ablation_tables)
+        return figure_catalogue.figures_for(self.settings, subset_settings=self.subset_settings,
+                                            extra_tables=self.ablation_tables + self.transferability_tables
+                                            + self.subset_tables)
 
     # --- checks ---------------------------------------------------------------------------------------------
 
@@ -331,6 +381,25 @@ class Study:
             if self.dataset_info(self.tsne.dataset).multilabel:
                 raise ConfigError(f"ablation.tsne.dataset = {self.tsne.dataset!r} is multi-label; the t-SNE plot "
                                   "colours each point by its one class")
+
+    def _check_subsets(self):
+        options = self.subsets
+        for name in options.datasets or ():
+            if name not in self.datasets:
+                raise ConfigError(f"subsets.datasets lists {name!r}, which is not in datasets; valid: "
+                                  f"{', '.join(self.datasets)}")
+            if self.dataset_info(name).multilabel:
+                raise ConfigError(f"subsets.datasets lists {name!r}, which is multi-label: k examples per class "
+                                  "has no meaning when an example has several labels")
+        if not self.subset_bases:
+            raise ConfigError("subsets: the study has no single-label dataset to subset")
+        for arm in options.arms:
+            if arm not in self.arms:
+                raise ConfigError(f"subsets.arms lists {arm!r}, which this study does not run (enable `{arm}`); "
+                                  f"valid: {', '.join(self.arms) or 'none'}")
+            if not set(self.subset_bases) & set(self.arm_datasets(arm)):
+                raise ConfigError(f"subsets.arms lists {arm!r}, but none of its datasets "
+                                  f"({', '.join(self.arm_datasets(arm))}) is subset")
 
     def _ablation_models(self):
         """The models the regularisation ablation adds (``{name: spec}``; none when it is off): the ablation

@@ -45,9 +45,14 @@ def _alternatives(names):
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
+# The datasets built from their sources (the rules `dataset`, `extract_features`); the subsets of
+# training-set-size curves (`stars_fine.5shot.seed1`) are cut from them (workflow/rules/subsets.smk).
+BUILT_DATASETS = _alternatives(([STUDY.source] if STUDY.source else []) + STUDY.datasets)
+
+
 wildcard_constraints:
     model=_alternatives(STUDY.models),
-    dataset=_alternatives(([STUDY.source] if STUDY.source else []) + STUDY.datasets),
+    dataset=_alternatives(([STUDY.source] if STUDY.source else []) + STUDY.datasets + STUDY.subset_datasets),
     arm=_alternatives(TRAINING_ARMS),
     lr=r"[0-9.e+-]+",
     wd=r"[0-9.e+-]+",
@@ -238,6 +243,31 @@ def predictions(wildcards):
         f"results/predictions/{setting}/{model}/{dataset}.h5"
         for setting in STUDY.settings
         for model, dataset in STUDY.pairs(setting)
+    ]
+
+
+def transferability_results(wildcards):
+    """The estimators' scores of every (model, dataset) the probe has."""
+    return [f"results/transferability/{model}/{dataset}.json" for model, dataset in STUDY.pairs(LOGISTIC_REGRESSION)]
+
+
+def probe_results(wildcards):
+    """The probe results whose wall time the estimators' is set against."""
+    return [
+        f"results/{LOGISTIC_REGRESSION}/{model}/{dataset}.json" for model, dataset in STUDY.pairs(LOGISTIC_REGRESSION)
+    ]
+
+
+def subset_results(wildcards):
+    """The results of every setting re-run on subsets: probes, and the refits of the arms in `subsets.arms`."""
+    return [
+        (
+            f"results/{setting}/{model}/{subset}.json"
+            if setting == LOGISTIC_REGRESSION
+            else f"results/{setting}/{model}/{subset}/refit.json"
+        )
+        for setting in STUDY.subset_settings
+        for model, subset in STUDY.subset_pairs(setting)
     ]
 
 

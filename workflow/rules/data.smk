@@ -11,6 +11,8 @@ rule dataset:
         "logs/dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/dataset/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=BUILT_DATASETS,
     # First in any run: a broken dataset is found before GPU jobs are dispatched.
     priority: 100
     conda:

@@ -8,6 +8,8 @@ rule extract_features:
         "logs/features/{model}/{dataset}.log",
     benchmark:
         "results/benchmarks/features/{model}/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=BUILT_DATASETS,
     conda:
         CONDA_ENV
     threads: FEATURE_THREADS

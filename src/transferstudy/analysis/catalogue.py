@@ -12,6 +12,9 @@ FIGURE_TABLES = {
     "fig4_pretrained_vs_random": ("accuracy", "convergence", "steps_to_threshold"),
     "fig5_regularization_ablation": ("ablation", "zoo_correlation"),
     "fig6_tsne": ("tsne",),
+    "fig7_transferability": ("transferability_evaluation",),
+    "fig8_training_set_size": ("subsets_summary", "subsets_correlation"),
+    "fig9_subsets_pretrained_vs_random": ("subsets_summary",),
 }
 FIGURE_SETTINGS = {
     "fig1_imagenet_vs_transfer": {LOGISTIC_REGRESSION},
@@ -20,15 +23,26 @@ FIGURE_SETTINGS = {
     "fig4_pretrained_vs_random": {FINETUNE, SCRATCH},
     "fig5_regularization_ablation": {LOGISTIC_REGRESSION},
     "fig6_tsne": set(),
+    "fig7_transferability": {LOGISTIC_REGRESSION},
+    "fig8_training_set_size": {LOGISTIC_REGRESSION},
+    "fig9_subsets_pretrained_vs_random": {FINETUNE, SCRATCH},
 }
-# Tables every study with the figure's settings has; the others (the ablation's) only some studies.
+# The settings a training-set-size figure needs run on subsets (``subsets.arms``, and the probe always).
+SUBSET_FIGURE_SETTINGS = {
+    "fig8_training_set_size": {LOGISTIC_REGRESSION},
+    "fig9_subsets_pretrained_vs_random": {FINETUNE, SCRATCH},
+}
+# Tables every study with the figure's settings has; the others (the ablation's, the estimators') only some.
 STUDY_TABLES = {"accuracy", "convergence", "steps_to_threshold"}
 
 
-def figures_for(settings, extra_tables=()):
-    """The figures whose settings are all among ``settings`` (a disabled setting's figures are not drawn) and
-    whose tables beyond the study's own are among ``extra_tables`` (the ablation's: ablation, tsne, ...)."""
+def figures_for(settings, extra_tables=(), subset_settings=()):
+    """The figures whose settings are all among ``settings`` (a disabled setting's figures are not drawn), whose
+    tables beyond the study's own are among ``extra_tables`` (the ablation's: ablation, tsne, ...; the
+    transferability estimators': transferability_evaluation; the subsets') and, for the training-set-size
+    figures, whose settings were run on subsets (``subset_settings``)."""
     return [name for name in FIGURE_TABLES if FIGURE_SETTINGS[name] <= set(settings)
+            and SUBSET_FIGURE_SETTINGS.get(name, set()) <= set(subset_settings)
             and set(FIGURE_TABLES[name]) - STUDY_TABLES <= set(extra_tables)]
 
 
@@ -77,4 +91,26 @@ CAPTIONS = {
         "target dataset's test split (ablation.tsne.dataset), for the ablation's network pretrained with every "
         "switch off and with all four on; colours are classes. The silhouette of the classes in "
         "each embedding summarises how separated they look (higher: tighter, better separated clusters)."),
+    "fig7_transferability": (
+        "Transferability estimators judged against measured transfer, a panel per setting. For each dataset "
+        "(a colour each), the weighted Kendall tau (scipy, hyperbolic weights: the order of the best models "
+        "counts most) between an estimator's scores of the models and the accuracy they reach; black: the mean "
+        "over datasets with a 95% bootstrap interval over datasets. Source top-1 (the paper's ImageNet top-1) "
+        "is the baseline every estimator has to beat. The estimators score each network's features of the "
+        "training split without training: LogME (evidence of Bayesian linear regression), LEEP and NCE (from "
+        "the network's own source classifier), H-score with Ledoit-Wolf shrinkage. "
+        "transferability_evaluation.csv gives each tau and Pearson r with intervals, and the estimators' wall "
+        "time against the probe's."),
+    "fig8_training_set_size": (
+        "Transfer with few examples, a row per setting re-run on subsets. Each panel but the last: a dataset's "
+        "test accuracy against examples per class in the training (and validation) split, on a log axis, the "
+        "full training split last ('all'); a line per model, the mean over seeded subsets with its 95% "
+        "t-interval over seeds. Last panel: Pearson r of logit source top-1 with the mean over datasets of the "
+        "models' log-odds accuracy at each size, with a 95% bootstrap interval over models: how well source "
+        "accuracy predicts transfer as the target data shrink."),
+    "fig9_subsets_pretrained_vs_random": (
+        "Pretrained against random initialisation as the training set shrinks, as the paper's figure: per "
+        "dataset, the test accuracy of fine-tuning (solid) and of training from scratch (dashed) against "
+        "examples per class (log axis; 'all': the full training split), the mean over the arm's models and "
+        "seeded subsets with a 95% t-interval over seeds of the models' mean."),
 }

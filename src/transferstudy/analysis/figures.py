@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 
 from . import stats
 from .catalogue import FIGURE_TABLES
+from .subsets import t_interval
 from ..io import atomic_path
 from ..switches import NO_SWITCHES
 
@@ -373,6 +374,14 @@ def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
     return fig
 
 
+def _point_and_range(ax, x, y, low, high, *, marker, color, label=None):
+    """A point and its interval drawn as a vertical range: a percentile bootstrap interval need not contain its
+    estimate, which symmetric-looking error bars (+- lengths) cannot show."""
+    if not (pd.isna(low) or pd.isna(high)):
+        ax.vlines(x, low, high, color=color, lw=0.9, zorder=2)
+    ax.plot(x, y, marker=marker, ls="", ms=4, color=color, label=label, zorder=3)
+
+
 def _variant_label(row):
     """A variant's tag (``ls-dropout`` of ``mini_vgg.ls-dropout``), or its switches."""
     prefix = f"{row['baseline']}."
@@ -400,11 +409,9 @@ def fig5_regularization_ablation(ablation, zoo_correlation):
             ax.axhline(0, color="0.5", lw=0.6, ls="--", zorder=0)
             ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
             for _, row in part.iterrows():
-                low, high = row["transfer_logit_low"], row["transfer_logit_high"]
-                yerr = None if pd.isna(low) else [[row["transfer_logit_change"] - low],
-                                                   [high - row["transfer_logit_change"]]]
-                ax.errorbar(row["source_top1_change"], row["transfer_logit_change"], yerr=yerr,
-                            fmt=marker_of[_variant_label(row)], ms=4, capsize=2, color=colors[row["arch"]], zorder=2)
+                _point_and_range(ax, row["source_top1_change"], row["transfer_logit_change"],
+                                 row["transfer_logit_low"], row["transfer_logit_high"],
+                                 marker=marker_of[_variant_label(row)], color=colors[row["arch"]])
             ax.set_title(SETTING_TITLES[setting])
             ax.set_xlabel("Source top-1 change (points)")
             ax.set_ylabel("Transfer change (mean log odds)")
@@ -422,8 +429,8 @@ def fig5_regularization_ablation(ablation, zoo_correlation):
                 if row.empty or pd.isna(row["pearson_r"].iloc[0]):
                     continue
                 r, low, high = row[["pearson_r", "pearson_low", "pearson_high"]].iloc[0]
-                ax.errorbar(i + offset, r, yerr=[[r - low], [high - r]], fmt=marker, ms=4, capsize=2, color=color,
-                            label=label if i == 0 else None)
+                _point_and_range(ax, i + offset, r, low, high, marker=marker, color=color,
+                                 label=label if i == 0 else None)
         ax.axhline(0, color="0.5", lw=0.6, ls="--", zorder=0)
         ax.set_xticks(range(len(labels)), [SETTING_TITLES[s] for s in labels], rotation=15)
         ax.set_xlim(-0.5, len(labels) - 0.5)
@@ -461,6 +468,156 @@ def fig6_tsne(tsne):
     return fig
 
 
+ESTIMATOR_LABELS = {"source_top1": "source top-1", "logme": "LogME", "leep": "LEEP", "nce": "NCE",
+                    "hscore": "H-score (shrinkage)"}
+
+
+def fig7_transferability(transferability_evaluation):
+    """Transferability estimators judged against measured transfer: per setting, each estimator's weighted
+    Kendall tau with the models' accuracy on each dataset (a colour per dataset) and its mean over datasets with
+    a 95% bootstrap interval over datasets (black); source top-1, the baseline, first."""
+    table = transferability_evaluation
+    settings = [s for s in SETTING_TITLES if s in set(table["setting"])]
+    if not settings:
+        return _no_pairs_figure("no transfer setting in the transferability evaluation")
+    estimators = list(pd.unique(table["estimator"]))
+    datasets = [d for d in pd.unique(table["dataset"])  # those with a statistic (three models or more)
+                if d != "mean over datasets" and table.loc[table["dataset"] == d, "weighted_tau"].notna().any()]
+    colors = dataset_colors(datasets)
+    with matplotlib.rc_context(STYLE):
+        fig, axes = _subplots(1, len(settings), figsize=(2.6 * len(settings) + 1.3, 0.45 * len(estimators) + 1.0),
+                              squeeze=False, sharey=True, layout="constrained")
+        for ax, setting in zip(axes[0], settings):
+            part = table[table["setting"] == setting]
+            ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
+            for i, estimator in enumerate(estimators):
+                rows = part[part["estimator"] == estimator]
+                for j, dataset in enumerate(datasets):
+                    row = rows[rows["dataset"] == dataset]
+                    if row.empty or pd.isna(row["weighted_tau"].iloc[0]):
+                        continue
+                    offset = 0.12 + 0.25 * j / max(len(datasets) - 1, 1)  # datasets side by side, below the mean
+                    ax.plot(row["weighted_tau"].iloc[0], i + offset, "o", ms=3, color=colors[dataset],
+                            label=dataset if i == 0 else None, zorder=2)
+                mean = rows[rows["dataset"] == "mean over datasets"]
+                if not mean.empty and not pd.isna(mean["weighted_tau"].iloc[0]):
+                    tau, low, high = mean[["weighted_tau", "tau_low", "tau_high"]].iloc[0]
+                    if not pd.isna(low):  # a percentile interval, which need not contain the mean: a range
+                        ax.hlines(i, low, high, color="black", lw=0.9, zorder=3)
+                    ax.plot(tau, i, "D", ms=4, color="black", zorder=3)
+            ax.set_yticks(range(len(estimators)), [ESTIMATOR_LABELS.get(e, e) for e in estimators])
+            ax.set_ylim(len(estimators) - 0.4, -0.6)
+            ax.set_xlim(-1.05, 1.05)
+            ax.set_xlabel("Weighted Kendall tau with accuracy")
+            ax.set_title(SETTING_TITLES[setting])
+        handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, label=d) for d, c in colors.items()]
+        handles.append(Line2D([], [], ls="", marker="D", ms=4, color="black", label="mean (95% CI)"))
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
+    return fig
+
+
+def _size_axis(ax, sizes):
+    """A log axis of examples per class with the full training split ('all') one step past the largest size;
+    returns {size: x}."""
+    numbers = [int(size) for size in sizes if size != "all"]
+    top = max(numbers, default=1)
+    where = {size: float(size) for size in sizes if size != "all"}
+    if "all" in sizes:
+        where["all"] = top * 2.5
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(where.values()), [str(size) for size in sorted(where, key=where.get)])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlim(min(where.values()) / 1.4, max(where.values()) * 1.4)
+    return where
+
+
+def _sizes(table):
+    return sorted(pd.unique(table["examples_per_class"].astype(str)), key=lambda s: (s == "all", int(s) if s != "all"
+                                                                                       else 0))
+
+
+def fig8_training_set_size(subsets_summary, subsets_correlation):
+    """Transfer accuracy against examples per class, a row per setting and a panel per dataset (a line per model,
+    mean over seeds with its t-interval), and the correlation of source top-1 with transfer at each size."""
+    summary = subsets_summary.assign(examples_per_class=subsets_summary["examples_per_class"].astype(str))
+    correlation = subsets_correlation.assign(
+        examples_per_class=subsets_correlation["examples_per_class"].astype(str))
+    settings = [s for s in SETTING_TITLES if s in set(summary["setting"])]
+    datasets = _datasets(summary)
+    sizes = _sizes(summary)
+    colors = model_colors(summary.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
+    with matplotlib.rc_context(STYLE):
+        fig, axes = _subplots(len(settings), len(datasets) + 1, squeeze=False, layout="constrained",
+                              figsize=(1.9 * (len(datasets) + 1) + 1.2, 1.9 * len(settings) + 0.3))
+        for row, setting in enumerate(settings):
+            for column, dataset in enumerate(datasets):
+                ax = axes[row][column]
+                part = summary[(summary.setting == setting) & (summary.dataset == dataset)]
+                where = _size_axis(ax, sizes)
+                for model, curve in part.groupby("model", sort=False):
+                    curve = curve.assign(x=curve["examples_per_class"].map(where).astype(float)).sort_values("x")
+                    ax.plot(curve["x"], 100 * curve["mean"], "-o", ms=2.5, lw=0.9, color=colors[model])
+                    ax.fill_between(curve["x"], 100 * curve["low"].fillna(curve["mean"]),
+                                    100 * curve["high"].fillna(curve["mean"]), color=colors[model], alpha=0.15, lw=0)
+                ax.set_title(dataset if row == 0 else "", fontsize=7)
+                ax.tick_params(labelsize=6)
+                if column == 0:
+                    ax.set_ylabel(f"{SETTING_TITLES[setting]}\ntest accuracy (%)", fontsize=6.5)
+                if row == len(settings) - 1:
+                    ax.set_xlabel("examples per class", fontsize=6.5)
+            ax = axes[row][-1]
+            part = correlation[(correlation.setting == setting) & (correlation.dataset == stats.MEAN_OVER_DATASETS)]
+            part = part[part["pearson_r"].notna()]
+            where = _size_axis(ax, sizes)
+            x = part["examples_per_class"].map(where).to_numpy(float)
+            # A percentile interval need not contain its estimate: drawn as a range, not as +- errors.
+            ax.vlines(x, part["pearson_low"].to_numpy(float), part["pearson_high"].to_numpy(float), color="black",
+                      lw=0.9)
+            ax.plot(x, part["pearson_r"].to_numpy(float), "-D", ms=3, color="black")
+            ax.axhline(0, color="0.5", lw=0.6, ls="--", zorder=0)
+            ax.set_ylim(-1.05, 1.05)
+            ax.tick_params(labelsize=6)
+            ax.set_title("r (source top-1, mean transfer)" if row == 0 else "", fontsize=7)
+            if row == len(settings) - 1:
+                ax.set_xlabel("examples per class", fontsize=6.5)
+        handles = [Line2D([], [], color=c, marker="o", ms=3, label=m) for m, c in colors.items()]
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
+    return fig
+
+
+def fig9_subsets_pretrained_vs_random(subsets_summary):
+    """Fine-tuning (solid) against training from scratch (dashed) per dataset as the training set shrinks: the
+    mean over the arm's models of their mean over seeds, with a 95% t-interval over models."""
+    summary = subsets_summary.assign(examples_per_class=subsets_summary["examples_per_class"].astype(str))
+    summary = summary[summary["setting"].isin(["finetune", "scratch"])]
+    if set(summary["setting"]) != {"finetune", "scratch"}:
+        return _no_pairs_figure("fine-tuning and training from scratch were not both run on subsets")
+    datasets = [d for d in _datasets(summary) if summary[summary.dataset == d]["setting"].nunique() == 2]
+    sizes = _sizes(summary)
+    with matplotlib.rc_context(STYLE):
+        fig, axes = _subplots(1, len(datasets), squeeze=False, layout="constrained",
+                              figsize=(2.3 * len(datasets) + 1.3, 2.4))
+        for ax, dataset in zip(axes[0], datasets):
+            where = _size_axis(ax, sizes)
+            for setting, style in (("finetune", "-"), ("scratch", "--")):
+                part = summary[(summary.setting == setting) & (summary.dataset == dataset)]
+                grouped = [(size, group["mean"].to_numpy()) for size, group in part.groupby("examples_per_class")]
+                grouped.sort(key=lambda item: where[item[0]])
+                x = [where[size] for size, _ in grouped]
+                means = np.array([values.mean() for _, values in grouped])
+                bands = np.array([t_interval(values) for _, values in grouped], float)
+                ax.plot(x, 100 * means, style, marker="o", ms=3, color="black", label=SETTING_TITLES[setting])
+                ax.fill_between(x, 100 * np.where(np.isnan(bands[:, 0]), means, bands[:, 0]),
+                                100 * np.where(np.isnan(bands[:, 1]), means, bands[:, 1]), color="0.5", alpha=0.2,
+                                lw=0)
+            ax.set_title(dataset, fontsize=8)
+            ax.set_xlabel("examples per class")
+            ax.set_ylabel("test accuracy (%)")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", frameon=False)
+    return fig
+
+
 FIGURES = {
     "fig1_imagenet_vs_transfer": fig1_imagenet_vs_transfer,
     "fig2_per_dataset": fig2_per_dataset,
@@ -468,6 +625,9 @@ FIGURES = {
     "fig4_pretrained_vs_random": fig4_pretrained_vs_random,
     "fig5_regularization_ablation": fig5_regularization_ablation,
     "fig6_tsne": fig6_tsne,
+    "fig7_transferability": fig7_transferability,
+    "fig8_training_set_size": fig8_training_set_size,
+    "fig9_subsets_pretrained_vs_random": fig9_subsets_pretrained_vs_random,
 }
 
 

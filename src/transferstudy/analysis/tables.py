@@ -1,6 +1,7 @@
 """Tables and figures from any tidy accuracy table, so results produced elsewhere can be analysed too.
 
     python -m transferstudy analysis ACCURACY.csv --out DIR [--convergence CURVES.csv] [--mixed-zoo MODEL ...]
+        [--transferability TRANSFERABILITY.csv] [--subsets SUBSETS.csv]
 
 The table needs the columns model, dataset, setting, value (in [0, 1]) and source_top1; metric is used
 where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accuracy matrix per setting
@@ -8,6 +9,11 @@ where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accurac
 (the workflow's convergence.csv: setting, model, dataset, metric, step, value, total_steps), also
 steps_to_threshold.csv, speedup.csv (the median speed-up) and the pretrained-vs-random figure. With
 ``--mixed-zoo MODEL ...`` (and the table's switches column), the regularisation ablation's tables and figure.
+With the transferability estimators' scores (columns model, dataset, estimator, score; seconds and
+probe_seconds where known), transferability_evaluation.csv and its figure (``analysis.transferability``).
+With results on training-set-size subsets (the workflow's subsets.csv: setting, model, dataset,
+examples_per_class, seed, value, source_top1; n_test where known), subsets_summary.csv,
+subsets_correlation.csv and their figures (``analysis.subsets``).
 A setting whose model x dataset matrix misses cells is refused, listing them, unless ``--incomplete
 complete_submatrix`` (``stats.for_means``).
 """
@@ -21,6 +27,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import ablation, figures, stats
+from . import subsets as subsets_analysis
+from . import transferability as transferability_analysis
 from . import convergence as convergence_analysis
 from .catalogue import FIGURE_TABLES, figures_for
 from ..config import AnalysisOptions
@@ -90,13 +98,19 @@ def write_tables(table, out_dir, seed=AnalysisOptions.seed, incomplete="error"):
 
 
 def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_threshold, mixed_zoo=None,
-            incomplete="error"):
+            incomplete="error", transferability=None, subsets=None):
     """Tables and figures of one accuracy table (and, optionally, validation curves; the regularisation
-    ablation's tables when a mixed-recipe zoo is named) into ``out_dir``. ``incomplete``: what a setting whose
-    model x dataset matrix misses cells does (``stats.for_means``); with ``complete_submatrix``, the figures
-    show the complete sub-matrix too."""
+    ablation's tables when a mixed-recipe zoo is named; the estimators' evaluation when their scores are given; the
+    training-set-size tables when subset results are given) into ``out_dir``. ``incomplete``: what a setting
+    whose model x dataset matrix misses cells does
+    (``stats.for_means``); with ``complete_submatrix``, the figures show the complete sub-matrix too (the
+    estimators' evaluation, per dataset, uses every model each dataset has)."""
     stats.check_accuracy_table(table)
     paths = write_tables(table, out_dir, incomplete=incomplete)
+    if transferability is not None:
+        evaluation = transferability_analysis.evaluation_table(table, transferability)
+        paths.append(Path(out_dir) / "transferability_evaluation.csv")
+        write_csv(evaluation, paths[-1])
     if incomplete == "complete_submatrix":
         table = pd.concat(stats.for_means(table, incomplete).values(), ignore_index=True)
     tables = {"accuracy": table}
@@ -110,7 +124,17 @@ def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_t
         written = ablation.write_ablation_tables(table, out_dir, mixed_zoo)
         tables.update({path.stem: pd.read_csv(path) for path in written})
         paths += written
-    for name in figures_for(table["setting"].unique(), extra_tables=tables):
+    if transferability is not None:
+        tables["transferability_evaluation"] = evaluation
+    subset_settings = ()
+    if subsets is not None:
+        tables["subsets_summary"] = subsets_analysis.summary_table(subsets)
+        tables["subsets_correlation"] = subsets_analysis.correlation_by_size(tables["subsets_summary"])
+        for name in ("subsets_summary", "subsets_correlation"):
+            paths.append(Path(out_dir) / f"{name}.csv")
+            write_csv(tables[name], paths[-1])
+        subset_settings = subsets["setting"].unique()
+    for name in figures_for(table["setting"].unique(), extra_tables=tables, subset_settings=subset_settings):
         if not set(FIGURE_TABLES[name]) <= set(tables):
             log.info("%s skipped: it needs the %s table(s)", name, ", ".join(FIGURE_TABLES[name]))
             continue
@@ -132,9 +156,16 @@ def main(argv=None):
     parser.add_argument("--incomplete", choices=stats.INCOMPLETE, default="error",
                         help="a setting whose model x dataset matrix misses cells: refuse it, listing them "
                              "(default), or analyse its complete sub-matrix (models or datasets dropped, reported)")
+    parser.add_argument("--transferability", help="transferability estimators' scores CSV (model, dataset, estimator, "
+                        "score): adds transferability_evaluation.csv and its figure")
+    parser.add_argument("--subsets", help="results on training-set-size subsets CSV (setting, model, dataset, "
+                        "examples_per_class, seed, value, source_top1): adds their summary, correlation by size and "
+                        "figures")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     table = pd.read_csv(args.accuracy)
     curves = pd.read_csv(args.convergence) if args.convergence else None
-    for path in analyse(table, args.out, curves, args.threshold, args.mixed_zoo, args.incomplete):
+    scores = pd.read_csv(args.transferability) if args.transferability else None
+    subsets = pd.read_csv(args.subsets) if args.subsets else None
+    for path in analyse(table, args.out, curves, args.threshold, args.mixed_zoo, args.incomplete, scores, subsets):
         print(path)

@@ -1,0 +1,281 @@
+"""Transferability estimators: how well a pretrained network should transfer to a target dataset, scored from
+its features of the training split alone, without training (and, for LEEP and NCE, from its own source
+classifier's outputs on them).
+
+Each estimator follows its paper's definition; a higher score predicts better transfer.
+
+- ``logme`` (You et al., ICML 2021): the log marginal likelihood (evidence) of the labels under Bayesian linear
+  regression on the features, maximised over the prior precision alpha and noise precision beta by MacKay's
+  fixed point, divided by the number of examples; one-hot label columns (multi-label: the 0/1 label columns)
+  as targets, the mean over columns.
+- ``leep`` (Nguyen et al., ICML 2020): the mean log-likelihood of the target labels under the "expected
+  empirical predictor" built from the source classifier's probabilities: P(y | x) = sum_z P(y | z) theta_z(x)
+  with P(y | z) from the empirical joint of target labels and source-class probabilities.
+- ``nce`` (Tran et al., ICCV 2019): negative conditional entropy -H(Y | Z) of the target labels given the
+  source classifier's hard labels Z (its arg max) on the target examples.
+- ``hscore`` (Bao et al., ICIP 2019), the shrinkage-regularised variant (Ibrahim et al., 2022):
+  tr(cov_LW(f)^-1 (1 - a) cov(E[f | y])), with cov_LW the Ledoit-Wolf estimate of the features' covariance
+  and a its shrinkage (scikit-learn's ``LedoitWolf``); without shrinkage the estimate of cov(f) is
+  ill-conditioned once the features' dimension nears the examples' count.
+
+Features are used as extracted (not standardised), as in the estimators' papers. Multi-label datasets: LogME is
+defined for several 0/1 targets (its classification case already is that); LEEP, NCE and H-score are defined
+for one label per example, so each label is scored as a binary task (present or absent) and the scores are
+averaged over labels: the result records it (``note``). LEEP and NCE need the source classifier: a network
+without one gets no score and a note, not an error.
+
+Each score's ``seconds`` is what that estimator alone costs once the features are read: LEEP's and NCE's include
+loading the network and running its classifier on the features (``source_classifier_seconds``).
+
+    python -m transferstudy transferability FEATURES.h5 --model CHECKPOINT.pt --out SCORES.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+
+import numpy as np
+# Imported here, not in hscore: an estimator's recorded time is its computation, not a library's import.
+from sklearn.covariance import LedoitWolf
+
+from ..io import SPLIT_FILE_ATTRS, read_split_file, write_json
+from ..provenance import library_versions, sha256_file
+from ..settings import ESTIMATORS
+
+log = logging.getLogger(__name__)
+
+# The estimators that need the source classifier's outputs.
+NEED_SOURCE_CLASSIFIER = ("leep", "nce")
+# MacKay's fixed point for LogME: converged when the evidence changes by less than this fraction.
+LOGME_TOL = 1e-10
+LOGME_MAX_ITER = 200
+PER_LABEL_NOTE = "multi-label: the mean over labels of each label's binary score"
+
+
+def _targets(labels, multilabel):
+    """The labels as a float [N, K] target matrix: one-hot columns, or the multi-label 0/1 columns."""
+    labels = np.asarray(labels)
+    if multilabel:
+        return labels.astype(np.float64)
+    classes = int(labels.max()) + 1
+    return np.eye(classes)[labels.astype(int)]
+
+
+def _spectrum(features):
+    """The squared singular values of ``features`` [N, D] (those above round-off) and the projections that turn a
+    target y into U^T y (the coordinates of y on the left singular vectors): through the smaller Gram matrix."""
+    n, d = features.shape
+    if n >= d:
+        sigma, v = np.linalg.eigh(features.T @ features)
+        keep = sigma > sigma.max() * max(n, d) * np.finfo(float).eps
+        sigma, v = sigma[keep], v[:, keep]
+        # U^T y = S^-1 V^T F^T y
+        return sigma, lambda y: (v.T @ (features.T @ y)) / np.sqrt(sigma)[:, None]
+    sigma, u = np.linalg.eigh(features @ features.T)
+    keep = sigma > sigma.max() * max(n, d) * np.finfo(float).eps
+    sigma, u = sigma[keep], u[:, keep]
+    return sigma, lambda y: u.T @ y
+
+
+def logme_evidence(sigma, z, y_norm2, n, d, *, alpha, beta):
+    """The log evidence log p(y | F, alpha, beta) of Bayesian linear regression (Bishop, eq. 3.86) from the
+    squared singular values ``sigma`` of F, the target's coordinates ``z`` = U^T y and ||y||^2."""
+    t = alpha / beta
+    mean_norm2 = np.sum(sigma * z ** 2 / (sigma + t) ** 2)  # ||m||^2
+    residual2 = np.sum((t * z / (sigma + t)) ** 2) + max(y_norm2 - np.sum(z ** 2), 0.0)  # ||y - F m||^2
+    log_det = np.sum(np.log(alpha + beta * sigma)) + (d - len(sigma)) * np.log(alpha)
+    return (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - beta / 2 * residual2 - alpha / 2 * mean_norm2
+            - log_det / 2 - n / 2 * np.log(2 * np.pi))
+
+
+def _logme_column(sigma, z, y_norm2, n, d):
+    """MacKay's fixed point for (alpha, beta) of one target column; returns (evidence, alpha, beta, converged).
+
+    Converged when the evidence changes by less than ``LOGME_TOL`` (relative): where the features explain nothing
+    of the target, the maximum is at alpha -> infinity (all weights zero), which the evidence reaches while
+    alpha / beta keeps growing."""
+    alpha, beta, evidence = 1.0, 1.0, -np.inf
+    for _ in range(LOGME_MAX_ITER):
+        t = alpha / beta
+        gamma = np.sum(sigma / (sigma + t))  # effective number of parameters
+        mean_norm2 = np.sum(sigma * z ** 2 / (sigma + t) ** 2)
+        residual2 = np.sum((t * z / (sigma + t)) ** 2) + max(y_norm2 - np.sum(z ** 2), 0.0)
+        alpha = gamma / max(mean_norm2, np.finfo(float).tiny)
+        beta = (n - gamma) / max(residual2, np.finfo(float).tiny)
+        previous, evidence = evidence, logme_evidence(sigma, z, y_norm2, n, d, alpha=alpha, beta=beta)
+        if abs(evidence - previous) <= LOGME_TOL * max(1.0, abs(evidence)):
+            return evidence, alpha, beta, True
+    return evidence, alpha, beta, False
+
+
+def logme(features, labels, multilabel=False):
+    """LogME: the maximised evidence per example, averaged over the target columns. Returns (score, note): the
+    note counts columns whose fixed point did not converge within ``LOGME_MAX_ITER`` iterations."""
+    features = np.asarray(features, np.float64)
+    targets = _targets(labels, multilabel)
+    n, d = features.shape
+    sigma, project = _spectrum(features)
+    z = project(targets)
+    evidences, stalled = [], 0
+    for k in range(targets.shape[1]):
+        evidence, _, _, converged = _logme_column(sigma, z[:, k], float(targets[:, k] @ targets[:, k]), n, d)
+        evidences.append(evidence / n)
+        stalled += not converged
+    if stalled:
+        log.warning("LogME: the fixed point did not converge for %d of %d label columns", stalled, targets.shape[1])
+    note = f"fixed point not converged for {stalled} of {targets.shape[1]} columns" if stalled else ""
+    return float(np.mean(evidences)), note
+
+
+def _per_label(score_one, labels, multilabel, *args):
+    """``score_one(labels, *args)`` for single-label data; the mean over labels of binary tasks for multi-label."""
+    labels = np.asarray(labels)
+    if not multilabel:
+        return float(score_one(labels.astype(int), *args)), ""
+    return float(np.mean([score_one(labels[:, k].astype(int), *args) for k in range(labels.shape[1])])), \
+        PER_LABEL_NOTE
+
+
+def _leep_single(labels, source_probabilities):
+    n = len(labels)
+    joint = np.zeros((labels.max() + 1, source_probabilities.shape[1]))
+    np.add.at(joint, labels, source_probabilities / n)  # P(y, z)
+    conditional = joint / np.maximum(joint.sum(axis=0, keepdims=True), np.finfo(float).tiny)  # P(y | z)
+    expected = np.einsum("nz,nz->n", conditional[labels], source_probabilities)  # sum_z P(y_i | z) theta_z(x_i)
+    return np.mean(np.log(expected))
+
+
+def leep(source_probabilities, labels, multilabel=False):
+    """LEEP from the source classifier's probabilities [N, Z] on the target examples. Returns (score, note)."""
+    return _per_label(_leep_single, labels, multilabel, np.asarray(source_probabilities, np.float64))
+
+
+def _nce_single(labels, source_labels):
+    n = len(labels)
+    joint = np.zeros((labels.max() + 1, source_labels.max() + 1))
+    np.add.at(joint, (labels, source_labels), 1.0 / n)
+    marginal = joint.sum(axis=0, keepdims=True)
+    present = joint > 0
+    return np.sum(joint[present] * np.log((joint / np.maximum(marginal, np.finfo(float).tiny))[present]))
+
+
+def nce(source_probabilities, labels, multilabel=False):
+    """NCE from the source classifier's hard labels (arg max of its probabilities [N, Z]). Returns (score, note)."""
+    return _per_label(_nce_single, labels, multilabel, np.argmax(source_probabilities, axis=1))
+
+
+def _hscore_single(labels, features, inverse_covariance, shrinkage):
+    class_means = np.zeros_like(features)
+    for k in np.unique(labels):
+        rows = labels == k
+        class_means[rows] = features[rows].mean(axis=0)
+    class_means -= class_means.mean(axis=0)
+    between = class_means.T @ class_means / len(features)  # cov(E[f | y])
+    return np.trace(inverse_covariance @ ((1 - shrinkage) * between))
+
+
+def hscore(features, labels, multilabel=False):
+    """The shrinkage-regularised H-score. Returns (score, note)."""
+    features = np.asarray(features, np.float64)
+    fitted = LedoitWolf(assume_centered=False).fit(features)
+    inverse = np.linalg.pinv(fitted.covariance_, hermitian=True)
+    return _per_label(_hscore_single, labels, multilabel, features, inverse, float(fitted.shrinkage_))
+
+
+def softmax(logits):
+    logits = np.asarray(logits, np.float64)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+NO_SOURCE_CLASSIFIER = "undefined: the network has no source classifier"
+
+
+def estimate(features, labels, multilabel, source_probabilities=None, estimators=ESTIMATORS,
+             missing_source=NO_SOURCE_CLASSIFIER):
+    """Every estimator of ``estimators`` on one training split: ``[{estimator, score, seconds, note}]``. Without
+    source probabilities, LEEP and NCE get score None and ``missing_source`` as their note."""
+    unknown = [name for name in estimators if name not in ESTIMATORS]
+    if unknown:
+        raise ValueError(f"unknown estimator(s) {unknown}; valid: {', '.join(ESTIMATORS)}")
+    rows = []
+    for name in estimators:
+        started = time.perf_counter()
+        if name in NEED_SOURCE_CLASSIFIER and source_probabilities is None:
+            score, note = None, missing_source
+        elif name in NEED_SOURCE_CLASSIFIER:
+            score, note = {"leep": leep, "nce": nce}[name](source_probabilities, labels, multilabel)
+        else:
+            score, note = {"logme": logme, "hscore": hscore}[name](features, labels, multilabel)
+        rows.append({"estimator": name, "score": score, "seconds": round(time.perf_counter() - started, 4),
+                     "note": note})
+        log.info("%s: %s (%.3f s)%s", name, score, rows[-1]["seconds"], f" ({note})" if note else "")
+    return rows
+
+
+def source_probabilities(model_reference, features, features_attrs, features_path):
+    """The network's own source-class probabilities of the features (its original classifier on them), or None
+    for a network without one. The network must be the one the features came from (checkpoint hash)."""
+    import torch
+
+    from ..nets import pretrained
+
+    loaded = pretrained.load(model_reference)
+    expected = features_attrs.get("checkpoint_sha256")
+    if expected and loaded.info.get("sha256") and loaded.info["sha256"] != expected:
+        raise ValueError(f"{model_reference}: its weights (sha256 {loaded.info['sha256'][:12]}...) are not those "
+                         f"{features_path} was extracted with ({expected[:12]}...); extract the features again")
+    if loaded.head is None:
+        return None
+    with torch.no_grad():
+        logits = loaded.head(torch.from_numpy(np.asarray(features, np.float32))).double().numpy()
+    return softmax(logits)
+
+
+def score_features(features_path, model_reference=None, out_path=None, *, estimators=ESTIMATORS):
+    """The estimators on a features file's training split; ``model_reference`` (the checkpoint or zoo record the
+    features came from) gives LEEP and NCE the source classifier. Returns (and optionally writes) the result."""
+    started = time.perf_counter()
+    splits, attrs = read_split_file(features_path, ("features", "labels"), splits=("train",),
+                                    required=SPLIT_FILE_ATTRS)
+    features, labels = splits["train"]["features"], splits["train"]["labels"]
+    multilabel = bool(attrs["multilabel"])
+    probabilities, head_seconds = None, 0.0
+    if model_reference is not None and set(estimators) & set(NEED_SOURCE_CLASSIFIER):
+        from ..nets import pretrained  # noqa: F401  (before the clock starts: importing torch is not LEEP's cost)
+
+        head_started = time.perf_counter()
+        probabilities = source_probabilities(model_reference, features, attrs, features_path)
+        head_seconds = round(time.perf_counter() - head_started, 4)
+    rows = estimate(features, labels, multilabel, probabilities, estimators,
+                    missing_source=NO_SOURCE_CLASSIFIER if model_reference else "not scored: no model given")
+    for row in rows:  # what each would cost alone: LEEP and NCE need the network loaded and its classifier run
+        if row["estimator"] in NEED_SOURCE_CLASSIFIER and row["score"] is not None:
+            row["seconds"] = round(row["seconds"] + head_seconds, 4)
+    result = {
+        "model": attrs.get("model"), "dataset": attrs.get("dataset"), "metric": attrs["metric"],
+        "multilabel": multilabel, "split": "train", "n_train": int(len(labels)), "feature_dim": int(features.shape[1]),
+        "source_classes": None if probabilities is None else int(probabilities.shape[1]),
+        "source_classifier_seconds": head_seconds, "scores": rows,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "features": {"path": str(features_path), "sha256": sha256_file(features_path),
+                     "checkpoint_sha256": attrs.get("checkpoint_sha256"), "split_seed": attrs.get("split_seed")},
+        "versions": library_versions(),
+    }
+    if out_path is not None:
+        write_json(out_path, result)
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("features", help="features HDF5 (from `transferstudy features`)")
+    parser.add_argument("--model", help="the checkpoint .pt or zoo record .json the features came from: its source "
+                                        "classifier for LEEP and NCE (without it they are not scored)")
+    parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
+    parser.add_argument("--out", required=True, help="result JSON")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    score_features(args.features, args.model, args.out, estimators=args.estimators)

@@ -1,0 +1,239 @@
+"""Transferability estimators against hand-computed values and an independent optimisation of LogME's evidence."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import optimize
+from scipy import stats as scipy_stats
+from scipy.stats import multivariate_normal
+
+from transferstudy.analysis import tables
+from transferstudy.analysis.transferability import evaluation_table, transferability_table, weighted_tau
+from transferstudy.io import write_split_file
+from transferstudy.transfer import transferability as tr
+
+
+def _direct_log_evidence(features, y):
+    """max over (alpha, beta) of log N(y; 0, I / beta + F F^T / alpha): the same evidence, as the marginal Gaussian
+    of the targets, maximised numerically (no fixed point, no singular values)."""
+    gram = features @ features.T
+
+    def negative(log_precisions):
+        alpha, beta = np.exp(log_precisions)
+        covariance = np.eye(len(y)) / beta + gram / alpha
+        return -multivariate_normal(np.zeros(len(y)), covariance).logpdf(y)
+
+    best = min((optimize.minimize(negative, start, method="Nelder-Mead",
+                                  options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20_000})
+                for start in ([0.0, 0.0], [-3.0, 3.0], [3.0, -1.0])), key=lambda r: r.fun)
+    return -best.fun
+
+
+@pytest.mark.parametrize("n, d", [(40, 6), (9, 25)])  # both branches: through F^T F and through F F^T
+def test_logme_maximises_the_evidence(n, d):
+    rng = np.random.default_rng(n)
+    labels = rng.integers(0, 3, n)
+    labels[:3] = [0, 1, 2]
+    features = rng.normal(size=(n, d)) + labels[:, None] * rng.normal(size=d)
+    targets = np.eye(3)[labels]
+    expected = np.mean([_direct_log_evidence(features, targets[:, k]) for k in range(3)]) / n
+    score, note = tr.logme(features, labels)
+    assert note == ""
+    assert score == pytest.approx(expected, abs=1e-6)
+
+
+def test_logme_prefers_features_that_carry_the_labels():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 25)
+    noise = rng.normal(size=(100, 8))
+    informative = noise + 3 * np.eye(4, 8)[labels]
+    assert tr.logme(informative, labels)[0] > tr.logme(noise, labels)[0]
+
+
+def test_logme_multilabel_uses_the_label_columns():
+    rng = np.random.default_rng(1)
+    labels = (rng.random((30, 4)) < 0.4).astype(np.uint8)
+    features = rng.normal(size=(30, 5)) + labels @ rng.normal(size=(4, 5))
+    expected = np.mean([_direct_log_evidence(features, labels[:, k].astype(float)) for k in range(4)]) / 30
+    assert tr.logme(features, labels, multilabel=True)[0] == pytest.approx(expected, abs=1e-6)
+
+
+# A hand-made joint distribution: four examples, two target classes, two source classes.
+THETA = np.array([[0.8, 0.2], [0.6, 0.4], [0.3, 0.7], [0.1, 0.9]])
+
+
+def test_leep_by_hand():
+    # P(y, z) = [[0.35, 0.15], [0.10, 0.40]], P(z) = [0.45, 0.55]: P(y=0 | z) = [7/9, 3/11], P(y=1 | z) = [2/9, 8/11]
+    labels = np.array([0, 0, 1, 1])
+    expected = np.mean(np.log([7 / 9 * 0.8 + 3 / 11 * 0.2, 7 / 9 * 0.6 + 3 / 11 * 0.4,
+                               2 / 9 * 0.3 + 8 / 11 * 0.7, 2 / 9 * 0.1 + 8 / 11 * 0.9]))
+    assert tr.leep(THETA, labels) == (pytest.approx(expected, abs=1e-12), "")
+
+
+def test_nce_by_hand():
+    # Source labels (arg max) 0, 0, 1, 1; targets 0, 1, 1, 1: P(y | z=0) = 1/2 each, P(y=1 | z=1) = 1.
+    score, note = tr.nce(THETA, np.array([0, 1, 1, 1]))
+    assert score == pytest.approx(-0.5 * np.log(2), abs=1e-12) and note == ""
+    # Labels that the source labels determine: no conditional entropy left.
+    assert tr.nce(THETA, np.array([1, 1, 0, 0]))[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_hscore_by_hand():
+    # One feature (Ledoit-Wolf shrinks nothing in one dimension): between-class variance / total variance.
+    # Features 0, 1, 2, 3 in classes 0, 0, 1, 1: class means 0.5, 2.5 -> between 1.0; total 1.25.
+    assert tr.hscore(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])) == (pytest.approx(0.8), "")
+
+
+def test_hscore_shrinks_towards_the_scaled_identity():
+    rng = np.random.default_rng(2)
+    labels = np.repeat(np.arange(3), 6)
+    features = rng.normal(size=(18, 30)) + np.eye(3, 30)[labels]  # more dimensions than examples
+    from sklearn.covariance import LedoitWolf
+
+    fitted = LedoitWolf().fit(features)
+    assert 0 < fitted.shrinkage_ < 1
+    means = np.stack([features[labels == k].mean(0) for k in range(3)])[labels]
+    means -= means.mean(0)
+    expected = np.trace(np.linalg.inv(fitted.covariance_) @ ((1 - fitted.shrinkage_) * means.T @ means / 18))
+    score, _ = tr.hscore(features, labels)
+    assert np.isfinite(score) and score == pytest.approx(expected, rel=1e-9)
+
+
+def test_multilabel_scores_average_binary_tasks():
+    rng = np.random.default_rng(3)
+    labels = (rng.random((20, 3)) < 0.5).astype(np.uint8)
+    probabilities = tr.softmax(rng.normal(size=(20, 4)))
+    features = rng.normal(size=(20, 5))
+    for name, function, inputs in (("leep", tr.leep, probabilities), ("nce", tr.nce, probabilities),
+                                   ("hscore", tr.hscore, features)):
+        score, note = function(inputs, labels, multilabel=True)
+        assert score == pytest.approx(np.mean([function(inputs, labels[:, k])[0] for k in range(3)])), name
+        assert note == tr.PER_LABEL_NOTE
+
+
+def test_estimate_records_what_it_cannot_score():
+    rng = np.random.default_rng(4)
+    rows = tr.estimate(rng.normal(size=(12, 3)), np.arange(12) % 3, False)
+    by_name = {row["estimator"]: row for row in rows}
+    assert [row["estimator"] for row in rows] == list(tr.ESTIMATORS)
+    assert by_name["leep"]["score"] is None and by_name["nce"]["score"] is None
+    assert "no source classifier" in by_name["leep"]["note"]
+    assert np.isfinite(by_name["logme"]["score"]) and np.isfinite(by_name["hscore"]["score"])
+    with pytest.raises(ValueError, match="unknown estimator.*valid: logme"):
+        tr.estimate(rng.normal(size=(12, 3)), np.arange(12) % 3, False, estimators=["logme", "gbc"])
+
+
+def test_score_features_reads_the_training_split(tmp_path):
+    rng = np.random.default_rng(5)
+    splits = {split: {"features": rng.normal(size=(n, 4)).astype(np.float32), "labels": np.arange(n) % 2}
+              for split, n in (("train", 10), ("val", 4), ("test", 6))}
+    path = tmp_path / "features.h5"
+    write_split_file(path, splits, {"model": "m", "dataset": "d", "metric": "top1", "num_classes": 2,
+                                    "multilabel": False, "checkpoint_sha256": "0" * 64, "split_seed": 0})
+    result = tr.score_features(path, out_path=tmp_path / "scores.json")
+    assert (result["model"], result["dataset"], result["n_train"], result["feature_dim"]) == ("m", "d", 10, 4)
+    logme = next(row for row in result["scores"] if row["estimator"] == "logme")
+    assert logme["score"] == pytest.approx(tr.logme(splits["train"]["features"], splits["train"]["labels"])[0])
+    assert next(row for row in result["scores"] if row["estimator"] == "nce")["note"] == "not scored: no model given"
+    assert (tmp_path / "scores.json").exists()
+
+
+# --- the estimators judged against measured transfer ---------------------------------------------------------
+
+MODELS = ("a", "b", "c", "d", "e")
+
+
+def _accuracy():
+    """Five models on three datasets: on d1 accuracy rises with source top-1, on d2 it falls; d3 has two models."""
+    rows = []
+    for i, model in enumerate(MODELS):
+        values = {"d1": 0.3 + 0.1 * i, "d2": 0.8 - 0.1 * i, **({"d3": 0.5} if i < 2 else {})}
+        rows += [{"model": model, "dataset": dataset, "value": value, "setting": "logistic_regression",
+                  "source_top1": 0.5 + 0.1 * i, "n_test": 100, "metric": "top1"} for dataset, value in values.items()]
+    return pd.DataFrame(rows)
+
+
+def _scores(accuracy):
+    """'logme' scores each model by its measured log odds (a perfect estimator); 'nce' has no score for e on d2."""
+    rows = []
+    for _, row in accuracy.iterrows():
+        k = row["value"] * 100
+        rows.append({"model": row["model"], "dataset": row["dataset"], "estimator": "logme",
+                     "score": np.log((k + 0.5) / (100 - k + 0.5)), "seconds": 0.01, "probe_seconds": 1.0})
+        rows.append({"model": row["model"], "dataset": row["dataset"], "estimator": "nce",
+                     "score": np.nan if (row["model"], row["dataset"]) == ("e", "d2") else -ord(row["model"]),
+                     "seconds": 0.02, "probe_seconds": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_weighted_tau_is_scipys_vectorised_over_resamples_with_ties():
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(500, 9)), rng.normal(size=(500, 9))
+    resampled = rng.integers(0, 9, size=(500, 9))  # bootstrap resamples: repeated models, ties in both variables
+    x, y = np.take_along_axis(x, resampled, 1), np.take_along_axis(y, resampled, 1)
+    x[::3] = np.round(x[::3])  # and ties in one variable only
+    expected = [scipy_stats.weightedtau(a, b).statistic for a, b in zip(x, y)]
+    assert weighted_tau(x, y) == pytest.approx(expected, abs=1e-12, nan_ok=True)
+    assert weighted_tau(x.T, y.T, axis=0) == pytest.approx(expected, abs=1e-12, nan_ok=True)
+    assert np.isnan(weighted_tau(np.ones(5), np.arange(5.0)))
+
+
+def test_the_evaluation_ranks_estimators_against_top1():
+    accuracy = _accuracy()
+    table = evaluation_table(accuracy, _scores(accuracy)).set_index(["dataset", "estimator"])
+    assert table.loc[("d1", "source_top1"), "weighted_tau"] == pytest.approx(1.0)
+    assert table.loc[("d2", "source_top1"), "weighted_tau"] == pytest.approx(-1.0)
+    perfect = table.xs("logme", level="estimator")
+    assert perfect.loc[["d1", "d2"], "weighted_tau"].tolist() == pytest.approx([1.0, 1.0])
+    assert perfect.loc[["d1", "d2"], "pearson_r"].tolist() == pytest.approx([1.0, 1.0])
+    # Beats top-1 only where top-1 is wrong: a tie is not a win.
+    assert perfect.loc[["d1", "d2"], "beats_top1"].tolist() == [0.0, 1.0]
+    assert perfect.loc["mean over datasets", "beats_top1"] == 1 and perfect.loc["mean over datasets", "n_datasets"] == 2
+    assert perfect.loc["d1", "probe_seconds"] / perfect.loc["d1", "seconds"] == pytest.approx(100)
+    # A model without a score is left out of that estimator's ranking.
+    assert table.loc[("d2", "nce"), "n_models"] == 4 and "e" not in table.loc[("d2", "nce"), "models"].split(";")
+    # Two models: no ranking statistic, a note.
+    assert table.loc[("d3", "logme"), "note"].startswith("fewer than 3 models")
+    assert np.isnan(table.loc[("d3", "logme"), "weighted_tau"])
+    top1 = table.loc[("mean over datasets", "source_top1")]
+    assert top1["weighted_tau"] == pytest.approx(0.0) and top1["tau_low"] <= 0 <= top1["tau_high"]
+
+
+def test_the_evaluation_refuses_a_table_it_cannot_read():
+    accuracy = _accuracy()
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['score'\]"):
+        evaluation_table(accuracy, _scores(accuracy).drop(columns="score"))
+    named = _scores(accuracy).replace({"estimator": {"nce": "source_top1"}})
+    with pytest.raises(ValueError, match="'source_top1' is the baseline"):
+        evaluation_table(accuracy, named)
+
+
+def test_the_scores_table_collects_the_jobs_results(tmp_path):
+    rng = np.random.default_rng(6)
+    paths = []
+    for model in ("m1", "m2"):
+        path = tmp_path / f"{model}.h5"
+        write_split_file(path, {"train": {"features": rng.normal(size=(12, 3)), "labels": np.arange(12) % 3}},
+                         {"model": model, "dataset": "d", "metric": "top1", "num_classes": 3, "multilabel": False})
+        paths.append(tmp_path / f"{model}.json")
+        tr.score_features(path, out_path=paths[-1], estimators=["logme", "hscore"])
+    probe = tmp_path / "probe.json"
+    probe.write_text(json.dumps({"model": "m1", "dataset": "d", "wall_seconds": 2.5}))
+    table = transferability_table(paths, [probe])
+    assert len(table) == 4 and set(table.estimator) == {"logme", "hscore"}
+    assert table.set_index("model").loc["m1", "probe_seconds"].tolist() == [2.5, 2.5]
+    assert table.set_index("model").loc["m2", "probe_seconds"].isna().all()
+    with pytest.raises(ValueError, match=r"\('m1', 'd', 'logme'\) appears twice"):
+        transferability_table([paths[0], paths[0]])
+
+
+def test_the_standalone_analysis_judges_estimators_of_a_table_made_elsewhere(tmp_path):
+    accuracy, scores = tmp_path / "accuracy.csv", tmp_path / "transferability.csv"
+    _accuracy().to_csv(accuracy, index=False)
+    _scores(_accuracy()).to_csv(scores, index=False)
+    assert tables.main([str(accuracy), "--out", str(tmp_path / "out"), "--transferability", str(scores),
+                        "--incomplete", "complete_submatrix"]) is None
+    assert len(pd.read_csv(tmp_path / "out" / "transferability_evaluation.csv")) == 3 * 3 + 3
+    assert (tmp_path / "out" / "fig7_transferability.pdf").read_bytes()[:4] == b"%PDF"
