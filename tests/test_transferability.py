@@ -86,6 +86,17 @@ def test_hscore_by_hand():
     assert tr.hscore(np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])) == (pytest.approx(0.8), "")
 
 
+@pytest.mark.parametrize("n, d", [(50, 4), (12, 30), (200, 1)])
+def test_ledoit_wolf_is_scikit_learns(n, d):
+    from sklearn.covariance import LedoitWolf
+
+    features = np.random.default_rng(d).normal(size=(n, d)) * np.arange(1, d + 1) + 3
+    covariance, shrinkage = tr.ledoit_wolf(features)
+    fitted = LedoitWolf().fit(features)
+    assert shrinkage == pytest.approx(fitted.shrinkage_, abs=1e-12)
+    assert covariance == pytest.approx(fitted.covariance_, rel=1e-10, abs=1e-12)
+
+
 def test_hscore_shrinks_towards_the_scaled_identity():
     rng = np.random.default_rng(2)
     labels = np.repeat(np.arange(3), 6)

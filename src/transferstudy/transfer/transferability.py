@@ -15,8 +15,9 @@ Each estimator follows its paper's definition; a higher score predicts better tr
   source classifier's hard labels Z (its arg max) on the target examples.
 - ``hscore`` (Bao et al., ICIP 2019), the shrinkage-regularised variant (Ibrahim et al., 2022):
   tr(cov_LW(f)^-1 (1 - a) cov(E[f | y])), with cov_LW the Ledoit-Wolf estimate of the features' covariance
-  and a its shrinkage (scikit-learn's ``LedoitWolf``); without shrinkage the estimate of cov(f) is
-  ill-conditioned once the features' dimension nears the examples' count.
+  and a its shrinkage (``ledoit_wolf``, scikit-learn's estimator, without its import time in every job);
+  without shrinkage the estimate of cov(f) is ill-conditioned once the features' dimension nears the examples'
+  count.
 
 Features are used as extracted (not standardised), as in the estimators' papers. Multi-label datasets: LogME is
 defined for several 0/1 targets (its classification case already is that); LEEP, NCE and H-score are defined
@@ -37,8 +38,6 @@ import logging
 import time
 
 import numpy as np
-# Imported here, not in hscore: an estimator's recorded time is its computation, not a library's import.
-from sklearn.covariance import LedoitWolf
 
 from ..io import SPLIT_FILE_ATTRS, read_split_file, write_json
 from ..provenance import library_versions, sha256_file
@@ -50,7 +49,7 @@ log = logging.getLogger(__name__)
 NEED_SOURCE_CLASSIFIER = ("leep", "nce")
 # MacKay's fixed point for LogME: converged when the evidence changes by less than this fraction.
 LOGME_TOL = 1e-10
-LOGME_MAX_ITER = 200
+LOGME_MAX_ITER = 1000  # the fixed point can crawl (hundreds of steps) where the evidence is flat
 PER_LABEL_NOTE = "multi-label: the mean over labels of each label's binary score"
 
 
@@ -176,12 +175,29 @@ def _hscore_single(labels, features, inverse_covariance, shrinkage):
     return np.trace(inverse_covariance @ ((1 - shrinkage) * between))
 
 
+def ledoit_wolf(features):
+    """The Ledoit-Wolf shrunk covariance (1 - a) S + a mu I of [N, D] features and its shrinkage a, S the maximum
+    likelihood covariance and mu its mean eigenvalue: scikit-learn's ``LedoitWolf().fit`` (a = 0 in one
+    dimension), as its formula."""
+    x = features - features.mean(axis=0)
+    n, d = x.shape
+    covariance = x.T @ x / n
+    mu = np.trace(covariance) / d
+    if d == 1:
+        return covariance, 0.0
+    squared = x ** 2
+    beta = (np.sum(squared.T @ squared) / n - np.sum(covariance ** 2)) / (d * n)
+    delta = (np.sum(covariance ** 2) - 2 * mu * np.trace(covariance) + d * mu ** 2) / d
+    shrinkage = 0.0 if min(beta, delta) == 0 else min(beta, delta) / delta
+    return (1 - shrinkage) * covariance + shrinkage * mu * np.eye(d), float(shrinkage)
+
+
 def hscore(features, labels, multilabel=False):
     """The shrinkage-regularised H-score. Returns (score, note)."""
     features = np.asarray(features, np.float64)
-    fitted = LedoitWolf(assume_centered=False).fit(features)
-    inverse = np.linalg.pinv(fitted.covariance_, hermitian=True)
-    return _per_label(_hscore_single, labels, multilabel, features, inverse, float(fitted.shrinkage_))
+    covariance, shrinkage = ledoit_wolf(features)
+    inverse = np.linalg.pinv(covariance, hermitian=True)
+    return _per_label(_hscore_single, labels, multilabel, features, inverse, shrinkage)
 
 
 def softmax(logits):
