@@ -22,7 +22,8 @@ from matplotlib.lines import Line2D
 
 from . import stats
 from .catalogue import FIGURE_TABLES
-from .subsets import t_interval
+from .subsets import ALL, size_order, t_interval
+from .transferability import MEAN_OVER_DATASETS as MEAN_OVER_ESTIMATOR_DATASETS
 from ..io import atomic_path
 from ..switches import NO_SWITCHES
 
@@ -482,7 +483,7 @@ def fig7_transferability(transferability_evaluation):
         return _no_pairs_figure("no transfer setting in the transferability evaluation")
     estimators = list(pd.unique(table["estimator"]))
     datasets = [d for d in pd.unique(table["dataset"])  # those with a statistic (three models or more)
-                if d != "mean over datasets" and table.loc[table["dataset"] == d, "weighted_tau"].notna().any()]
+                if d != MEAN_OVER_ESTIMATOR_DATASETS and table.loc[table["dataset"] == d, "weighted_tau"].notna().any()]
     colors = dataset_colors(datasets)
     with matplotlib.rc_context(STYLE):
         fig, axes = _subplots(1, len(settings), figsize=(2.6 * len(settings) + 1.3, 0.45 * len(estimators) + 1.0),
@@ -499,7 +500,7 @@ def fig7_transferability(transferability_evaluation):
                     offset = 0.12 + 0.25 * j / max(len(datasets) - 1, 1)  # datasets side by side, below the mean
                     ax.plot(row["weighted_tau"].iloc[0], i + offset, "o", ms=3, color=colors[dataset],
                             label=dataset if i == 0 else None, zorder=2)
-                mean = rows[rows["dataset"] == "mean over datasets"]
+                mean = rows[rows["dataset"] == MEAN_OVER_ESTIMATOR_DATASETS]
                 if not mean.empty and not pd.isna(mean["weighted_tau"].iloc[0]):
                     tau, low, high = mean[["weighted_tau", "tau_low", "tau_high"]].iloc[0]
                     if not pd.isna(low):  # a percentile interval, which need not contain the mean: a range
@@ -519,11 +520,9 @@ def fig7_transferability(transferability_evaluation):
 def _size_axis(ax, sizes):
     """A log axis of examples per class with the full training split ('all') one step past the largest size;
     returns {size: x}."""
-    numbers = [int(size) for size in sizes if size != "all"]
-    top = max(numbers, default=1)
-    where = {size: float(size) for size in sizes if size != "all"}
-    if "all" in sizes:
-        where["all"] = top * 2.5
+    where = {size: float(size) for size in sizes if size != ALL}
+    if ALL in sizes:
+        where[ALL] = max(where.values(), default=1.0) * 2.5
     ax.set_xscale("log")
     ax.set_xticks(sorted(where.values()), [str(size) for size in sorted(where, key=where.get)])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
@@ -532,8 +531,7 @@ def _size_axis(ax, sizes):
 
 
 def _sizes(table):
-    return sorted(pd.unique(table["examples_per_class"].astype(str)), key=lambda s: (s == "all", int(s) if s != "all"
-                                                                                       else 0))
+    return sorted(pd.unique(table["examples_per_class"].astype(str)), key=size_order)
 
 
 def fig8_training_set_size(subsets_summary, subsets_correlation):

@@ -189,6 +189,17 @@ def correlate(source_top1, transfer, *, seed=AnalysisOptions.seed):
             "spearman_high": s_high, "spearman_p": spearman.pvalue, "bootstrap_degenerate": max(p_bad, s_bad)}
 
 
+def correlation_or_note(source_top1, transfer, *, seed=AnalysisOptions.seed):
+    """``correlate``'s statistics, or a ``note`` saying why there are none (fewer than ``MIN_MODELS`` models, or a
+    constant side)."""
+    source_top1, transfer = np.asarray(source_top1, float), np.asarray(transfer, float)
+    if len(source_top1) < MIN_MODELS:
+        return {"note": f"fewer than {MIN_MODELS} models: no correlation"}
+    if np.ptp(source_top1) == 0 or np.ptp(transfer) == 0:
+        return {"note": "constant source or transfer accuracy: no correlation"}
+    return correlate(source_top1, transfer, seed=seed)
+
+
 CORRELATION_COLUMNS = ["setting", "dataset", "n_models", "n_datasets", "pearson_r", "pearson_low", "pearson_high",
                        "pearson_p", "spearman_rho", "spearman_low", "spearman_high", "spearman_p",
                        "bootstrap_degenerate", "note", "models", "datasets"]
@@ -214,13 +225,7 @@ def correlation_table(table, *, seed=AnalysisOptions.seed, incomplete="error"):
         for dataset, source_top1, transfer, models, datasets in groups:
             row = {"setting": setting, "dataset": dataset, "n_models": len(source_top1),
                    "n_datasets": len(set(datasets)), "models": _names(models), "datasets": _names(datasets)}
-            if len(source_top1) < MIN_MODELS:
-                row["note"] = f"fewer than {MIN_MODELS} models: no correlation"
-            elif np.ptp(source_top1) == 0 or np.ptp(transfer) == 0:
-                row["note"] = "constant source or transfer accuracy: no correlation"
-            else:
-                row.update(correlate(source_top1, transfer, seed=seed))
-            rows.append(row)
+            rows.append({**row, **correlation_or_note(source_top1, transfer, seed=seed)})
     return pd.DataFrame(rows).reindex(columns=CORRELATION_COLUMNS)
 
 

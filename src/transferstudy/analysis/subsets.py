@@ -140,17 +140,10 @@ def correlation_by_size(summary, *, seed=AnalysisOptions.seed):
                                                           source_top1=("source_top1", "first")).reset_index()
         groups.append((MEAN_OVER_DATASETS, means))
         for dataset, d in groups:
-            row = {"setting": setting, "examples_per_class": size, "dataset": dataset, "n_models": len(d),
-                   "models": ";".join(sorted(d["model"]))}
-            if len(d) < stats.MIN_MODELS:
-                row["note"] = f"fewer than {stats.MIN_MODELS} models: no correlation"
-            elif np.ptp(d["mean_logit"]) == 0 or np.ptp(d["source_top1"]) == 0:
-                row["note"] = "constant source or transfer accuracy: no correlation"
-            else:
-                found = stats.correlate(d["source_top1"].to_numpy(), d["mean_logit"].to_numpy(), seed=seed)
-                row.update({key: found[key] for key in ("pearson_r", "pearson_low", "pearson_high", "pearson_p")})
-            rows.append(row)
-    table = pd.DataFrame(rows).reindex(columns=CORRELATION_COLUMNS)
+            rows.append({"setting": setting, "examples_per_class": size, "dataset": dataset, "n_models": len(d),
+                         "models": ";".join(sorted(d["model"])),
+                         **stats.correlation_or_note(d["source_top1"], d["mean_logit"], seed=seed)})
+    table = pd.DataFrame(rows).reindex(columns=CORRELATION_COLUMNS)  # Pearson only: r's columns
     order = table["examples_per_class"].map(size_order)
     return table.assign(_order=order).sort_values(["setting", "_order"], kind="stable").drop(
         columns="_order").reset_index(drop=True)

@@ -180,7 +180,7 @@ def evaluation_table(accuracy, transferability, *, seed=AnalysisOptions.seed):
                 row = {"setting": setting, "dataset": dataset, "estimator": name, "n_models": len(found),
                        "n_datasets": 1, "models": ";".join(sorted(m for m, *_ in found))}
                 if found:
-                    row["seconds"] = float(np.nanmedian([f[3] for f in found])) if name != BASELINE else 0.0
+                    row["seconds"] = float(np.nanmedian([f[3] for f in found]))
                     probe = [f[4] for f in found if np.isfinite(f[4])]
                     row["probe_seconds"] = float(np.median(probe)) if probe else np.nan
                 if len(found) < stats.MIN_MODELS:

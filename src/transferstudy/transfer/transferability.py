@@ -66,16 +66,12 @@ def _spectrum(features):
     """The squared singular values of ``features`` [N, D] (those above round-off) and the projections that turn a
     target y into U^T y (the coordinates of y on the left singular vectors): through the smaller Gram matrix."""
     n, d = features.shape
-    if n >= d:
-        sigma, v = np.linalg.eigh(features.T @ features)
-        keep = sigma > sigma.max() * max(n, d) * np.finfo(float).eps
-        sigma, v = sigma[keep], v[:, keep]
-        # U^T y = S^-1 V^T F^T y
-        return sigma, lambda y: (v.T @ (features.T @ y)) / np.sqrt(sigma)[:, None]
-    sigma, u = np.linalg.eigh(features @ features.T)
+    sigma, vectors = np.linalg.eigh(features.T @ features if n >= d else features @ features.T)
     keep = sigma > sigma.max() * max(n, d) * np.finfo(float).eps
-    sigma, u = sigma[keep], u[:, keep]
-    return sigma, lambda y: u.T @ y
+    sigma, vectors = sigma[keep], vectors[:, keep]
+    if n >= d:  # vectors are V: U^T y = S^-1 V^T F^T y
+        return sigma, lambda y: (vectors.T @ (features.T @ y)) / np.sqrt(sigma)[:, None]
+    return sigma, lambda y: vectors.T @ y  # vectors are U
 
 
 def logme_evidence(sigma, z, y_norm2, n, d, *, alpha, beta):
