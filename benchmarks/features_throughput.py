@@ -25,7 +25,7 @@ from transferstudy.data import images
 from transferstudy.data.images import normalize
 from transferstudy.nets import pretrained
 from transferstudy.nets.catalogue import torchvision_head
-from transferstudy.nets.inference import penultimate_features, precision
+from transferstudy.nets.inference import MEMORY_FORMAT, penultimate_features, precision
 
 
 def write_jpegs(folder, count, size, seed=0):
@@ -57,10 +57,9 @@ def forward_only(loaded, dataset, batch_size, device, amp):
     """images/s of the network alone on the same images, decoded and preprocessed beforehand."""
     device = torch.device(device)
     amp_dtype = precision(device, amp)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     cfg = loaded.pretrained_cfg
     x = torch.stack([dataset[i][0] for i in range(len(dataset))])
-    x = normalize(x, cfg["mean"], cfg["std"]).to(device).contiguous(memory_format=memory_format)
+    x = normalize(x, cfg["mean"], cfg["std"]).to(device).contiguous(memory_format=MEMORY_FORMAT)
     batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         loaded.penultimate(batches[0])  # warm-up
@@ -85,9 +84,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     loaded = loaded_network(args.model)
-    loaded.body.to(args.device)
-    if torch.device(args.device).type == "cuda":
-        loaded.body.to(memory_format=torch.channels_last)
+    loaded.body.to(args.device, memory_format=MEMORY_FORMAT)
     with tempfile.TemporaryDirectory() as tmp:
         paths = write_jpegs(Path(tmp), args.images, tuple(args.image_size))
         dataset = images.SplitImages(paths=paths, root=tmp, transform=images.eval_transform(loaded.pretrained_cfg))

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from transferstudy.data import datasets
 from transferstudy.nets import architectures as models
-from transferstudy.nets.inference import precision
+from transferstudy.nets.inference import MEMORY_FORMAT, precision
 from transferstudy.train import pretrain
 from transferstudy.transfer import finetune
 
@@ -31,10 +31,9 @@ def pure_loop(arch, num_classes, batch_size, size, steps, device):
     torch.manual_seed(0)
     device = torch.device(device)
     amp_dtype = precision(device, None)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
-    model = models.create_model(arch, num_classes=num_classes).train().to(device, memory_format=memory_format)
+    model = models.create_model(arch, num_classes=num_classes).train().to(device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=memory_format)
+    x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=MEMORY_FORMAT)
     y = torch.randint(0, num_classes, (batch_size,), device=device)
 
     def step():

@@ -31,9 +31,9 @@ def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     # The transferability estimators: a job per (model, dataset), a table of scores and their evaluation.
     assert counts["transferability"] == 7 * 5
     assert counts["transferability_table"] == counts["transferability_evaluation"] == 1
-    # Fine-tune and scratch arms: 7 models x 2 datasets x a 2-point grid each, one selection and refit per pair.
-    assert counts["train_grid_point"] == 7 * 2 * 2 * 2
-    assert counts["select_hyperparameters"] == counts["train_refit"] == 7 * 2 * 2
+    # Fine-tune and scratch arms: 7 models x 1 dataset x a 2-point grid each, one selection and refit per pair.
+    assert counts["train_grid_point"] == 7 * 1 * 2 * 2
+    assert counts["select_hyperparameters"] == counts["train_refit"] == 7 * 1 * 2
     assert counts["convergence_tables"] == 1 and "ablation_tables" not in counts
 
 
@@ -63,8 +63,8 @@ def test_the_ablation_is_switched_on_by_one_key(tmp_path):
     assert counts["figure"] == len(figures.FIGURES) - 2  # all but the subsets' two, off by default
     # Fine-tuning for every model; from random initialisation only the 7 architectures (the variants differ
     # only in pretraining).
-    assert counts["train_grid_point"] == (models + 7) * 2 * 2
-    assert counts["select_hyperparameters"] == counts["train_refit"] == (models + 7) * 2
+    assert counts["train_grid_point"] == (models + 7) * 1 * 2
+    assert counts["select_hyperparameters"] == counts["train_refit"] == (models + 7) * 1
     assert counts["ablation_tables"] == counts["tsne_table"] == 1
 
 

@@ -3,8 +3,8 @@ Nesterov momentum, weight decay on weights only) and cosine schedule, per-step s
 
 Pretraining (in memory or on image files), fine-tuning and training from scratch all run their steps through
 ``StepLoop``. Per step: the caller's batch (a function of the step), the global draws (dropout) seeded by the
-step where the run can resume, the cosine learning rate, the forward pass and loss (on CUDA under bfloat16
-autocast, in channels_last), one SGD step. Every ``report_every`` steps and at the end, the mean training loss
+step where the run can resume, the cosine learning rate, the forward pass and loss (in channels_last; on CUDA
+under bfloat16 autocast), one SGD step. Every ``report_every`` steps and at the end, the mean training loss
 (and top-1, where labels are classes) since the previous report is checked (not finite: the run diverged) and
 handed to the caller's report (evaluation, history, progress); every ``checkpoint_every`` steps and at the end, the
 state is saved atomically. A run started again beside a state of the same configuration continues from it and
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ..io import save_torch
-from ..nets.inference import memory_format, precision
+from ..nets.inference import MEMORY_FORMAT, precision
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,7 @@ class StepLoop:
         self.model, self.optimizer, self.lr, self.total_steps = model, optimizer, lr, total_steps
         self.device = torch.device(device)
         self.amp_dtype = precision(self.device, amp)
-        self.memory_format = memory_format(self.device)
-        model.to(memory_format=self.memory_format)  # in place: the optimizer keeps the same parameters
+        model.to(memory_format=MEMORY_FORMAT)  # in place: the optimizer keeps the same parameters
         self.draws_seed, self.name = draws_seed, name
         self.state_path = None if state_path is None else Path(state_path)
         self.state_config, self.checkpoint_every = state_config, checkpoint_every
@@ -199,10 +198,7 @@ class StepLoop:
         try:
             while self.step < self.total_steps:
                 x, y = batch(self.step)
-                if self.memory_format == torch.channels_last:
-                    # Only on CUDA: on CPU the layout the batch stream made is kept, as converting it would change
-                    # which convolution kernels run, and with them the last bits of every result.
-                    x = x.contiguous(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=MEMORY_FORMAT)
                 if self.draws_seed is not None:
                     torch.manual_seed(step_seed(self.draws_seed, self.step, 2))
                 set_cosine_lr(self.optimizer, self.lr, self.step, self.total_steps)

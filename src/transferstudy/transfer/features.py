@@ -4,7 +4,7 @@ The output has groups ``train``, ``val``, ``test``, each with ``features`` (floa
 ``labels``; file attributes record the model, weights file and hash, layer, preprocessing, split seed,
 skipped images and library versions. No augmentation: each image is resized to the network's native size
 (its own interpolation, antialiased) and centre-cropped, as in the paper. Image files are decoded in
-DataLoader workers; on CUDA the network runs in bfloat16 autocast and channels_last, from pinned memory.
+DataLoader workers; the network runs channels_last, on CUDA in bfloat16 autocast from pinned memory.
 
 The model is a workflow checkpoint (``.pt``), a zoo record (``results/models/<model>/pretrain.json``), or
 ``torchvision:NAME[:WEIGHTS]`` / ``timm:NAME.TAG`` / ``pretrainedmodels:NAME`` (weights from the local caches)
@@ -27,7 +27,7 @@ from ..config import FeatureOptions, StudyOptions
 from ..data import images
 from ..io import SPLITS, read_attrs, write_split_file
 from ..nets import pretrained
-from ..nets.inference import memory_format, penultimate_features, precision, precision_label
+from ..nets.inference import MEMORY_FORMAT, penultimate_features, precision, precision_label
 from ..provenance import library_versions, sha256_file
 from ..switches import switches_label
 
@@ -45,7 +45,7 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
     batch_size, workers, amp, unreadable = options.batch_size, options.workers, options.amp, options.unreadable
     torch.set_num_threads(threads)
     loaded = pretrained.load(model_ref)
-    loaded.body.to(device, memory_format=memory_format(device))
+    loaded.body.to(device, memory_format=MEMORY_FORMAT)
     cfg = loaded.pretrained_cfg
     data_attrs = read_attrs(dataset_path)
     transform = images.eval_transform(cfg)

@@ -10,8 +10,8 @@ trains on train+val and scores test (the refit). The evaluation metric is record
 
 The steps run through ``train.loop.StepLoop``: the state is saved every ``checkpoint_every`` steps and a run
 started again resumes from it, ending exactly where an uninterrupted one would (every random choice is a
-function of (seed, step)); a state written for another configuration is refused. On CUDA, bfloat16 autocast and
-channels_last. The batches come from ``train.batches.CropBatches``: in memory or streamed from image files, the
+function of (seed, step)); a state written for another configuration is refused. Channels_last; on CUDA, bfloat16
+autocast. The batches come from ``train.batches.CropBatches``: in memory or streamed from image files, the
 same crops.
 
     python -m transferstudy finetune CHECKPOINT.pt DATASET.h5 --init pretrained --lr 0.01 \
@@ -43,7 +43,7 @@ from ..config import ArmRecipe, StudyOptions, TrainingArm
 from ..data import images
 from ..io import SPLIT_FILE_ATTRS, SPLITS, read_attrs, write_json, write_predictions
 from ..nets import pretrained
-from ..nets.inference import network_outputs, precision_label, predict
+from ..nets.inference import MEMORY_FORMAT, network_outputs, precision_label, predict
 from ..provenance import library_versions, sha256_file
 from ..settings import ARM_INIT, INIT_ARM
 from ..train.batches import CropBatches
@@ -145,7 +145,7 @@ def _setup(checkpoint_path, dataset_path, state_path, *, init, lr, weight_decay,
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = _bn_momentum(batches.steps_per_epoch)
     if eval_images is not None:
-        x_eval = images.preprocess(eval_images, cfg).to(device, memory_format=loop.memory_format)
+        x_eval = images.preprocess(eval_images, cfg).to(device, memory_format=MEMORY_FORMAT)
 
         def scores():
             return predict(model, x_eval, amp_dtype=loop.amp_dtype)
