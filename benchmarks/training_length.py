@@ -6,8 +6,8 @@ The doubled study is the same workflow with the arms' steps doubled, run in a co
 directory so that pretraining, features and probes are reused (only the arms' jobs run again):
 
     cp -a STUDY STUDY_2X && cd STUDY_2X && snakemake --cores 2 \
-        --config 'finetune={recipe: {steps: 600}}' 'scratch={recipe: {steps: 1200}}'
-    python benchmarks/training_length.py STUDY STUDY_2X
+        --config 'finetune={recipe: {steps: 800}}' 'scratch={recipe: {steps: 1200}}'
+    python benchmarks/training_length.py STUDY STUDY_2X [--arms finetune]
 """
 
 from __future__ import annotations
@@ -48,10 +48,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base", type=Path, help="a finished study's directory")
     parser.add_argument("doubled", type=Path, help="the same study with its arms' steps doubled")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=ARMS, help="the arms whose steps were doubled")
     parser.add_argument("--target", type=float, default=1.0, help="points the mean may move")
     args = parser.parse_args(argv)
     met = True
-    for arm in ARMS:
+    for arm in args.arms:
         rows = compare(args.base, args.doubled, arm)
         if not rows:
             print(f"{arm}: no refit in both studies")
