@@ -6,7 +6,7 @@ The doubled study is the same workflow with the arms' steps doubled, run in a co
 directory so that pretraining, features and probes are reused (only the arms' jobs run again):
 
     cp -a STUDY STUDY_2X && cd STUDY_2X && snakemake --cores 2 \
-        --config 'finetune={recipe: {steps: 800}}' 'scratch={recipe: {steps: 1200}}'
+        --config 'finetune={recipe: {steps: 1200}}' 'scratch={recipe: {steps: 1200}}'
     python benchmarks/training_length.py STUDY STUDY_2X [--arms finetune]
 """
 
