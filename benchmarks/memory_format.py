@@ -68,8 +68,7 @@ def main(argv=None):
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.size}x{args.size} inputs")
     print(f"{'architecture':18s} {'step (s), contiguous':>22s} {'channels_last':>14s} {'ratio':>6s} "
           f"{'forward (s), contiguous':>24s} {'channels_last':>14s} {'ratio':>6s}")
-    totals = {key: 0.0 for key in ("step_contiguous", "step_channels_last", "forward_contiguous",
-                                   "forward_channels_last")}
+    totals = dict.fromkeys((f"{kind}_{name}" for kind in ("step", "forward") for name in LAYOUTS), 0.0)
     for arch in args.arch:
         row = {}
         for name, layout in LAYOUTS.items():
@@ -79,14 +78,15 @@ def main(argv=None):
                                                       max(2, args.repeats // 3))
         for key, value in row.items():
             totals[key] += value
-        print(f"{arch:18s} {row['step_contiguous']:22.4f} {row['step_channels_last']:14.4f} "
-              f"{row['step_contiguous'] / row['step_channels_last']:5.2f}x {row['forward_contiguous']:24.4f} "
-              f"{row['forward_channels_last']:14.4f} {row['forward_contiguous'] / row['forward_channels_last']:5.2f}x")
-    print(f"{'all':18s} {totals['step_contiguous']:22.4f} {totals['step_channels_last']:14.4f} "
-          f"{totals['step_contiguous'] / totals['step_channels_last']:5.2f}x {totals['forward_contiguous']:24.4f} "
-          f"{totals['forward_channels_last']:14.4f} "
-          f"{totals['forward_contiguous'] / totals['forward_channels_last']:5.2f}x")
+        print(_line(arch, row))
+    print(_line("all", totals))
 
+
+def _line(label, t):
+    """A line of the table: both layouts' seconds and their ratio, for the training step and the forward pass."""
+    return (f"{label:18s} {t['step_contiguous']:22.4f} {t['step_channels_last']:14.4f} "
+            f"{t['step_contiguous'] / t['step_channels_last']:5.2f}x {t['forward_contiguous']:24.4f} "
+            f"{t['forward_channels_last']:14.4f} {t['forward_contiguous'] / t['forward_channels_last']:5.2f}x")
 
 if __name__ == "__main__":
     main()

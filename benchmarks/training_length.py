@@ -63,9 +63,10 @@ def main(argv=None):
                   f"{change:+6.2f}")
         changes = [row[-1] for row in rows]
         mean, worst = statistics.mean(changes), max(changes, key=abs)
-        met &= abs(mean) < args.target
+        within = abs(mean) < args.target
+        met &= within
         print(f"  mean change {mean:+.2f} points, largest {worst:+.2f}, over {len(rows)} pairs "
-              f"({'within' if abs(mean) < args.target else 'NOT within'} {args.target} point)")
+              f"({'within' if within else 'NOT within'} {args.target} point)")
     return 0 if met else 1
 
 
