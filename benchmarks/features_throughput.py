@@ -23,8 +23,8 @@ from PIL import Image
 
 from transferstudy.data import images
 from transferstudy.data.images import normalize
-from transferstudy.nets import pretrained
-from transferstudy.nets.catalogue import torchvision_head
+from transferstudy.nets import network
+from transferstudy.nets.sources import torchvision as tv_source
 from transferstudy.nets.inference import MEMORY_FORMAT, penultimate_features, precision
 
 
@@ -45,11 +45,12 @@ def write_jpegs(folder, count, size, seed=0):
 def loaded_network(name):
     """A torchvision network with random weights, split at its penultimate layer like a pretrained one."""
     torch.manual_seed(0)
-    model = torchvision.models.get_model(name, weights=None, **pretrained._aux_kwargs(name)).eval()
-    head = pretrained.split_at_head(model, torchvision_head(name))
-    cfg = pretrained.torchvision_cfg(pretrained.torchvision_weights(name))
-    return pretrained.Pretrained(body=model, head=head, num_features=head.in_features, pretrained_cfg=cfg,
-                                 info={"arch": name})
+    model = torchvision.models.get_model(name, weights=None, **tv_source.builder_options(name)).eval()
+    head = network.split_at_head(model, tv_source.torchvision_head(name))
+    cfg = tv_source.weights_cfg(tv_source.weights_enum(name))
+    return network.Pretrained(body=model, head=head, num_features=head.in_features, pretrained_cfg=cfg,
+                              info=network.NetworkInfo(spec={"torchvision": name}, arch=name, weights_file="",
+                                                       sha256="", layer="random weights"))
 
 
 @torch.no_grad()
@@ -59,7 +60,7 @@ def forward_only(loaded, dataset, batch_size, device, amp):
     amp_dtype = precision(device, amp)
     cfg = loaded.pretrained_cfg
     x = torch.stack([dataset[i][0] for i in range(len(dataset))])
-    x = normalize(x, cfg["mean"], cfg["std"]).to(device).contiguous(memory_format=MEMORY_FORMAT)
+    x = normalize(x, cfg.mean, cfg.std).to(device).contiguous(memory_format=MEMORY_FORMAT)
     batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
         loaded.penultimate(batches[0])  # warm-up

@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 
 from conftest import ROOT
-from transferstudy.nets import pretrained
+from transferstudy.nets.sources import torchvision as tv_source
 
 
 def readme_file(name):
@@ -61,8 +61,8 @@ def make_own_example(work):
 
     torch.manual_seed(0)
     env = {**os.environ, "TORCH_HOME": str(work / "torch")}
-    weights = pretrained.torchvision_weights("mobilenet_v3_small", "IMAGENET1K_V1")
-    path = work / "torch" / "hub" / "checkpoints" / pretrained.torchvision_weights_path(weights).name
+    weights = tv_source.weights_enum("mobilenet_v3_small", "IMAGENET1K_V1")
+    path = work / "torch" / "hub" / "checkpoints" / tv_source.weights_path(weights).name
     path.parent.mkdir(parents=True)
     torch.save(torchvision.models.mobilenet_v3_small().state_dict(), path)
     # Small enough for a test: random weights (no published hash), a short grid, few steps.

@@ -27,7 +27,7 @@ def _with(change):
 
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["models"].__setitem__("big", {"arch": "resnet9000"}),
-     "models.big.arch = 'resnet9000' is not a known architecture; valid: mini_convnet"),
+     "models.big: arch = 'resnet9000' is not a known architecture; valid: mini_convnet"),
     (lambda c: c["datasets"].__setitem__("cifar11", {}), "datasets.cifar11 is not a known target dataset; valid: "),
     (lambda c: c["datasets"].__setitem__("textures", {"train_size": 5}),
      r"datasets.textures has unknown option\(s\) \['train_size'\] for dataset 'textures'; valid: "),
@@ -200,7 +200,7 @@ def test_an_architecture_torchvision_lacks_stops_the_run_at_its_first_job(tmp_pa
     configfile.write_text(yaml.safe_dump(_with(lambda c: c["models"]["mini_vgg"].__setitem__("arch", "vgg99"))))
     result = run_snakemake("--cores", "1", workdir=tmp_path / "run", configfile=configfile)
     output = result.stdout + result.stderr
-    assert result.returncode != 0 and "models.mini_vgg.arch = 'vgg99' is not a known architecture" in output
+    assert result.returncode != 0 and "models.mini_vgg: arch = 'vgg99' is not a known architecture" in output
     assert "rule pretrain:" not in output and "rule check_models:" in output
 
 

@@ -339,7 +339,7 @@ def test_pretraining_with_every_switch_records_them_and_the_checkpoint_loads_wit
     checkpoint = torch.load(tmp_path / "all.pt", weights_only=True)
     assert any(key.startswith("aux.") for key in checkpoint["state_dict"])  # kept in the file, for the record
     loaded = pretrained.load(tmp_path / "all.pt")
-    assert loaded.body.aux is None and loaded.info["model_options"]["drop_rate"] == 0.5
+    assert loaded.body.aux is None and loaded.info.model_options["drop_rate"] == 0.5
     tuned = loaded.with_new_head(7)
     norms = [m for m in tuned.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(not m.weight.requires_grad and torch.all(m.weight == 1) for m in norms)

@@ -6,6 +6,7 @@ import torch
 
 from official_copies import make_copy
 from transferstudy.data import datasets, images
+from transferstudy.data.preprocessing import PretrainedCfg
 from transferstudy.nets import architectures
 from transferstudy.transfer.features import extract_features
 from transferstudy.io import read_split_file, save_torch
@@ -33,7 +34,8 @@ def dtd(tmp_path):
 
 def test_eval_transform_resizes_the_shorter_side_and_crops_the_centre():
     x = torch.arange(40 * 30 * 3, dtype=torch.uint8).reshape(3, 30, 40)  # H 30, W 40
-    out = images.eval_transform({"input_size": [3, 24, 24], "crop_pct": 0.8, "interpolation": "bicubic"})(x)
+    out = images.eval_transform(PretrainedCfg((3, 24, 24), mean=(0.5,) * 3, std=(0.5,) * 3, interpolation="bicubic",
+                                              crop_pct=0.8))(x)
     assert out.shape == (3, 24, 24) and out.dtype == torch.float32
     assert 0.0 <= out.min() and out.max() <= 1.0  # bicubic overshoot clipped, as PIL's 8-bit output is
 

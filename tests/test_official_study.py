@@ -13,7 +13,7 @@ import yaml
 
 from conftest import run_snakemake
 from official_copies import COPIES, make_copy
-from transferstudy.nets import pretrained
+from transferstudy.nets.sources import torchvision as tv_source
 from transferstudy.io import read_split_file
 
 TV_MODEL = "tv_mobilenet_v3_small"
@@ -29,8 +29,8 @@ def paper_setup(tmp_path_factory):
     env = {**os.environ, "TORCH_HOME": str(root / "torch")}
     torch.manual_seed(0)
     for name in ("mobilenet_v3_small", "shufflenet_v2_x0_5"):
-        path = root / "torch" / "hub" / "checkpoints" / pretrained.torchvision_weights_path(
-            pretrained.torchvision_weights(name)).name
+        path = root / "torch" / "hub" / "checkpoints" / tv_source.weights_path(
+            tv_source.weights_enum(name)).name
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(torchvision.models.get_model(name, weights=None).state_dict(), path)
     import timm

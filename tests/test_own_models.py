@@ -10,7 +10,9 @@ from torch import nn
 from transferstudy.config import ConfigError
 from transferstudy.data.images import normalize
 from transferstudy.io import read_json
-from transferstudy.nets import catalogue, pretrained, weights, zoo
+from transferstudy.nets import pretrained, weights, zoo
+from transferstudy.nets.sources.base import WeightsNotFound
+from transferstudy.nets.sources import pretrainedmodels as pm_source
 from transferstudy.study import Study
 
 BUILDER = '''
@@ -79,24 +81,24 @@ def builder_file(tmp_path):
 def test_a_model_from_a_builder_file_splits_at_its_final_linear_layer(builder_file, tmp_path):
     loaded = pretrained.load({"python": f"{builder_file}:build", "source_top1": 0.6})
     assert loaded.num_features == 6 and loaded.head.out_features == 5
-    assert loaded.info["layer"] == "input to classifier (the final classifier)"
-    assert loaded.pretrained_cfg["input_size"] == [3, 16, 16] and loaded.pretrained_cfg["crop_pct"] == 0.875
+    assert loaded.info.layer == "input to classifier (the final classifier)"
+    assert loaded.pretrained_cfg.input_size == (3, 16, 16) and loaded.pretrained_cfg.crop_pct == 0.875
     torch.manual_seed(0)
     reference = _module(builder_file).Net().eval()
     x = torch.randn(3, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(loaded.head(loaded.penultimate(x)), reference(x))
     assert loaded.with_new_head(2).eval()(x).shape == (3, 2)
-    assert pretrained.source_top1(loaded) == (0.6, "config")
+    assert loaded.source_top1() == (0.6, "config")
     # The builder's file is hashed; so are the weights it built (another seed: another hash).
     record = zoo.describe({"python": f"{builder_file}:build", "source_top1": 0.6}, tmp_path / "zoo.json",
                           model_name="mine")
-    assert record["builder_sha256"] and record["checkpoint_sha256"] == loaded.info["sha256"]
+    assert record["builder_sha256"] and record["checkpoint_sha256"] == loaded.info.sha256
     builder_file.write_text(builder_file.read_text().replace("SEED = 0", "SEED = 1"))
     changed = pretrained.load({"python": f"{builder_file}:build", "source_top1": 0.6})
-    assert changed.info["builder_sha256"] != record["builder_sha256"]
-    assert changed.info["sha256"] != record["checkpoint_sha256"]
-    assert read_json(tmp_path / "zoo.json")["layer"] == loaded.info["layer"]
+    assert changed.info.builder_sha256 != record["builder_sha256"]
+    assert changed.info.sha256 != record["checkpoint_sha256"]
+    assert read_json(tmp_path / "zoo.json")["layer"] == loaded.info.layer
 
 
 def _module(path):
@@ -159,7 +161,7 @@ def test_weights_with_foreign_names_load_through_a_key_map(builder_file, tmp_pat
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(loaded.head(loaded.penultimate(x)), source.eval()(x))
-    assert loaded.info["weights_file_sha256"] and loaded.info["weights_file"] == str(tmp_path / "ported.pth")
+    assert loaded.info.weights_file_sha256 and loaded.info.weights_file == str(tmp_path / "ported.pth")
     # Positional: the file's tensors in stored order, shapes checked.
     loaded = pretrained.load({**spec, "key_map": "positional"})
     torch.testing.assert_close(loaded.body.proj.weight, source.proj.weight)
@@ -196,34 +198,34 @@ def torch_home(tmp_path, monkeypatch):
     return tmp_path / "torch"
 
 
-@pytest.mark.parametrize("name", sorted(catalogue.PRETRAINEDMODELS))
+@pytest.mark.parametrize("name", sorted(pm_source.PORTS))
 def test_pretrainedmodels_ports_load_offline_with_their_preprocessing(torch_home, name):
     import pretrainedmodels
 
-    expected = torch_home / "hub" / "checkpoints" / catalogue.PRETRAINEDMODELS[name][1]
-    with pytest.raises(pretrained.WeightsNotFound, match=rf"(?s)expected at {expected}.*pretrained='imagenet'"):
+    expected = torch_home / "hub" / "checkpoints" / pm_source.PORTS[name][1]
+    with pytest.raises(WeightsNotFound, match=rf"(?s)expected at {expected}.*pretrained='imagenet'"):
         pretrained.load({"pretrainedmodels": name})
     torch.manual_seed(0)
     reference = getattr(pretrainedmodels, name)(num_classes=1000, pretrained=None).eval()
-    path = torch_home / "hub" / "checkpoints" / catalogue.PRETRAINEDMODELS[name][1]
+    path = torch_home / "hub" / "checkpoints" / pm_source.PORTS[name][1]
     path.parent.mkdir(parents=True)
     torch.save(reference.state_dict(), path)  # the published layout: the network's own state dict
     with pytest.raises(ValueError, match="does not start with"):  # not the published file
         pretrained.load({"pretrainedmodels": name})
     loaded = pretrained.load({"pretrainedmodels": name, "check_hash": False})
     settings = pretrainedmodels.pretrained_settings[name]["imagenet"]
-    assert loaded.pretrained_cfg["input_size"] == [3, 224, 224]
+    assert loaded.pretrained_cfg.input_size == (3, 224, 224)
     pixels = torch.rand(2, 3, 224, 224)  # RGB in [0, 1], as the study feeds networks
     theirs = pixels * settings["input_range"][1]
     if settings["input_space"] == "BGR":
         theirs = theirs.flip(1)
     theirs = (theirs - torch.tensor(settings["mean"]).view(1, 3, 1, 1)) / torch.tensor(settings["std"]).view(1, 3, 1, 1)
-    ours = normalize(pixels, loaded.pretrained_cfg["mean"], loaded.pretrained_cfg["std"])
+    ours = normalize(pixels, loaded.pretrained_cfg.mean, loaded.pretrained_cfg.std)
     with torch.no_grad():
         torch.testing.assert_close(loaded.head(loaded.penultimate(ours)), reference(theirs), rtol=1e-3, atol=1e-3)
     assert loaded.num_features == reference.last_linear.in_features
-    top1, origin = pretrained.source_top1(loaded)
-    assert top1 == catalogue.PRETRAINEDMODELS[name][2] and "pretrainedmodels 0.7.4" in origin
+    top1, origin = loaded.source_top1()
+    assert top1 == pm_source.PORTS[name][2] and "pretrainedmodels 0.7.4" in origin
     assert loaded.with_new_head(4).eval()(ours).shape == (2, 4) and loaded.random_init(4)(ours).shape == (2, 4)
 
 

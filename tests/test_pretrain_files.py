@@ -64,7 +64,7 @@ def test_googlenet_pretrained_with_every_switch_on_image_files(imagenet, tmp_pat
     assert norms and all(torch.all(w == 1) for w in norms)  # no batch-norm scale: gamma stayed 1
 
     loaded = pretrained.load(tmp_path / "g.pt")
-    assert loaded.body.aux1 is None and loaded.num_features == 1024 and loaded.info["switches"] == metrics["switches"]
+    assert loaded.body.aux1 is None and loaded.num_features == 1024 and loaded.info.switches == metrics["switches"]
     assert loaded.penultimate(torch.randn(2, 3, 64, 64)).shape == (2, 1024)
     tuned = loaded.with_new_head(5)
     assert tuned.dropout.p == 0.3 and tuned.fc.out_features == 5

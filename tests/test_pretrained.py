@@ -5,7 +5,10 @@ import pytest
 import torch
 import torchvision
 
-from transferstudy.nets import catalogue, pretrained, zoo
+from transferstudy.nets import network, pretrained, zoo
+from transferstudy.nets.sources.base import WeightsNotFound
+from transferstudy.nets.sources import timm as timm_source
+from transferstudy.nets.sources import torchvision as tv_source
 
 # The smallest member of each torchvision family, with an input size it accepts.
 TORCHVISION_FAMILIES = {
@@ -19,18 +22,18 @@ TORCHVISION_FAMILIES = {
 
 
 def test_every_torchvision_family_in_the_table_is_tested():
-    assert set(TORCHVISION_FAMILIES) == set(catalogue.TORCHVISION_HEADS)
+    assert set(TORCHVISION_FAMILIES) == set(tv_source.TORCHVISION_HEADS)
 
 
 @pytest.mark.parametrize("family", sorted(TORCHVISION_FAMILIES))
 def test_torchvision_penultimate_is_the_classifier_input(family):
     name, size = TORCHVISION_FAMILIES[family]
     torch.manual_seed(0)
-    model = torchvision.models.get_model(name, weights=None, num_classes=7, **pretrained._aux_kwargs(name)).eval()
+    model = torchvision.models.get_model(name, weights=None, num_classes=7, **tv_source.builder_options(name)).eval()
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         logits = model(x)
-        head = pretrained.split_at_head(model, catalogue.torchvision_head(name))
+        head = network.split_at_head(model, tv_source.torchvision_head(name))
         features = model(x)
     assert isinstance(head, torch.nn.Linear) and head.out_features == 7
     assert features.shape == (2, head.in_features)
@@ -39,11 +42,11 @@ def test_torchvision_penultimate_is_the_classifier_input(family):
 
 def test_unknown_torchvision_family_and_names_are_refused():
     with pytest.raises(ValueError, match="squeezenet.*supported families"):
-        catalogue.torchvision_head("squeezenet1_0")
+        tv_source.torchvision_head("squeezenet1_0")
     with pytest.raises(ValueError, match="no classification model 'resnet51'"):
-        pretrained.torchvision_weights("resnet51")
+        tv_source.weights_enum("resnet51")
     with pytest.raises(ValueError, match="no weights 'IMAGENET1K_V9'; valid: IMAGENET1K_V1"):
-        pretrained.torchvision_weights("resnet50", "IMAGENET1K_V9")
+        tv_source.weights_enum("resnet50", "IMAGENET1K_V9")
 
 
 @pytest.fixture
@@ -55,8 +58,8 @@ def torch_home(tmp_path, monkeypatch):
 def test_torchvision_weights_load_offline_from_torch_home(torch_home):
     # GoogLeNet: its builder drops the auxiliary heads and switches on the input transform for pretrained
     # weights; the file must go through that builder, not a plain load_state_dict.
-    weights = pretrained.torchvision_weights("googlenet", "IMAGENET1K_V1")
-    path = pretrained.torchvision_weights_path(weights)
+    weights = tv_source.weights_enum("googlenet", "IMAGENET1K_V1")
+    path = tv_source.weights_path(weights)
     assert path.parent == torch_home / "hub" / "checkpoints" and path.name == "googlenet-1378be20.pth"
     torch.manual_seed(0)
     reference = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=True)
@@ -72,21 +75,21 @@ def test_torchvision_weights_load_offline_from_torch_home(torch_home):
     with torch.no_grad():
         torch.testing.assert_close(loaded.head(loaded.penultimate(x)), reference(x), rtol=1e-4, atol=1e-5)
     assert loaded.num_features == 1024
-    assert loaded.pretrained_cfg == {"input_size": [3, 224, 224], "mean": [0.485, 0.456, 0.406],
-                                     "std": [0.229, 0.224, 0.225], "interpolation": "bilinear",
-                                     "crop_pct": 224 / 256}
-    assert loaded.info["weights_file"] == str(path) and len(loaded.info["sha256"]) == 64
-    assert pretrained.source_top1(loaded) == (pytest.approx(0.69778), "weights metadata")
+    assert loaded.pretrained_cfg.as_dict() == {"input_size": [3, 224, 224], "mean": [0.485, 0.456, 0.406],
+                                               "std": [0.229, 0.224, 0.225], "interpolation": "bilinear",
+                                               "crop_pct": 224 / 256}
+    assert loaded.info.weights_file == str(path) and len(loaded.info.sha256) == 64
+    assert loaded.source_top1() == (pytest.approx(0.69778), "weights metadata")
 
 
 def test_torchvision_fine_tune_and_scratch_models(torch_home):
     torch.manual_seed(0)
     state = torchvision.models.mobilenet_v3_small(weights=None).state_dict()
-    weights = pretrained.torchvision_weights("mobilenet_v3_small")
-    pretrained.torchvision_weights_path(weights).parent.mkdir(parents=True)
-    torch.save(state, pretrained.torchvision_weights_path(weights))
+    weights = tv_source.weights_enum("mobilenet_v3_small")
+    tv_source.weights_path(weights).parent.mkdir(parents=True)
+    torch.save(state, tv_source.weights_path(weights))
     loaded = pretrained.load({"torchvision": "mobilenet_v3_small", "source_top1": 0.5}, check_hash=False)
-    assert pretrained.source_top1(loaded) == (0.5, "config")
+    assert loaded.source_top1() == (0.5, "config")
     tuned = loaded.with_new_head(5)
     scratch = loaded.random_init(5)
     x = torch.randn(3, 3, 64, 64)
@@ -99,7 +102,7 @@ def test_torchvision_fine_tune_and_scratch_models(torch_home):
 
 
 def test_missing_torchvision_weights_name_the_file_and_the_fetch_command(torch_home):
-    with pytest.raises(pretrained.WeightsNotFound) as error:
+    with pytest.raises(WeightsNotFound) as error:
         pretrained.load({"torchvision": "resnet50", "weights": "IMAGENET1K_V1"})
     message = str(error.value)
     assert str(torch_home / "hub" / "checkpoints" / "resnet50-0676ba61.pth") in message
@@ -143,7 +146,7 @@ def test_timm_weights_load_offline_from_the_hugging_face_cache(tmp_path, monkeyp
     name = "mobilenetv3_small_050.lamb_in1k"
     reference = _timm_reference(name)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    with pytest.raises(pretrained.WeightsNotFound, match="models--timm--mobilenetv3_small_050.lamb_in1k"):
+    with pytest.raises(WeightsNotFound, match="models--timm--mobilenetv3_small_050.lamb_in1k"):
         pretrained.load({"timm": name})
     # The cache's layout: refs/main names the snapshot that holds the file.
     repo = tmp_path / "hub" / "models--timm--mobilenetv3_small_050.lamb_in1k"
@@ -157,9 +160,9 @@ def test_timm_weights_load_offline_from_the_hugging_face_cache(tmp_path, monkeyp
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded.head(loaded.penultimate(x)), reference(x), rtol=1e-4, atol=1e-5)
-    assert loaded.pretrained_cfg["interpolation"] == "bicubic" and loaded.pretrained_cfg["crop_pct"] == 0.875
+    assert loaded.pretrained_cfg.interpolation == "bicubic" and loaded.pretrained_cfg.crop_pct == 0.875
     # timm's weights carry no top-1: timm's published result at the preprocessing used (224 px, crop 0.875).
-    top1, origin = pretrained.source_top1(loaded)
+    top1, origin = loaded.source_top1()
     assert top1 == pytest.approx(0.57918) and origin.startswith("timm's published results") and "224 px" in origin
     assert loaded.with_new_head(3).eval()(x).shape == (2, 3)
 
@@ -173,19 +176,19 @@ def test_timm_weights_from_a_local_file(tmp_path):
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(loaded.head(loaded.penultimate(x)), reference(x), rtol=1e-4, atol=1e-5)
-    assert loaded.info["weights_file"] == str(path)
-    with pytest.raises(pretrained.WeightsNotFound, match="missing.pth"):
+    assert loaded.info.weights_file == str(path)
+    with pytest.raises(WeightsNotFound, match="missing.pth"):
         pretrained.load({"timm": name, "weights_file": str(tmp_path / "missing.pth")})
 
 
 def test_timm_published_top1_is_looked_up_at_the_preprocessing_used():
-    assert catalogue.timm_published_top1("inception_v3.tf_in1k", 299, 0.875) == pytest.approx(0.77866)
+    assert timm_source.published_top1("inception_v3.tf_in1k", 299, 0.875) == pytest.approx(0.77866)
     # Published at two resolutions: each is the number of its own preprocessing.
-    assert catalogue.timm_published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 224, 0.875) == pytest.approx(0.75388)
-    assert catalogue.timm_published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 256, 0.95) == pytest.approx(0.76088)
+    assert timm_source.published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 224, 0.875) == pytest.approx(0.75388)
+    assert timm_source.published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 256, 0.95) == pytest.approx(0.76088)
     # No result at another preprocessing, or for weights timm does not publish: no number rather than a guess.
-    assert catalogue.timm_published_top1("inception_v3.tf_in1k", 224, 0.875) is None
-    assert catalogue.timm_published_top1("inception_v3.my_own_in1k", 299, 0.875) is None
+    assert timm_source.published_top1("inception_v3.tf_in1k", 224, 0.875) is None
+    assert timm_source.published_top1("inception_v3.my_own_in1k", 299, 0.875) is None
 
 
 def test_every_timm_network_of_the_paper_config_has_a_published_top1():
@@ -199,7 +202,7 @@ def test_every_timm_network_of_the_paper_config_has_a_published_top1():
     assert len(names) == 6
     for name in names:
         cfg = timm.models.get_pretrained_cfg(name).to_dict()
-        assert 0.7 < catalogue.timm_published_top1(name, cfg["input_size"][-1], cfg["crop_pct"]) < 0.85, name
+        assert 0.7 < timm_source.published_top1(name, cfg["input_size"][-1], cfg["crop_pct"]) < 0.85, name
 
 
 def test_a_spec_names_exactly_one_source():
@@ -236,7 +239,7 @@ def test_zoo_record_measures_top1_on_an_imagenet_folder(tmp_path):
         expected = (reference(x).argmax(1) == torch.arange(1000)).float().mean().item()
     assert record["source_top1"] == pytest.approx(expected) and "measured on 1000 images" in record["source_top1_from"]
     on_disk = read_json(tmp_path / "record.json")
-    assert on_disk["model"] == "mine" and on_disk["checkpoint_sha256"] == loaded.info["sha256"]
+    assert on_disk["model"] == "mine" and on_disk["checkpoint_sha256"] == loaded.info.sha256
     # The record stands for the network wherever a checkpoint path is accepted.
     assert pretrained.load(tmp_path / "record.json").num_features == loaded.num_features
     with pytest.raises(ValueError, match="3 class directories, but the network has 1000 outputs"):
@@ -252,4 +255,4 @@ def pretrained_eval(loaded, pixels):
 
     x = images.eval_transform(loaded.pretrained_cfg)(torch.from_numpy(pixels).permute(2, 0, 1))
     cfg = loaded.pretrained_cfg
-    return normalize(x[None], cfg["mean"], cfg["std"])[0]
+    return normalize(x[None], cfg.mean, cfg.std)[0]

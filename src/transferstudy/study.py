@@ -14,7 +14,7 @@ from .config import (AnalysisOptions, ConfigError, FeatureOptions, PretrainRecip
                      StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, TsneOptions, from_text)
 from .data import datasets, declared, official
 from .data.subsets import parse_subset_name, subset_name
-from .nets import catalogue as nets
+from .nets.sources import registry
 from .settings import LOGISTIC_REGRESSION, SCRATCH, TRAINING_ARMS
 from .switches import SWITCHES, switches_on
 from .transfer import search
@@ -128,7 +128,7 @@ class Study:
             return list(self.models)
         names, seen = [], set()
         for name, spec in self.models.items():
-            architecture = nets.architecture(spec)
+            architecture = registry.get_source(spec).architecture(spec)
             if (name in self.recipes and switches_on(self.recipes[name].as_dict())) or architecture in seen:
                 continue
             seen.add(architecture)
@@ -329,20 +329,7 @@ class Study:
             raise ConfigError(f"model name {name!r} may hold only letters, digits, '_' and '-' (a '.' marks the "
                               "ablation's recipe variants, as timm's pretrained tags)")
         try:
-            source = nets.spec_source(entry)
-            if source == "torchvision":
-                nets.torchvision_head(entry["torchvision"])
-            if source == "pretrainedmodels" and entry["pretrainedmodels"] not in nets.PRETRAINEDMODELS:
-                raise ValueError(f"pretrainedmodels = {entry['pretrainedmodels']!r} is not one of the ports the study "
-                                 f"uses; valid: {', '.join(nets.PRETRAINEDMODELS)}")
-            if source == "python":
-                nets.python_reference(entry["python"])
-                if entry.get("source_top1") is None and not self.imagenet_val:
-                    raise ValueError("source_top1 is missing: the ImageNet top-1 (a fraction) of a network of one's "
-                                     "own, unless source.imagenet_val is given to measure it")
-            if entry.get("weights_file") and not Path(entry["weights_file"]).is_file():
-                raise ValueError(f"weights_file {entry['weights_file']} ({Path(entry['weights_file']).resolve()}) not "
-                                 "found (relative paths are relative to the working directory)")
+            registry.check_spec(entry, can_measure_top1=bool(self.imagenet_val))
         except ValueError as error:
             raise ConfigError(f"models.{name}: {error}") from error
 
@@ -350,11 +337,7 @@ class Study:
         """The files of one's own a model is made from (a builder's .py file, a weights file), so that changing
         one makes the model outdated; none for the libraries' models."""
         spec = self.models[name]
-        files = [spec["weights_file"]] if spec.get("weights_file") else []
-        if "python" in spec:
-            module, _ = nets.python_reference(spec["python"])
-            files += [str(module)] if isinstance(module, Path) else []
-        return files
+        return registry.get_source(spec).files(spec)
 
     def _check_ablation(self):
         ablation, models = self.ablation, self.config["models"]

@@ -104,11 +104,11 @@ def normalize(x, mean, std):
 
 
 def preprocess(images_uint8, cfg):
-    """Evaluation preprocessing of a batch of uint8 [N, H, W, 3] images for a network with ``pretrained_cfg``
-    ``cfg``: resize, centre crop to its native size, normalise with its statistics; float32 [N, 3, S, S]."""
-    x = resize_center_crop(images_to_tensor(images_uint8), int(cfg["input_size"][-1]), cfg.get("crop_pct", 1.0),
-                           cfg.get("interpolation", "bilinear"))
-    return normalize(x, cfg["mean"], cfg["std"])
+    """Evaluation preprocessing of a batch of uint8 [N, H, W, 3] images for a network whose preprocessing is
+    ``cfg`` (a ``PretrainedCfg``): resize, centre crop to its native size, normalise with its statistics; float32
+    [N, 3, S, S]."""
+    x = resize_center_crop(images_to_tensor(images_uint8), cfg.image_size, cfg.crop_pct, cfg.interpolation)
+    return normalize(x, cfg.mean, cfg.std)
 
 
 def resize_center_crop(x, size, crop_pct=1.0, interpolation="bilinear"):
@@ -135,9 +135,9 @@ def _eval_preprocess(x, size, crop_pct, interpolation):
 
 def eval_transform(cfg):
     """Per-image evaluation preprocessing (uint8 [3, H, W] -> float [3, S, S] in [0, 1]) of a network's
-    ``pretrained_cfg``; picklable, for worker processes."""
-    return functools.partial(_eval_preprocess, size=int(cfg["input_size"][-1]), crop_pct=float(cfg.get("crop_pct", 1.0)),
-                             interpolation=cfg.get("interpolation", "bilinear"))
+    ``PretrainedCfg``; picklable, for worker processes."""
+    return functools.partial(_eval_preprocess, size=cfg.image_size, crop_pct=float(cfg.crop_pct),
+                             interpolation=cfg.interpolation)
 
 
 def single_threaded_worker(_):

@@ -8,9 +8,6 @@ The paper's four regularisation switches are construction options of every archi
 (dropout before ``fc``, timm's name), ``aux_head`` (an auxiliary classifier two thirds of the way up the
 body, as Inception's) and ``bn_gamma=False`` (batch norm without its scale: gamma fixed at 1, as
 TensorFlow's ``scale=False``). Label smoothing, the fourth, is a loss option (``train.pretrain``).
-
-The names are also listed in ``nets.catalogue.ARCHITECTURES``, which the workflow plans with before torch is
-imported; registering any other name is refused.
 """
 
 from __future__ import annotations
@@ -18,14 +15,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .catalogue import ARCHITECTURES, TORCHVISION_AUX
+# torchvision families built with auxiliary classifiers (``aux_logits``).
+TORCHVISION_AUX = ("googlenet", "inception_v3")
 
 _REGISTRY = {}
 
 
 def register_model(fn):
-    if fn.__name__ not in ARCHITECTURES:
-        raise ValueError(f"architecture {fn.__name__!r} is not in nets.catalogue.ARCHITECTURES; add it there too")
     _REGISTRY[fn.__name__] = fn
     return fn
 

@@ -57,7 +57,7 @@ def predict(model, x, batch_size=256, amp_dtype=None):
 @torch.no_grad()
 def network_outputs(forward, dataset, cfg, *, width, batch_size=256, workers=0, device="cpu", amp=None):
     """``forward`` of every image of a ``data.images.SplitImages`` (already in eval preprocessing), normalised
-    with the network's statistics on ``device``: float32 [N, width], and the indices of the images it skipped."""
+    with the network's statistics (``cfg``, a ``PretrainedCfg``) on ``device``: float32 [N, width], and the indices of the images it skipped."""
     device = torch.device(device)
     amp_dtype = precision(device, amp)
     out, skipped = [], []
@@ -66,7 +66,7 @@ def network_outputs(forward, dataset, cfg, *, width, batch_size=256, workers=0, 
         skipped += skipped_here
         if x is None:
             continue
-        x = images.normalize(x.to(device, non_blocking=True), cfg["mean"], cfg["std"])
+        x = images.normalize(x.to(device, non_blocking=True), cfg.mean, cfg.std)
         x = x.contiguous(memory_format=MEMORY_FORMAT)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out.append(forward(x).float().cpu().numpy())
@@ -74,7 +74,7 @@ def network_outputs(forward, dataset, cfg, *, width, batch_size=256, workers=0, 
 
 
 def penultimate_features(loaded, dataset, *, batch_size=256, workers=0, device="cpu", amp=None):
-    """Penultimate features of a ``nets.pretrained.Pretrained`` on a ``SplitImages`` (float32 [N, D]) and the
+    """Penultimate features of a ``nets.network.Pretrained`` on a ``SplitImages`` (float32 [N, D]) and the
     indices of the images it skipped."""
     return network_outputs(loaded.penultimate, dataset, loaded.pretrained_cfg, width=loaded.num_features,
                            batch_size=batch_size, workers=workers, device=device, amp=amp)

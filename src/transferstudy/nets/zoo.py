@@ -14,65 +14,35 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..config import ConfigError, FeatureOptions, PretrainRecipe
+from ..config import ConfigError, FeatureOptions
 from ..data import images
 from ..data.official import image_folder
 from ..io import write_json
 from ..provenance import library_versions
-from ..switches import model_options, switches_label, switches_on
-from . import architectures, pretrained
-from .catalogue import spec_source
+from . import pretrained
+from .sources import registry
+from .sources.base import RecipeError, WeightsNotFound
 from .inference import penultimate_features, predict
-from .weights import check_key_map
 
 
 def check_spec(name, spec, recipe=None):
-    """Check one model spec without loading weights; returns what was checked (for ``check_models``'s
-    summary). ``recipe``: the pretraining recipe of a network the workflow pretrains (its switches must be ones
-    its architecture has). Raises ``ConfigError`` naming the model's key."""
+    """Check one model spec without loading weights (``Source.check_loadable``); returns what was checked (for
+    ``check_models``'s summary). ``recipe``: the pretraining recipe of a network the workflow pretrains (its
+    switches must be ones its architecture has). Raises ``ConfigError`` naming the model's key."""
     # The ablation's variants (``model.tag``) are not config keys of their own: their recipe is the ablation's.
     variant = "." in name
     where = f"the ablation's variant {name}" if variant else f"models.{name}"
-    recipe_key = where if variant else f"{where}.pretrain"
-    source = spec_source(spec)
     try:
-        if source == "torchvision":
-            pretrained.torchvision_head(spec["torchvision"])
-            weights, path = pretrained.torchvision_weights_file(spec)
-            return {"source": source, "arch": spec["torchvision"], "weights": str(weights), "weights_file": str(path)}
-        if source == "timm":
-            _, path = pretrained.timm_weights_file(spec)
-            check_key_map(spec.get("key_map"))
-            return {"source": source, "arch": spec["timm"], "weights_file": str(path)}
-        if source == "pretrainedmodels":
-            path = pretrained.pretrainedmodels_weights_file(spec)
-            return {"source": source, "arch": spec["pretrainedmodels"], "weights_file": str(path)}
-        if source == "python":  # imported, not called: building may load weights, which the zoo record job does
-            _, builder_file = pretrained.python_builder(spec["python"])
-            check_key_map(spec.get("key_map"))
-            if spec.get("weights_file") and not Path(spec["weights_file"]).is_file():
-                raise pretrained.WeightsNotFound(f"weights_file {spec['weights_file']} not found")
-            return {"source": source, "arch": spec["python"], "builder_file": str(builder_file),
-                    "weights_file": spec.get("weights_file")}
-    except (ValueError, pretrained.WeightsNotFound) as error:
+        return registry.get_source(spec).check_loadable(spec, recipe)
+    except RecipeError as error:
+        raise ConfigError(f"{where if variant else where + '.pretrain'}: {error}") from error
+    except (ValueError, WeightsNotFound) as error:
         raise ConfigError(f"{where}: {error}") from error
-    arch, recipe = spec["arch"], PretrainRecipe.of(recipe)
-    if arch not in architectures.list_models() + architectures.torchvision_architectures():
-        raise ConfigError(f"{where}.arch = {arch!r} is not a known architecture; valid: "
-                          f"{', '.join(architectures.list_models())}, or a torchvision classification model "
-                          "(torchvision.models.list_models(module=torchvision.models))")
-    try:
-        with torch.device("meta"):  # builds the network with its switches, without memory or time for weights
-            architectures.create_model(arch, num_classes=2, **model_options(recipe.as_dict()))
-    except ValueError as error:
-        raise ConfigError(f"{recipe_key}: {error}") from error
-    return {"source": source, "arch": arch, "switches": switches_label(switches_on(recipe.as_dict()))}
 
 
 def check_models(specs, recipes, out_path=None):
@@ -109,28 +79,28 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
              device="cpu"):
     """Load a network not pretrained here (checking its weights are here) and write its zoo record: the spec,
     weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
-    (measured on ``imagenet_val`` when given, else ``pretrained.source_top1``: the config's, the weights'
-    metadata, timm's published results)."""
+    (measured on ``imagenet_val`` when given, else ``Pretrained.source_top1``: the config's, the weights'
+    metadata, the published results)."""
     loaded = pretrained.load(spec)
     if imagenet_val:
         top1, count = measure_top1(loaded, imagenet_val, batch_size=batch_size, workers=workers, device=device)
         origin = f"measured on {count} images of {imagenet_val}"
     else:
-        top1, origin = pretrained.source_top1(loaded)
+        top1, origin = loaded.source_top1()
     if top1 is None:
         raise ValueError(f"model {model_name or spec}: no source top-1; set source_top1 in its config entry (a "
                          "fraction, from the model card), or source.imagenet_val to measure it")
+    info = loaded.info
     record = {
-        "model": model_name or loaded.info["arch"], "spec": loaded.info["spec"], "arch": loaded.info["arch"],
-        "weights": loaded.info.get("weights"), "weights_file": loaded.info["weights_file"],
-        "checkpoint_sha256": loaded.info["sha256"], "source_dataset": loaded.info["source_dataset"],
-        "source_top1": top1, "source_top1_from": origin, "pretrained_cfg": loaded.pretrained_cfg,
-        "layer": loaded.info["layer"], "num_features": loaded.num_features, "recipe": loaded.info.get("recipe"),
+        "model": model_name or info.arch, "spec": info.spec, "arch": info.arch, "weights": info.weights,
+        "weights_file": info.weights_file, "checkpoint_sha256": info.sha256, "source_dataset": info.source_dataset,
+        "source_top1": top1, "source_top1_from": origin, "pretrained_cfg": loaded.pretrained_cfg.as_dict(),
+        "layer": info.layer, "num_features": loaded.num_features, "recipe": info.recipe,
         "versions": library_versions(),
     }
     # A model of one's own: the builder's file and the weights file, hashed (the checkpoint hash is the weights').
-    record.update({key: loaded.info[key] for key in ("builder_file", "builder_sha256", "weights_file_sha256")
-                   if loaded.info.get(key)})
+    record.update({key: getattr(info, key) for key in ("builder_file", "builder_sha256", "weights_file_sha256")
+                   if getattr(info, key)})
     write_json(out_path, record)
     return record
 
@@ -146,7 +116,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=FeatureOptions.workers)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    spec = pretrained.model_reference(args.model)
+    spec = registry.model_reference(args.model)
     if not isinstance(spec, dict):
         parser.error("give torchvision:NAME[:WEIGHTS], timm:NAME.TAG, pretrainedmodels:NAME or "
                      "python:FILE.py:FUNCTION")

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from ..config import FeatureOptions, PretrainRecipe, StudyOptions
 from ..data import images
+from ..data.preprocessing import PretrainedCfg
 from ..io import SPLIT_FILE_ATTRS, read_attrs, read_split_file, save_torch, write_json
 from ..nets import architectures
 from ..nets.inference import network_outputs, predict
@@ -87,7 +88,7 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
     log.info("source top-1 on %s/val: %.4f", attrs["dataset"], run["source_top1"])
     checkpoint = {
         "arch": arch, "num_classes": num_classes, "model_options": options, "switches": switches,
-        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "pretrained_cfg": run["cfg"],
+        "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}, "pretrained_cfg": run["cfg"].as_dict(),
         "recipe": recipe.as_dict(), "seed": seed, "source_dataset": attrs["dataset"],
     }
     save_torch(checkpoint, checkpoint_path)
@@ -134,8 +135,7 @@ def _pretrain_in_memory(model, arch, source_path, recipe, seed, device):
                     device=device, amp=False, name=f"pretraining of {arch}")
     loop.run(batches, _loss(recipe), report_every=batches.steps_per_epoch,
              report=_epoch_report(loop, batches.steps_per_epoch))
-    cfg = {"input_size": [3, *x_train.shape[2:]], "mean": mean, "std": std, "interpolation": "bilinear",
-           "crop_pct": 1.0}
+    cfg = PretrainedCfg(input_size=(3, *x_train.shape[2:]), mean=tuple(mean), std=tuple(std), crop_pct=1.0)
     top1 = float((predict(model, x_val, batch_size=512).argmax(1) == y_val).mean())
     return {"source_top1": top1, "val_size": len(x_val), "cfg": cfg, "loop": loop}
 
@@ -145,8 +145,7 @@ def _pretrain_on_files(model, arch, source_path, num_classes, recipe, seed, devi
     _, train_paths, y_train, root = images.split_source(source_path, "train")
     _, val_paths, y_val, _ = images.split_source(source_path, "val")
     size = recipe.image_size
-    cfg = {"input_size": [3, size, size], "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
-           "interpolation": "bilinear", "crop_pct": 0.875}
+    cfg = PretrainedCfg(input_size=(3, size, size), mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=0.875)
     steps_per_epoch = math.ceil(len(y_train) / recipe.batch_size)
     total_steps = recipe.epochs * steps_per_epoch
     optimizer = sgd_nesterov(model, recipe.lr, recipe.momentum, recipe.weight_decay)
@@ -156,7 +155,7 @@ def _pretrain_on_files(model, arch, source_path, num_classes, recipe, seed, devi
                                   "source_sha256": sha256_file(source_path)},
                     checkpoint_every=recipe.checkpoint_every, name=f"pretraining of {arch}")
     # The crop draws and the order of examples are functions of (seed, step): a resumed run sees the same.
-    batches = CropBatches(y_train, paths=train_paths, root=root, size=size, mean=cfg["mean"], std=cfg["std"],
+    batches = CropBatches(y_train, paths=train_paths, root=root, size=size, mean=cfg.mean, std=cfg.std,
                           seed=seed, batch_size=recipe.batch_size, crop_scale_min=recipe.crop_scale_min,
                           total_steps=total_steps, first_step=loop.step, device=device, workers=workers)
     loop.run(batches, _loss(recipe), report_every=steps_per_epoch,

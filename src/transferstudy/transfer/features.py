@@ -27,6 +27,7 @@ from ..config import FeatureOptions, StudyOptions
 from ..data import images
 from ..io import SPLITS, read_attrs, write_split_file
 from ..nets import pretrained
+from ..nets.sources import registry
 from ..nets.inference import MEMORY_FORMAT, penultimate_features, precision, precision_label
 from ..provenance import library_versions, sha256_file
 from ..switches import switches_label
@@ -46,7 +47,7 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
     torch.set_num_threads(threads)
     loaded = pretrained.load(model_ref)
     loaded.body.to(device, memory_format=MEMORY_FORMAT)
-    cfg = loaded.pretrained_cfg
+    cfg, info = loaded.pretrained_cfg, loaded.info
     data_attrs = read_attrs(dataset_path)
     transform = images.eval_transform(cfg)
     started = time.time()
@@ -70,20 +71,20 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
     amp_dtype = precision(device, amp)
     attrs = {key: data_attrs[key] for key in _DATASET_ATTRS if key in data_attrs}
     attrs.update({
-        "model": model_name or loaded.info["arch"],
-        "arch": loaded.info["arch"],
-        "checkpoint": loaded.info["weights_file"],
-        "checkpoint_sha256": loaded.info["sha256"],
-        "weights": loaded.info.get("weights"),
-        "source_dataset": loaded.info["source_dataset"],
-        "layer": loaded.info["layer"],
+        "model": model_name or info.arch,
+        "arch": info.arch,
+        "checkpoint": info.weights_file,
+        "checkpoint_sha256": info.sha256,
+        "weights": info.weights,
+        "source_dataset": info.source_dataset,
+        "layer": info.layer,
         # The regularisation switches its pretraining turned on (workflow checkpoints only).
-        "switches": None if loaded.info.get("switches") is None else switches_label(loaded.info["switches"]),
+        "switches": None if info.switches is None else switches_label(info.switches),
         "feature_dim": int(loaded.num_features),
-        "image_size": int(cfg["input_size"][-1]),
-        "preprocessing": {"resize": "shorter side to image_size / crop_pct", "interpolation": cfg["interpolation"],
-                          "antialias": True, "crop": "centre", "crop_pct": cfg.get("crop_pct", 1.0),
-                          "mean": cfg["mean"], "std": cfg["std"], "augmentation": None},
+        "image_size": cfg.image_size,
+        "preprocessing": {"resize": "shorter side to image_size / crop_pct", "interpolation": cfg.interpolation,
+                          "antialias": True, "crop": "centre", "crop_pct": cfg.crop_pct,
+                          "mean": cfg.mean, "std": cfg.std, "augmentation": None},
         "skipped_images": skipped_files,
         "dataset_sha256": sha256_file(dataset_path),
         "device": str(device),
@@ -107,5 +108,5 @@ def main(argv=None):
     parser.add_argument("--device", default=StudyOptions.device)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    extract_features(pretrained.model_reference(args.model), args.dataset, args.out, model_name=args.model_name,
+    extract_features(registry.model_reference(args.model), args.dataset, args.out, model_name=args.model_name,
                      options=FeatureOptions.from_arguments(args), threads=args.threads, device=args.device)

@@ -43,6 +43,7 @@ from ..config import ArmRecipe, StudyOptions, TrainingArm
 from ..data import images
 from ..io import SPLIT_FILE_ATTRS, SPLITS, read_attrs, write_json, write_predictions
 from ..nets import pretrained
+from ..nets.network import Pretrained
 from ..nets.inference import MEMORY_FORMAT, network_outputs, precision_label, predict
 from ..provenance import library_versions, sha256_file
 from ..settings import ARM_INIT, INIT_ARM
@@ -70,7 +71,7 @@ def check_run(lr, weight_decay, init, fit):
 
 
 def build_model(init, loaded, num_classes, seed):
-    """The pretrained network (a ``nets.pretrained.Pretrained``) with a new classifier, or its architecture
+    """The pretrained network (a ``nets.network.Pretrained``) with a new classifier, or its architecture
     freshly initialised; seeded."""
     torch.manual_seed(seed)
     return loaded.random_init(num_classes) if init == "random" else loaded.with_new_head(num_classes)
@@ -108,7 +109,7 @@ def _read_training_data(dataset_path, fit):
 class _Run:
     """A run set up: what it trains, how it is scored, and what its result records."""
 
-    loaded: pretrained.Pretrained
+    loaded: Pretrained
     attrs: dict
     sizes: dict
     config: dict
@@ -129,7 +130,7 @@ def _setup(checkpoint_path, dataset_path, state_path, *, init, lr, weight_decay,
     loaded = pretrained.load(checkpoint_path)
     cfg = loaded.pretrained_cfg
     config = {"init": init, "lr": lr, "weight_decay": weight_decay, "fit": fit, "recipe": recipe.as_dict(),
-              "checkpoint_sha256": loaded.info["sha256"], "dataset_sha256": sha256_file(dataset_path)}
+              "checkpoint_sha256": loaded.info.sha256, "dataset_sha256": sha256_file(dataset_path)}
     model = build_model(init, loaded, num_classes, recipe.seed).to(device)
     optimizer = sgd_nesterov(model, lr, recipe.momentum, weight_decay / lr)
     loop = StepLoop(model, optimizer, lr=lr, total_steps=recipe.steps, device=device, amp=amp,
@@ -138,7 +139,7 @@ def _setup(checkpoint_path, dataset_path, state_path, *, init, lr, weight_decay,
     # Datasets held in the split file live on the device and are cropped there; datasets of image files
     # stream through DataLoader workers that decode and crop.
     batches = CropBatches(train_labels, images_uint8=train_images, paths=train_paths, root=root,
-                          size=cfg["input_size"][-1], mean=cfg["mean"], std=cfg["std"], seed=recipe.seed,
+                          size=cfg.image_size, mean=cfg.mean, std=cfg.std, seed=recipe.seed,
                           batch_size=recipe.batch_size, crop_scale_min=recipe.crop_scale_min,
                           total_steps=recipe.steps, first_step=loop.step, device=device, workers=workers)
     for module in model.modules():  # batch-norm momentum is not part of the state: set it whether resumed or not
@@ -179,7 +180,7 @@ def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, 
                  recipe=recipe, device=device, amp=amp, workers=workers)
     selection = (record or {}).get("selection")
     if selection is not None:
-        this = {"model": model_name or run.loaded.info["arch"], "dataset": run.attrs["dataset"],
+        this = {"model": model_name or run.loaded.info.arch, "dataset": run.attrs["dataset"],
                 "setting": INIT_ARM[init]}
         other = {key: selection.get(key) for key in this}
         if other != this:
@@ -222,7 +223,7 @@ def _result(run, recipe, *, init, lr, weight_decay, fit, model_name, final_score
     """What a run's JSON records: the outcome, its curve, and what traces it."""
     loop, metric, steps_per_epoch = run.loop, run.attrs["metric"], run.batches.steps_per_epoch
     return {
-        "model": model_name or run.loaded.info["arch"], "arch": run.loaded.info["arch"],
+        "model": model_name or run.loaded.info.arch, "arch": run.loaded.info.arch,
         "dataset": run.attrs["dataset"], "setting": INIT_ARM[init], "init": init, "fit": fit,
         "lr": lr, "weight_decay": weight_decay, "metric": metric, "eval_split": FITS[fit][1],
         "final_metric": None if diverged_at else metrics.score(metric, run.eval_labels, final_scores),

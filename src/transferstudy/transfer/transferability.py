@@ -236,8 +236,8 @@ def source_probabilities(model_reference, features, features_attrs, features_pat
 
     loaded = pretrained.load(model_reference)
     expected = features_attrs.get("checkpoint_sha256")
-    if expected and loaded.info.get("sha256") and loaded.info["sha256"] != expected:
-        raise ValueError(f"{model_reference}: its weights (sha256 {loaded.info['sha256'][:12]}...) are not those "
+    if expected and loaded.info.sha256 and loaded.info.sha256 != expected:
+        raise ValueError(f"{model_reference}: its weights (sha256 {loaded.info.sha256[:12]}...) are not those "
                          f"{features_path} was extracted with ({expected[:12]}...); extract the features again")
     if loaded.head is None:
         return None
@@ -256,7 +256,8 @@ def score_features(features_path, model_reference=None, out_path=None, *, estima
     multilabel = bool(attrs["multilabel"])
     probabilities, head_seconds = None, 0.0
     if model_reference is not None and set(estimators) & set(NEED_SOURCE_CLASSIFIER):
-        from ..nets import pretrained  # noqa: F401  (before the clock starts: importing torch is not LEEP's cost)
+        # Before the clock starts: importing torch and the networks is not LEEP's cost.
+        from ..nets import architectures, network, pretrained  # noqa: F401
 
         head_started = time.perf_counter()
         probabilities = source_probabilities(model_reference, features, attrs, features_path)

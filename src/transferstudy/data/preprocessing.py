@@ -1,0 +1,65 @@
+"""How a network wants its images: the five preprocessing keys of timm's ``PretrainedCfg`` as one typed record.
+
+Every source of networks (``nets.sources``) and the workflow's own pretraining describe a network's
+preprocessing with a ``PretrainedCfg``; checkpoints and zoo records store it as a dict (``as_dict``), in the
+key order timm uses. Free of torch.
+"""
+
+from dataclasses import dataclass
+
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """The evaluation preprocessing of a network: resize the shorter side to ``image_size / crop_pct`` with
+    ``interpolation``, centre-crop ``image_size``, normalise with ``mean`` and ``std`` (on [0, 1] RGB pixels)."""
+
+    input_size: tuple  # (3, H, W)
+    mean: tuple
+    std: tuple
+    interpolation: str = "bilinear"
+    crop_pct: float = 1.0
+
+    KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct")
+
+    @property
+    def image_size(self):
+        return int(self.input_size[-1])
+
+    def as_dict(self):
+        """The five keys as a checkpoint or a zoo record stores them (lists, in timm's order)."""
+        return {"input_size": list(self.input_size), "mean": list(self.mean), "std": list(self.std),
+                "interpolation": self.interpolation, "crop_pct": self.crop_pct}
+
+    @classmethod
+    def from_dict(cls, cfg):
+        """From a stored dict, or timm's ``PretrainedCfg.to_dict()`` (its other keys ignored)."""
+        given = {key: cfg[key] for key in cls.KEYS if key in cfg}
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in given.items()})
+
+    @classmethod
+    def checked(cls, cfg, where):
+        """A cfg given by someone else's code (a ``python`` model's builder), its five keys checked; ValueError
+        naming ``where`` the cfg came from, the key and what would be valid."""
+        if not isinstance(cfg, dict):
+            raise ValueError(f"{where} is a {type(cfg).__name__}; expected a dict with {', '.join(cls.KEYS)}")
+        missing = [key for key in cls.KEYS if key not in cfg]
+        if missing:
+            raise ValueError(f"{where} lacks {', '.join(missing)} (timm's pretrained-config keys: input_size (3, H, "
+                             "W), mean, std, interpolation, crop_pct)")
+        size = list(cfg["input_size"])
+        if len(size) != 3 or size[0] != 3 or not all(isinstance(v, int) and v > 0 for v in size):
+            raise ValueError(f"{where}: input_size = {cfg['input_size']!r}; expected (3, H, W)")
+        for key in ("mean", "std"):
+            values = list(cfg[key])
+            if len(values) != 3 or (key == "std" and min(values) <= 0):
+                positive = ", positive" if key == "std" else ""
+                raise ValueError(f"{where}: {key} = {cfg[key]!r}; expected 3 numbers{positive}")
+        if cfg["interpolation"] not in INTERPOLATIONS:
+            raise ValueError(f"{where}: interpolation = {cfg['interpolation']!r}; valid: {', '.join(INTERPOLATIONS)}")
+        if not 0 < float(cfg["crop_pct"]) <= 1:
+            raise ValueError(f"{where}: crop_pct = {cfg['crop_pct']!r}; expected a fraction in (0, 1]")
+        return cls(input_size=tuple(size), mean=tuple(float(v) for v in cfg["mean"]),
+                   std=tuple(float(v) for v in cfg["std"]), interpolation=cfg["interpolation"],
+                   crop_pct=float(cfg["crop_pct"]))

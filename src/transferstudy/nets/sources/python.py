@@ -1,0 +1,169 @@
+"""Networks of one's own (``python: path/to/file.py:function`` or ``package.module:function``): a function
+returning ``(model, cfg)``, ``cfg`` the five preprocessing keys of a ``PretrainedCfg``; optional
+``weights_file`` (``key_map`` maps another implementation's parameter names) and ``penultimate`` (the module
+path of the final classifier, default the last ``nn.Linear``, checked to be the final layer). Such a network
+publishes no top-1: the config gives it (``source_top1``) or the study measures it (``source.imagenet_val``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+from .base import Source, WeightsNotFound
+
+
+def python_reference(text):
+    """(module file or module name, function name) of a ``python`` spec: ``path/to/file.py:function`` (a file
+    relative to the working directory) or ``package.module:function``; ValueError naming what is wrong."""
+    module, colon, function = str(text).rpartition(":")
+    if not colon or not module or not function.isidentifier():
+        raise ValueError(f"python = {text!r}: give 'path/to/file.py:function' or 'package.module:function'")
+    if module.endswith(".py"):
+        path = Path(module)
+        if not path.is_file():
+            raise ValueError(f"python = {text!r}: file {path} ({path.resolve()}) not found (relative paths are "
+                             "relative to the working directory)")
+        return path, function
+    if not all(part.isidentifier() for part in module.split(".")):
+        raise ValueError(f"python = {text!r}: {module!r} is neither a .py file nor a module name")
+    return module, function
+
+
+def python_builder(reference):
+    """The function a ``python`` spec names and the file it is defined in."""
+    module, function = python_reference(reference)
+    try:
+        if isinstance(module, Path):
+            name = "transferstudy_builder_" + hashlib.sha256(str(module.resolve()).encode()).hexdigest()[:12]
+            loader_spec = importlib.util.spec_from_file_location(name, module)
+            loaded = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = loaded
+            loader_spec.loader.exec_module(loaded)
+        else:
+            loaded = importlib.import_module(module)
+    except Exception as error:  # the user's module: any error while importing it is reported as such
+        raise ValueError(f"python = {reference!r}: importing {module} failed ({type(error).__name__}: "
+                         f"{error})") from error
+    builder = getattr(loaded, function, None)
+    if not callable(builder):
+        found = sorted(n for n, v in vars(loaded).items() if inspect.isfunction(v) and not n.startswith("_")
+                       and v.__module__ == loaded.__name__)
+        raise ValueError(f"python = {reference!r}: {module} has no function {function!r}; it defines "
+                         f"{', '.join(found) or 'none'}")
+    return builder, Path(loaded.__file__)
+
+
+def _built(builder, reference, **kwargs):
+    from torch import nn
+
+    result = builder(**kwargs)
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nn.Module)):
+        raise ValueError(f"python = {reference!r}: the function returned {type(result).__name__}; expected "
+                         "(model, cfg) with model a torch.nn.Module")
+    return result
+
+
+def _check_head(reference, model, head_path, cfg, named):
+    """``head_path`` is the network's final linear layer: the network's logits are its outputs (checked on a batch
+    of two images at the network's input size)."""
+    import torch
+    from torch import nn
+
+    layer = f"penultimate = {head_path!r}" if named else f"its last nn.Linear, {head_path},"
+    where = f"python = {reference!r}: {layer}"
+    try:
+        head = model.get_submodule(head_path)
+    except AttributeError as error:
+        raise ValueError(f"{where} is not a module of the network") from error
+    if not isinstance(head, nn.Linear):
+        raise ValueError(f"{where} is a {type(head).__name__}; name the final nn.Linear classifier, whose input is the "
+                         "penultimate layer")
+    x = torch.zeros(2, *cfg.input_size)
+    with torch.no_grad():
+        logits = model.eval()(x)
+    if not (torch.is_tensor(logits) and logits.shape == (2, head.out_features)):
+        shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
+        raise ValueError(f"{where} is not the final classifier: the network maps [2, 3, H, W] to {shape}, not to its "
+                         f"{head.out_features} outputs; name the final classifier with penultimate")
+    return head
+
+
+def _fresh(builder, reference, head_path, num_features):
+    """The builder's architecture freshly initialised, with a new head: the builder's own initialisation when it
+    takes ``pretrained`` (called with ``pretrained=False``), else every layer's ``reset_parameters``."""
+    from ..network import linear_head_at
+
+    takes_pretrained = "pretrained" in inspect.signature(builder).parameters
+
+    def fresh(num_classes):
+        model, _ = _built(builder, reference, **({"pretrained": False} if takes_pretrained else {}))
+        if not takes_pretrained:
+            stuck = [name or type(model).__name__ for name, module in model.named_modules()
+                     if any(True for _ in module.parameters(recurse=False)) and not hasattr(module, "reset_parameters")]
+            if stuck:
+                raise ValueError(f"python = {reference!r}: cannot re-initialise the network for training from scratch: "
+                                 f"{', '.join(stuck[:5])} have parameters but no reset_parameters(). Give the "
+                                 "function a `pretrained` argument (called with pretrained=False for scratch)")
+            for module in model.modules():
+                if any(True for _ in module.parameters(recurse=False)):
+                    module.reset_parameters()
+        linear_head_at(head_path, num_features)(model, num_classes)
+        return model
+
+    return fresh
+
+
+class PythonSource(Source):
+    key = "python"
+    publishes_top1 = False
+
+    def check(self, spec):
+        python_reference(spec["python"])
+
+    def files(self, spec):
+        module, _ = python_reference(spec["python"])
+        return super().files(spec) + ([str(module)] if isinstance(module, Path) else [])
+
+    def check_loadable(self, spec, recipe=None):
+        from ..weights import check_key_map
+
+        # Imported, not called: building may load weights, which the zoo record job does.
+        _, builder_file = python_builder(spec["python"])
+        check_key_map(spec.get("key_map"))
+        if spec.get("weights_file") and not Path(spec["weights_file"]).is_file():
+            raise WeightsNotFound(f"weights_file {spec['weights_file']} not found")
+        return {"source": self.key, "arch": spec["python"], "builder_file": str(builder_file),
+                "weights_file": spec.get("weights_file")}
+
+    def load(self, spec):
+        from ...data.preprocessing import PretrainedCfg
+        from ...provenance import sha256_file
+        from ..network import NetworkInfo, Pretrained, final_linear, linear_head_at, split_at_head
+        from ..weights import load_weights, state_dict_sha256
+
+        reference = spec["python"]
+        builder, source_file = python_builder(reference)
+        model, cfg = _built(builder, reference)
+        cfg = PretrainedCfg.checked(cfg, f"python = {reference!r}: the returned cfg")
+        weights_file = spec.get("weights_file")
+        if weights_file:
+            load_weights(model, weights_file, spec.get("key_map"))
+        head_path = spec.get("penultimate") or final_linear(model)
+        head = _check_head(reference, model, head_path, cfg, named="penultimate" in spec)
+        checkpoint_sha256 = state_dict_sha256(model)
+        split_at_head(model, head_path)
+        return Pretrained(
+            body=model.eval(), head=head.eval(), num_features=head.in_features, pretrained_cfg=cfg,
+            info=NetworkInfo(spec=spec, arch=reference, weights_file=str(weights_file or source_file),
+                             sha256=checkpoint_sha256, builder_file=str(source_file.resolve()),
+                             builder_sha256=sha256_file(source_file),
+                             weights_file_sha256=sha256_file(weights_file) if weights_file else None,
+                             layer=f"input to {head_path} (the final classifier)"),
+            _fresh=_fresh(builder, reference, head_path, head.in_features),
+            _attach_head=linear_head_at(head_path, head.in_features),
+        )
