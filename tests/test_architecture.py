@@ -101,3 +101,15 @@ def test_jobs_import_only_what_they_compute_with():
                 f"print(sorted(m for m in {avoid!r} if m in sys.modules))")
         loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert loaded.stdout.strip() == "[]", f"{script.name} imports {loaded.stdout.strip()}"
+
+
+def test_each_package_docstring_names_every_module_of_the_package():
+    import ast
+    import re
+
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        members = [p.stem for p in init.parent.glob("*.py") if p.stem not in ("__init__", "__main__")]
+        members += [p.name for p in init.parent.iterdir() if (p / "__init__.py").is_file()]
+        unnamed = [name for name in members if not re.search(rf"``{re.escape(name)}(``|\.)", doc)]
+        assert not unnamed, f"{init.relative_to(PACKAGE.parent)}: its docstring does not name {unnamed}"

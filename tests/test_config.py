@@ -106,7 +106,7 @@ def _schema_groups():
             (config.ProbeSolver, top["probe"]), (config.FeatureOptions, top["features"]),
             (config.SplitOptions, top["split"]), (config.DatasetDeclaration, SCHEMA["$defs"]["declared_dataset"]),
             (config.AnalysisOptions, top["analysis"]),
-            (config.TsneOptions, top["ablation"]["properties"]["tsne"]),
+            (config.TsneOptions, top["ablation"]["properties"]["tsne"]), (config.AblationOptions, top["ablation"]),
             (config.TransferabilityOptions, top["transferability"]), (config.SubsetOptions, top["subsets"])]
 
 
@@ -115,7 +115,8 @@ def test_the_schema_and_the_settings_groups_have_the_same_keys_defaults_and_rang
     fields = {f.name: f for f in dataclasses.fields(group)}
     kinds = typing.get_type_hints(group)
     assert set(schema["properties"]) == set(fields)
-    assert set(schema.get("required", [])) == {name for name, f in fields.items()
+    required = set(schema.get("required", [])) | set(schema.get("else", {}).get("required", []))
+    assert required == {name for name, f in fields.items()
                                                 if f.default is dataclasses.MISSING}
     for name, f in fields.items():
         node = schema["properties"][name]
@@ -167,6 +168,19 @@ def test_the_schema_lists_the_estimators_the_library_has():
 def test_a_settings_group_refuses_bad_values_naming_the_key(group, mapping, message):
     with pytest.raises(ConfigError, match=message):
         group.from_mapping(mapping)
+
+
+def test_a_disabled_section_needs_nothing_but_enabled_false():
+    disabled = _with(lambda c: c.update(finetune={"enabled": False}, ablation={"enabled": False}))
+    config.validate_config(disabled, SCHEMA)
+    study = Study(disabled)
+    assert "finetune" not in study.arms and "scratch" in study.arms and study.ablation is None
+    with pytest.raises(ConfigError, match="finetune lacks the required key"):
+        config.validate_config(_with(lambda c: c.update(finetune={"enabled": True})), SCHEMA)
+    with pytest.raises(ConfigError, match="finetune.enabled = 'no' is not true or false"):
+        Study(_with(lambda c: c.update(finetune={"enabled": "no"})))
+    with pytest.raises(ConfigError, match="ablation.switches = 3 is not a mapping"):
+        Study(_with(lambda c: c["ablation"].update(enabled=True, switches=3)))
 
 
 def test_settings_groups_fill_defaults_and_give_the_commands_their_flags():

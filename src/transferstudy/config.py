@@ -12,6 +12,7 @@ Each group is a frozen dataclass whose fields are the keys of one section of the
 | ``SplitOptions`` | ``split`` | ``data.datasets`` |
 | ``DatasetDeclaration`` | ``datasets.<name>`` with a ``format`` | ``data.declared`` |
 | ``AnalysisOptions`` | ``analysis`` | the analysis tables |
+| ``AblationOptions`` | ``ablation`` | the study (the ablation's variants) |
 | ``TsneOptions`` | ``ablation.tsne`` | ``analysis.ablation`` |
 | ``TransferabilityOptions`` | ``transferability`` | ``transfer.transferability`` |
 | ``SubsetOptions`` | ``subsets`` | ``data.subsets``, ``analysis.subsets`` |
@@ -228,6 +229,20 @@ class Group:
         return cls(**cls._validated(mapping, key))
 
     @classmethod
+    def default(cls, name):
+        """The default of field ``name``: the one place it is written."""
+        return next(f.default for f in fields(cls) if f.name == name)
+
+    @classmethod
+    def is_enabled(cls, mapping, key=None):
+        """Whether a config section of a group with an ``enabled`` switch is on (a missing or empty section: off).
+        A section that says ``enabled: false`` needs no other key: none of them is read."""
+        if not mapping:
+            return False
+        key = cls.KEY if key is None else key
+        return _checked(f"{key}.enabled", mapping.get("enabled", cls.default("enabled")), bool, {})
+
+    @classmethod
     def of(cls, value):
         """``value`` if it is the group already, else the group made from a mapping (None: every default)."""
         return value if isinstance(value, cls) else cls.from_mapping(value)
@@ -319,7 +334,7 @@ class ArmRecipe(Group):
 
     @classmethod
     def _check_together(cls, values, prefix):
-        every, steps = values.get("checkpoint_every", 50), values.get("steps", 200)
+        every, steps = (values.get(name, cls.default(name)) for name in ("checkpoint_every", "steps"))
         if every > steps:
             raise ConfigError(f"{prefix}checkpoint_every ({every}) exceeds {prefix}steps ({steps}): no state would "
                               "be saved before the run ends, so an interrupted run could not resume")
@@ -407,7 +422,7 @@ class ProbeSolver(Group):
 
     @classmethod
     def _check_together(cls, values, prefix):
-        low, high = values.get("penalty_min", 1e-6), values.get("penalty_max", 1e5)
+        low, high = (values.get(name, cls.default(name)) for name in ("penalty_min", "penalty_max"))
         if low > high:
             raise ConfigError(f"{prefix}penalty_min ({low}) exceeds {prefix}penalty_max ({high})")
 
@@ -523,6 +538,32 @@ class TsneOptions(Group):
 
 
 @dataclass(frozen=True)
+class AblationOptions(Group):
+    """The paper's regularisation ablation: ``model`` pretrained again with each switch alone and with all four,
+    and a mixed-recipe twin of each ``mixed_zoo`` model (the "public checkpoints" contrast)."""
+
+    KEY: ClassVar[str] = "ablation"
+
+    model: str = option(help="a model of `models` pretrained by the workflow with every switch off")
+    switches: dict = option(help="each switch's 'on' setting, by recipe key (off is the shared pretraining recipe's)")
+    mixed_zoo: dict = option(help="model -> the switches its mixed-recipe twin turns on")
+    enabled: bool = option(True, help="false: the study without the ablation")
+    tsne: Optional[TsneOptions] = option(None, help="t-SNE of one dataset's test features of `model`, without and "
+                                                    "with all four switches")
+
+    @classmethod
+    def _validated(cls, values, key):
+        values = dict(values)
+        for name in ("switches", "mixed_zoo"):
+            if name in values and not isinstance(values[name], dict):
+                raise ConfigError(f"{key}.{name} = {values[name]!r} is not a mapping")
+        if values.get("tsne") is not None and not isinstance(values["tsne"], TsneOptions):
+            values["tsne"] = TsneOptions.from_mapping(values["tsne"], f"{key}.tsne")
+        scalars = {name: value for name, value in values.items() if name in ("model", "enabled")}
+        return {**values, **super()._validated(scalars, key)}
+
+
+@dataclass(frozen=True)
 class TransferabilityOptions(Group):
     """The transferability estimators: scores of each (model, dataset) from its features, judged against the
     measured transfer (``analysis.transferability``)."""
@@ -586,4 +627,4 @@ class SubsetOptions(Group):
 
 
 GROUPS = (StudyOptions, PretrainRecipe, ArmRecipe, TrainingArm, ProbeSolver, FeatureOptions, SplitOptions,
-          DatasetDeclaration, AnalysisOptions, TsneOptions, TransferabilityOptions, SubsetOptions)
+          DatasetDeclaration, AnalysisOptions, TsneOptions, AblationOptions, TransferabilityOptions, SubsetOptions)

@@ -10,8 +10,8 @@ the switches) is checked by the workflow's first job (``nets.zoo.check_spec``).
 from pathlib import Path
 
 from .analysis import catalogue as figure_catalogue
-from .config import (AnalysisOptions, ConfigError, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
-                     StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, TsneOptions, from_text)
+from .config import (AblationOptions, AnalysisOptions, ConfigError, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
+                     StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, from_text)
 from .data import datasets, declared, official
 from .data.subsets import parse_subset_name, subset_name
 from .nets.sources import registry
@@ -80,9 +80,9 @@ class Study:
         self._check_datasets()
         for name, entry in config["models"].items():
             self._check_model(name, entry)
-        ablation = config.get("ablation") or {}
-        self.ablation = ablation if ablation and ablation.get("enabled", True) else None
-        self.tsne = None
+        enabled = AblationOptions.is_enabled(config.get("ablation"))
+        self.ablation = AblationOptions.from_mapping(config["ablation"]) if enabled else None
+        self.tsne = self.ablation.tsne if self.ablation else None
         if self.ablation:
             self._check_ablation()
         self.models = {**config["models"], **self._ablation_models()}
@@ -90,15 +90,11 @@ class Study:
                                                           f"models.{name}.pretrain")
                         for name, spec in self.models.items() if "arch" in spec}
         self.source = self._source()
-        self.arms = {}
-        for arm in TRAINING_ARMS:
-            if config.get(arm):
-                options = TrainingArm.from_mapping(config[arm], arm)
-                if options.enabled:
-                    self.arms[arm] = options
+        self.arms = {arm: TrainingArm.from_mapping(config[arm], arm) for arm in TRAINING_ARMS
+                     if TrainingArm.is_enabled(config.get(arm), arm)}
         self._check_arms()
-        subset_options = SubsetOptions.from_mapping(config["subsets"]) if config.get("subsets") else None
-        self.subsets = subset_options if subset_options and subset_options.enabled else None
+        enabled = SubsetOptions.is_enabled(config.get("subsets"))
+        self.subsets = SubsetOptions.from_mapping(config["subsets"]) if enabled else None
         if self.subsets:
             self._check_subsets()
 
@@ -196,12 +192,12 @@ class Study:
         """The mixed-recipe zoo (the "public checkpoints" contrast): the variant names of ``ablation.mixed_zoo``."""
         if not self.ablation:
             return []
-        return [variant_name(model, switches) for model, switches in self.ablation["mixed_zoo"].items()]
+        return [variant_name(model, switches) for model, switches in self.ablation.mixed_zoo.items()]
 
     @property
     def tsne_models(self):
         """The ablation model with every switch off and with all four: the t-SNE's two panels."""
-        return [self.ablation["model"], variant_name(self.ablation["model"], SWITCHES)]
+        return [self.ablation.model, variant_name(self.ablation.model, SWITCHES)]
 
     @property
     def ablation_tables(self):
@@ -341,7 +337,7 @@ class Study:
 
     def _check_ablation(self):
         ablation, models = self.ablation, self.config["models"]
-        checked = (("ablation.model", [ablation["model"]]), ("ablation.mixed_zoo", list(ablation["mixed_zoo"])))
+        checked = (("ablation.model", [ablation.model]), ("ablation.mixed_zoo", list(ablation.mixed_zoo)))
         for key, names in checked:
             for name in names:
                 entry = models.get(name)
@@ -353,11 +349,10 @@ class Study:
                 if on:
                     raise ConfigError(f"{key} names {name!r}, whose recipe already turns on {on}; the ablation "
                                       "compares against a model trained with every switch off")
-        for name, switches in ablation["mixed_zoo"].items():
+        for name, switches in ablation.mixed_zoo.items():
             if not switches:
                 raise ConfigError(f"ablation.mixed_zoo.{name} turns on no switch; valid: {list(SWITCHES)}")
-        if ablation.get("tsne"):
-            self.tsne = TsneOptions.from_mapping(ablation["tsne"])
+        if self.tsne:
             if self.tsne.dataset not in self.datasets:
                 raise ConfigError(f"ablation.tsne.dataset = {self.tsne.dataset!r} is not in datasets; valid: "
                                   f"{', '.join(self.datasets)}")
@@ -390,13 +385,13 @@ class Study:
         if not self.ablation:
             return {}
         ablation = self.ablation
-        variants = [(ablation["model"], [switch]) for switch in SWITCHES] + [(ablation["model"], list(SWITCHES))]
-        variants += list(ablation["mixed_zoo"].items())
+        variants = [(ablation.model, [switch]) for switch in SWITCHES] + [(ablation.model, list(SWITCHES))]
+        variants += list(ablation.mixed_zoo.items())
         added = {}
         for model, switches in variants:
             entry = self.config["models"][model]
             keys = [SWITCHES[switch][0] for switch in switches]
-            recipe = {**(entry.get("pretrain") or {}), **{key: ablation["switches"][key] for key in keys}}
+            recipe = {**(entry.get("pretrain") or {}), **{key: ablation.switches[key] for key in keys}}
             added[variant_name(model, switches)] = {"arch": entry["arch"], "pretrain": recipe}
         return added
 

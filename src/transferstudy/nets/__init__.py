@@ -1,3 +1,5 @@
-"""Networks: the embedded zoo's architectures, loading any pretrained network split at its penultimate layer
-(torchvision, timm, pretrainedmodels, a builder of one's own), weights files with foreign names, batched forward
-passes, and the zoo record of a network not pretrained here."""
+"""Networks: where each comes from (``sources``: one module per source behind one registry), the embedded zoo's
+architectures (``architectures``), a pretrained network split at its penultimate layer and what its loader knows
+of it (``network``), loading any of them (``pretrained``), weights files with foreign parameter names and the
+hash of loaded weights (``weights``), batched forward passes (``inference``), and checking model specs and the
+zoo record of a network not pretrained here (``zoo``)."""

@@ -1,3 +1,3 @@
 """The transfer settings: penultimate features (``features``), the logistic-regression probe (``probe``),
-fine-tuning and training from random initialisation (``finetune``), and the training arms' hyper-parameter
-search (``search``, free of torch)."""
+fine-tuning and training from random initialisation (``finetune``), the training arms' hyper-parameter search
+(``search``, free of torch), and transferability estimators scored from features (``transferability``)."""
