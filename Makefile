@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= 2
 PYTHON ?= python3
 
-.PHONY: install study test lock
+.PHONY: install study test lock schema
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,7 @@ test: install
 # Refresh the lock after changing dependencies in pyproject.toml.
 lock: install
 	$(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^transferstudy' > constraints.txt
+
+# Regenerate the workflow's config schema after changing a settings group (src/transferstudy/config.py).
+schema: install
+	$(VENV)/bin/python -m transferstudy schema --out workflow/schemas/config.schema.yaml

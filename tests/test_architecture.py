@@ -11,7 +11,7 @@ PACKAGE = ROOT / "src" / "transferstudy"
 
 # Each layer may import its own modules and those of the layers before it, never a later one.
 LAYERS = ["shared", "data", "nets", "train", "transfer", "analysis", "study"]
-SHARED = {"io", "provenance", "logs", "metrics", "settings", "switches", "config"}
+SHARED = {"io", "provenance", "logs", "metrics", "settings", "switches", "config", "schema"}
 
 
 def _module_name(path):

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_snakemake
-from transferstudy import config
+from transferstudy import config, schema
+from transferstudy.nets.sources import registry
 from transferstudy.__main__ import STAGES
 from transferstudy.config import ConfigError
 from transferstudy.nets import zoo
@@ -91,50 +92,34 @@ def test_workflow_stops_before_any_job_with_the_key_named(tmp_path, change, expe
     assert len(output.splitlines()) < 12, "the key is named in a few lines, not a dump of the schema"
 
 
-SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string"}
+SCHEMA_FILE = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
 
 
-def _schema_groups():
-    """Each settings group with the part of the schema that repeats it."""
-    top = SCHEMA["properties"]
+def test_the_workflow_schema_is_the_one_the_settings_groups_generate():
+    assert SCHEMA_FILE.read_text() == schema.schema_text(), "stale: run `make schema` after editing config.py"
+
+
+def test_the_generated_schema_holds_each_groups_keys_defaults_ranges_and_required_keys():
     arm = SCHEMA["$defs"]["training_arm"]
-    scalars = {key: value for key, value in top.items() if key in ("seed", "device", "threads")}
-    return [(config.StudyOptions, {"properties": scalars}), (config.PretrainRecipe, SCHEMA["$defs"]["recipe"]),
-            (config.ArmRecipe, arm["properties"]["recipe"]), (config.TrainingArm, arm),
-            (config.ArmSearch, arm["properties"]["search"]),
-            (config.ProbeSolver, top["probe"]), (config.FeatureOptions, top["features"]),
-            (config.SplitOptions, top["split"]), (config.DatasetDeclaration, SCHEMA["$defs"]["declared_dataset"]),
-            (config.AnalysisOptions, top["analysis"]),
-            (config.TsneOptions, top["ablation"]["properties"]["tsne"]), (config.AblationOptions, top["ablation"]),
-            (config.TransferabilityOptions, top["transferability"]), (config.SubsetOptions, top["subsets"])]
+    assert arm["properties"]["lr"]["items"] == {"type": "number", "exclusiveMinimum": 0, "maximum": 10}
+    steps = arm["properties"]["recipe"]["properties"]["steps"]
+    assert (steps["type"], steps["minimum"], steps["default"]) == ("integer", 1, config.ArmRecipe.default("steps"))
+    assert arm["else"] == {"required": ["lr", "weight_decay"]} and "required" not in arm
+    probe = SCHEMA["properties"]["probe"]["properties"]
+    assert probe["penalty_min"]["default"] == 1e-6 and probe["penalty_min"]["exclusiveMinimum"] == 0
+    assert probe["dtype"]["enum"] == ["float32", "float64"]
+    alternatives = SCHEMA["properties"]["models"]["additionalProperties"]["oneOf"]
+    assert [a["required"] for a in alternatives] == [[key] for key in registry.SOURCES]
+    assert SCHEMA["properties"]["subsets"]["properties"]["arms"]["default"] == []
 
 
-@pytest.mark.parametrize("group, schema", _schema_groups(), ids=lambda value: getattr(value, "__name__", ""))
-def test_the_schema_and_the_settings_groups_have_the_same_keys_defaults_and_ranges(group, schema):
-    fields = {f.name: f for f in dataclasses.fields(group)}
-    kinds = typing.get_type_hints(group)
-    assert set(schema["properties"]) == set(fields)
-    required = set(schema.get("required", [])) | set(schema.get("else", {}).get("required", []))
-    assert required == {name for name, f in fields.items()
-                                                if f.default is dataclasses.MISSING}
-    for name, f in fields.items():
-        node = schema["properties"][name]
-        if f.default is not dataclasses.MISSING and f.default is not None and name not in ("recipe", "search"):
-            default = list(f.default) if isinstance(f.default, tuple) else f.default  # YAML has lists
-            assert node.get("default") == default and type(node["default"]) is type(default), name
-        elif name not in ("recipe", "search"):
-            assert "default" not in node, name
-        kind = typing.get_args(kinds[name])[0] if typing.get_origin(kinds[name]) is typing.Union else kinds[name]
-        if kind in JSON_TYPES:
-            assert node.get("type") == JSON_TYPES[kind] or node.get("enum") and kind is str, name
-        for bound in config.BOUNDS:
-            assert node.get(bound) == f.metadata.get(bound), (name, bound)
-        assert node.get("enum") == (list(f.metadata["choices"]) if f.metadata.get("choices") else None), name
-    if group is config.TrainingArm:
-        low, high = config.TrainingArm.LR_RANGE
-        assert schema["properties"]["lr"]["items"] == {"type": "number", "exclusiveMinimum": low, "maximum": high}
-        assert schema["properties"]["weight_decay"]["items"] == {"type": "number", "minimum": 0}
+def test_every_source_of_networks_has_a_spec_group():
+    from transferstudy.nets.sources import pretrainedmodels
+
+    assert list(config.MODEL_SPECS) == list(registry.SOURCES)
+    ports = next(f for f in dataclasses.fields(config.PretrainedmodelsSpec) if f.name == "pretrainedmodels")
+    assert set(ports.metadata["choices"]) == set(pretrainedmodels.PORTS)
 
 
 def test_the_schema_lists_the_estimators_the_library_has():
@@ -172,11 +157,11 @@ def test_a_settings_group_refuses_bad_values_naming_the_key(group, mapping, mess
 
 def test_a_disabled_section_needs_nothing_but_enabled_false():
     disabled = _with(lambda c: c.update(finetune={"enabled": False}, ablation={"enabled": False}))
-    config.validate_config(disabled, SCHEMA)
+    schema.validate_config(disabled, SCHEMA)
     study = Study(disabled)
     assert "finetune" not in study.arms and "scratch" in study.arms and study.ablation is None
     with pytest.raises(ConfigError, match="finetune lacks the required key"):
-        config.validate_config(_with(lambda c: c.update(finetune={"enabled": True})), SCHEMA)
+        schema.validate_config(_with(lambda c: c.update(finetune={"enabled": True})), SCHEMA)
     with pytest.raises(ConfigError, match="finetune.enabled = 'no' is not true or false"):
         Study(_with(lambda c: c.update(finetune={"enabled": "no"})))
     with pytest.raises(ConfigError, match="ablation.switches = 3 is not a mapping"):
@@ -245,13 +230,13 @@ def test_nested_config_overrides_given_as_text_are_read_as_the_schemas_types():
              "datasets": {"mine": {"format": "csv", "manifest": "m.csv", "metric": "top1", "classes": ["1", "2"],
                                    "test_fraction": "0.25"}, "textures": {"train_per_class": "10"}},
              "seed": 3}
-    out = config.coerce_text_values(given, SCHEMA)
+    out = schema.coerce_text_values(given, SCHEMA)
     assert out["probe"] == {"num_penalties": 5, "standardize": False, "penalty_min": 0.001}
     assert out["ablation"]["enabled"] is True and out["finetune"] == {"lr": [0.1, 0.01], "amp": True}
     assert out["models"]["net"]["source_top1"] == 0.7
     assert out["datasets"]["mine"]["classes"] == ["1", "2"] and out["datasets"]["mine"]["test_fraction"] == 0.25
     assert out["datasets"]["textures"]["train_per_class"] == "10"  # builder options: the builder's to check
-    assert config.coerce_text_values({"probe": {"num_penalties": "many"}}, SCHEMA) == {"probe": {"num_penalties": "many"}}
+    assert schema.coerce_text_values({"probe": {"num_penalties": "many"}}, SCHEMA) == {"probe": {"num_penalties": "many"}}
 
 
 def test_a_nested_override_on_the_command_line_is_accepted(tmp_path):

@@ -245,7 +245,7 @@ def test_the_study_checks_models_of_ones_own(builder_file, tmp_path):
         ({"mine": {"python": f"{builder_file}:build"}}, r"models.mine: source_top1 is missing"),
         ({"mine": {"python": f"{builder_file}:build", "source_top1": 0.6, "weights_file": "none.pth"}},
          r"models.mine: weights_file none.pth .* not found"),
-        ({"net": {"pretrainedmodels": "inceptionv4"}}, r"'inceptionv4' is not one of the ports .*bninception"),
+        ({"net": {"pretrainedmodels": "inceptionv4"}}, r"models.net.pretrainedmodels = 'inceptionv4' is not valid; valid: bninception"),
     ]:
         with pytest.raises(ConfigError, match=message):
             Study(_config(models))

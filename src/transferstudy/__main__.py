@@ -24,6 +24,7 @@ STAGES = {
     "figures": ("transferstudy.analysis.figures", "draw one paper-style figure from its tables"),
     "transferability-table": ("transferstudy.analysis.transferability", "collect estimator scores into one table"),
     "analysis": ("transferstudy.analysis.tables", "every table and figure of an accuracy table"),
+    "schema": ("transferstudy.schema", "write the workflow's configuration schema from the settings groups"),
 }
 
 

@@ -16,11 +16,13 @@ Each group is a frozen dataclass whose fields are the keys of one section of the
 | ``TsneOptions`` | ``ablation.tsne`` | ``analysis.ablation`` |
 | ``TransferabilityOptions`` | ``transferability`` | ``transfer.transferability`` |
 | ``SubsetOptions`` | ``subsets`` | ``data.subsets``, ``analysis.subsets`` |
+| ``SourceOptions`` | ``source`` | the study |
+| ``EmbeddedSpec``, ``TorchvisionSpec``, ... | ``models.<name>``, one per source (``MODEL_SPECS``) | ``nets.sources`` |
 
 A value of the wrong type or out of range is refused when the group is made, with an error naming the key,
 the value and what would be valid. The commands' flags are made from the same fields (``add_arguments``), so
-a command and the workflow share their defaults. The workflow's JSON schema repeats the keys for Snakemake's
-validation; a test holds the two to each other. Free of torch: the workflow plans its jobs with it.
+a command and the workflow share their defaults. The workflow's JSON schema is generated from them
+(``schema``). Free of torch: the workflow plans its jobs with it.
 """
 
 import argparse
@@ -31,6 +33,7 @@ from typing import ClassVar, Optional
 
 from .metrics import METRICS, MULTILABEL_METRICS
 from .settings import ESTIMATORS, TRAINING_ARMS
+from .switches import SWITCHES
 
 
 class ConfigError(ValueError):
@@ -41,11 +44,14 @@ class ConfigError(ValueError):
 
 
 def option(default=MISSING, *, help, minimum=None, maximum=None, exclusive_minimum=None, exclusive_maximum=None,
-           choices=None):
-    """A settings field: its default, its valid range (as JSON schema words it) and what it means."""
+           choices=None, items=None, allow_empty=False, schema=None):
+    """A settings field: its default, its valid range (as JSON schema words it) and what it means. A list field
+    gives the JSON schema of its ``items`` (distinct, at least one unless ``allow_empty``); a field of another
+    shape its whole JSON ``schema``."""
     bounds = {"minimum": minimum, "maximum": maximum, "exclusiveMinimum": exclusive_minimum,
               "exclusiveMaximum": exclusive_maximum}
-    metadata = {"help": help, "choices": choices, **{k: v for k, v in bounds.items() if v is not None}}
+    metadata = {"help": help, "choices": choices, "items": items, "allow_empty": allow_empty, "schema": schema,
+                **{k: v for k, v in bounds.items() if v is not None}}
     return field(default=default, metadata=metadata)
 
 
@@ -65,7 +71,7 @@ def _checked(key, value, kind, metadata):
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[kind]
+        expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}[kind]
         raise ConfigError(f"{key} = {given!r} is not {expected}" + (" (or null: automatic)" if optional else ""))
     if metadata.get("choices") and value not in metadata["choices"]:
         raise ConfigError(f"{key} = {given!r} is not valid; valid: {', '.join(map(str, metadata['choices']))}")
@@ -73,121 +79,6 @@ def _checked(key, value, kind, metadata):
         if bound in metadata and not holds(value, metadata[bound]):
             raise ConfigError(f"{key} = {given!r} must be {words} {metadata[bound]}")
     return value
-
-
-def _resolve(schema, root):
-    while isinstance(schema, dict) and "$ref" in schema:
-        node = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
-    return schema
-
-
-def _scalar_types(schema):
-    kinds = schema.get("type", [])
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    kinds += sorted({type(v).__name__ for v in schema.get("enum", []) if not isinstance(v, str)})
-    return kinds
-
-
-def from_text(value, kinds):
-    """``value`` (text) as the first of ``kinds`` (JSON schema type names) that reads it; unchanged if none."""
-    for kind in kinds:
-        if kind in ("boolean", "bool") and value in ("true", "false"):
-            return value == "true"
-        if kind in ("integer", "int"):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        if kind in ("number", "float"):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if kind == "null" and value in ("null", "~", ""):
-            return None
-    return value
-
-
-def coerce_text_values(value, schema, root=None):
-    """``value`` with text where the JSON ``schema`` asks for a number, integer, boolean or null read as one.
-
-    Snakemake passes the scalars of a nested ``--config`` value as text (``--config 'probe={num_penalties:
-    5}'`` gives ``{"num_penalties": "5"}``); read against the schema, such an override is what its author meant.
-    Text where the schema allows text is left alone (a class named "1" stays "1")."""
-    root = schema if root is None else root
-    schema = _resolve(schema, root)
-    if not isinstance(schema, dict):
-        return value
-    if isinstance(value, dict):
-        alternatives = [_resolve(a, root) for a in schema.get("oneOf", []) + schema.get("anyOf", [])]
-        if "then" in schema and isinstance(schema.get("if"), dict):
-            alternatives.append(_resolve(schema["then"], root))
-        out = {}
-        for key, item in value.items():
-            child = (schema.get("properties", {}).get(key) or next(
-                (a["properties"][key] for a in alternatives if key in a.get("properties", {})), None))
-            if child is None and isinstance(schema.get("additionalProperties"), dict):
-                child = schema["additionalProperties"]
-            out[key] = coerce_text_values(item, child, root) if child is not None else item
-        return out
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [coerce_text_values(item, schema["items"], root) for item in value]
-    if isinstance(value, str):
-        kinds = _scalar_types(schema)
-        if "string" not in kinds and kinds:
-            return from_text(value, kinds)
-    return value
-
-
-def _key_path(path):
-    return ".".join(map(str, path)) or "the configuration"
-
-
-def _schema_message(error, root):
-    """One or two lines for a JSON-schema error: the key path, what is wrong, and what would be valid."""
-    key, schema = _key_path(error.absolute_path), _resolve(error.schema, root)
-    if error.validator == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        unknown = sorted(set(error.instance) - set(known))
-        where = f"{key} has" if error.absolute_path else "the configuration has"
-        return f"{where} unknown key(s) {', '.join(map(repr, unknown))}; valid: {', '.join(known)}"
-    if error.validator == "required":
-        missing = [name for name in error.validator_value if name not in error.instance]
-        return f"{key} lacks the required key(s) {', '.join(map(repr, missing))}"
-    if error.validator == "enum":
-        return f"{key} = {error.instance!r} is not valid; valid: {', '.join(map(str, error.validator_value))}"
-    if error.validator in ("oneOf", "anyOf"):
-        alternatives = [_resolve(a, root) for a in error.validator_value]
-        if isinstance(error.instance, dict):
-            # Which alternative the entry means: the one whose required keys it has (a model's `arch`,
-            # `torchvision`, ...); its own error says what is wrong within it.
-            meant = [i for i, a in enumerate(alternatives) if a.get("required")
-                     and set(a["required"]) <= set(error.instance)]
-            if len(meant) == 1:
-                inner = [e for e in error.context if e.relative_schema_path[0] == meant[0]]
-                if inner:
-                    return _schema_message(min(inner, key=lambda e: len(e.absolute_path)), root)
-            kinds = [a["required"][0] for a in alternatives if a.get("required")]
-            if kinds:
-                return (f"{key} must have exactly one of the keys {', '.join(kinds)} (found: "
-                        f"{', '.join(map(str, error.instance)) or 'none'})")
-        return f"{key} = {error.instance!r} is not valid: {schema.get('description', error.message).strip()}"
-    return f"{key}: {error.message}"
-
-
-def validate_config(config, schema):
-    """Check ``config`` against the workflow's JSON ``schema``; a ConfigError of one or two lines for the first
-    problem found (the key path, what is wrong, what would be valid) instead of a dump of the schema."""
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
-    if errors:
-        raise ConfigError(_schema_message(errors[0], schema) +
-                          (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""))
 
 
 class Group:
@@ -355,23 +246,27 @@ class ArmSearch(Group):
     rungs: int = option(3, minimum=2, help="successive halving: rungs at most; the last at the recipe's steps")
 
 
+# A training arm's learning rates lie in (0, 10].
+LR_RANGE = (0, 10)
+
+
 @dataclass(frozen=True)
 class TrainingArm(Group):
     """A training arm (``finetune`` or ``scratch``): its grid, datasets, resources and run recipe."""
 
     KEY: ClassVar[str] = "<arm>"
 
-    lr: tuple = option(help="learning-rate grid")
+    lr: tuple = option(help="learning-rate grid", items={"type": "number", "exclusiveMinimum": LR_RANGE[0],
+                                                          "maximum": LR_RANGE[1]})
     weight_decay: tuple = option(help="weight-decay grid, divided by the learning rate in the optimiser (the "
-                                      "paper's convention)")
+                                      "paper's convention)", items={"type": "number", "minimum": 0})
     enabled: bool = option(True, help="false: skip the arm")
-    datasets: Optional[tuple] = option(None, help="the arm's target datasets (default: all of `datasets`)")
+    datasets: Optional[tuple] = option(None, help="the arm's target datasets (default: all of `datasets`)",
+                                       items={"type": "string"})
     amp: Optional[bool] = option(None, help="bfloat16 autocast (default on with device cuda, off on cpu)")
     workers: int = option(0, minimum=0, help="image-decoding processes per job (datasets of image files)")
     recipe: ArmRecipe = option(ArmRecipe(), help="the recipe of each run")
     search: ArmSearch = option(ArmSearch(), help="how the grid is searched")
-
-    LR_RANGE: ClassVar[tuple] = (0, 10)
 
     @classmethod
     def _validated(cls, values, key):
@@ -380,8 +275,8 @@ class TrainingArm(Group):
             if values.get(name) is not None:
                 values[name] = _grid(f"{key}.{name}", values[name], numbers=name != "datasets")
         for value in values.get("lr", ()):
-            if not cls.LR_RANGE[0] < value <= cls.LR_RANGE[1]:
-                raise ConfigError(f"{key}.lr holds {value}, outside ({cls.LR_RANGE[0]}, {cls.LR_RANGE[1]}]")
+            if not LR_RANGE[0] < value <= LR_RANGE[1]:
+                raise ConfigError(f"{key}.lr holds {value}, outside ({LR_RANGE[0]}, {LR_RANGE[1]}]")
         for value in values.get("weight_decay", ()):
             if value < 0:
                 raise ConfigError(f"{key}.weight_decay holds {value}, which is negative")
@@ -472,7 +367,7 @@ class DatasetDeclaration(Group):
     file: Optional[str] = option(None, help="arrays: .npz or .h5 with <split>_images (uint8 N x H x W [x C]) and "
                                             "<split>_labels for train, test and optionally val")
     classes: Optional[tuple] = option(None, help="class names in label order (default: sorted names; arrays: "
-                                                 "0..C-1)")
+                                                 "0..C-1)", items={"type": "string"})
     test_fraction: Optional[float] = option(None, exclusive_minimum=0, exclusive_maximum=1,
                                             help="data without a test split: a seeded, stratified fraction becomes it")
     separator: str = option(";", help="csv with metric map11: between the labels of one row")
@@ -545,8 +440,18 @@ class AblationOptions(Group):
     KEY: ClassVar[str] = "ablation"
 
     model: str = option(help="a model of `models` pretrained by the workflow with every switch off")
-    switches: dict = option(help="each switch's 'on' setting, by recipe key (off is the shared pretraining recipe's)")
-    mixed_zoo: dict = option(help="model -> the switches its mixed-recipe twin turns on")
+    switches: dict = option(help="each switch's 'on' setting, by recipe key (off is the shared pretraining recipe's)",
+                            schema={"type": "object", "additionalProperties": False,
+                                    "required": [key for key, _ in SWITCHES.values()],
+                                    "properties": {"bn_gamma": {"const": False},
+                                                   "label_smoothing": {"type": "number", "exclusiveMinimum": 0,
+                                                                       "maximum": 1},
+                                                   "dropout": {"type": "number", "exclusiveMinimum": 0,
+                                                               "exclusiveMaximum": 1},
+                                                   "aux_head": {"const": True}}})
+    mixed_zoo: dict = option(help="model -> the switches its mixed-recipe twin turns on",
+                             schema={"type": "object", "minProperties": 1, "additionalProperties": {
+                                 "type": "array", "uniqueItems": True, "items": {"enum": list(SWITCHES)}}})
     enabled: bool = option(True, help="false: the study without the ablation")
     tsne: Optional[TsneOptions] = option(None, help="t-SNE of one dataset's test features of `model`, without and "
                                                     "with all four switches")
@@ -571,7 +476,8 @@ class TransferabilityOptions(Group):
     KEY: ClassVar[str] = "transferability"
 
     enabled: bool = option(True, help="false: no estimator jobs, tables or figure")
-    estimators: tuple = option(ESTIMATORS, help=f"which estimators; valid: {', '.join(ESTIMATORS)}")
+    estimators: tuple = option(ESTIMATORS, help=f"which estimators; valid: {', '.join(ESTIMATORS)}",
+                               items={"enum": list(ESTIMATORS)})
 
     @classmethod
     def _validated(cls, values, key):
@@ -593,13 +499,14 @@ class SubsetOptions(Group):
     KEY: ClassVar[str] = "subsets"
 
     examples_per_class: tuple = option((2, 5, 10, 25), help="subset sizes, examples per class (the full training "
-                                                            "split is always the last size, 'all')")
+                                                            "split is always the last size, 'all')",
+                                       items={"type": "integer", "minimum": 1})
     enabled: bool = option(True, help="false: no subsets")
     datasets: Optional[tuple] = option(None, help="single-label datasets to subset (default: every single-label "
-                                                  "dataset of the study)")
+                                                  "dataset of the study)", items={"type": "string"})
     seeds: int = option(3, minimum=1, help="subsets drawn per size (seeds 0, 1, ...): the interval over seeds")
     arms: tuple = option((), help="training arms also run on every subset (finetune, scratch; default: none, the "
-                                  "probe only)")
+                                  "probe only)", items={"enum": list(TRAINING_ARMS)}, allow_empty=True)
 
     @classmethod
     def _validated(cls, values, key):
@@ -626,5 +533,99 @@ class SubsetOptions(Group):
         return {**values, **super()._validated(scalars, key)}
 
 
+# --- models.<name>: one group per source of networks (``nets.sources``) -----------------------------------
+
+KEY_MAP_SCHEMA = {"description": "how a weights file's names map to the architecture's: regular expressions and "
+                                 "their replacements, applied in order, or `positional` (the file's tensors in "
+                                 "stored order, shapes checked)",
+                  "oneOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"const": "positional"}]}
+TOP1 = {"minimum": 0, "maximum": 1}
+
+
+@dataclass(frozen=True)
+class EmbeddedSpec(Group):
+    """A network the workflow pretrains itself, on the source dataset."""
+
+    KEY: ClassVar[str] = "models.<name>"
+
+    arch: str = option(help="an architecture of the embedded zoo, or a torchvision classification architecture")
+    pretrain: Optional[dict] = option(None, schema={"$ref": "#/$defs/recipe"},
+                                      help="overrides of the shared pretraining recipe for this model")
+
+
+@dataclass(frozen=True)
+class TorchvisionSpec(Group):
+    """torchvision's pretrained weights, read offline from $TORCH_HOME/hub/checkpoints."""
+
+    KEY: ClassVar[str] = "models.<name>"
+
+    torchvision: str = option(help="torchvision model name, e.g. resnet50")
+    weights: str = option("DEFAULT", help="weights enum member, e.g. IMAGENET1K_V1")
+    source_top1: Optional[float] = option(None, **TOP1, help="ImageNet top-1 as a fraction; overrides the weights' "
+                                                             "metadata")
+    check_hash: bool = option(True, help="check the file against the hash in its published name")
+
+
+@dataclass(frozen=True)
+class TimmSpec(Group):
+    """timm's pretrained weights, from the Hugging Face cache or a weights file of one's own."""
+
+    KEY: ClassVar[str] = "models.<name>"
+
+    timm: str = option(help="timm model name with its pretrained tag, e.g. inception_v4.tf_in1k")
+    weights_file: Optional[str] = option(None, help="a local weights file instead of the Hugging Face cache")
+    key_map: Optional[object] = option(None, schema={"$ref": "#/$defs/key_map"},
+                                       help="how the weights file's parameter names map to the architecture's")
+    source_top1: Optional[float] = option(None, **TOP1, help="ImageNet top-1 as a fraction")
+
+
+@dataclass(frozen=True)
+class PretrainedmodelsSpec(Group):
+    """A port of Cadene's pretrainedmodels, read offline from $TORCH_HOME/hub/checkpoints."""
+
+    KEY: ClassVar[str] = "models.<name>"
+
+    pretrainedmodels: str = option(choices=("bninception", "nasnetamobile"),
+                                   help="a port of Cadene's pretrainedmodels")
+    source_top1: Optional[float] = option(None, **TOP1, help="ImageNet top-1 as a fraction")
+    check_hash: bool = option(True, help="check the file against the hash in its published name")
+
+
+@dataclass(frozen=True)
+class PythonSpec(Group):
+    """A network of one's own: a function returning (model, cfg)."""
+
+    KEY: ClassVar[str] = "models.<name>"
+
+    python: str = option(help="path/to/file.py:function or package.module:function, returning (model, cfg)")
+    penultimate: Optional[str] = option(None, help="module path of the final nn.Linear (default: the last one)")
+    weights_file: Optional[str] = option(None, help="weights loaded into the built network")
+    key_map: Optional[object] = option(None, schema={"$ref": "#/$defs/key_map"},
+                                       help="how the weights file's parameter names map to the architecture's")
+    source_top1: Optional[float] = option(None, **TOP1, help="ImageNet top-1 as a fraction")
+
+
+# The spec group of each source, by the key that names it (``nets.sources.registry`` holds the same keys).
+MODEL_SPECS = {"arch": EmbeddedSpec, "torchvision": TorchvisionSpec, "timm": TimmSpec,
+               "pretrainedmodels": PretrainedmodelsSpec, "python": PythonSpec}
+
+
+@dataclass(frozen=True)
+class SourceOptions(Group):
+    """The source dataset; needed when the workflow pretrains models itself (models with `arch`)."""
+
+    KEY: ClassVar[str] = "source"
+
+    dataset: Optional[str] = option(None, help="the source dataset (the ImageNet stand-in) the workflow's own "
+                                               "models are pretrained on")
+    options: Optional[dict] = option(None, schema={"type": "object"},
+                                     help="dataset builder options (e.g. train_per_class)")
+    imagenet_val: Optional[str] = option(None, help="ImageNet validation images in ImageFolder layout (one "
+                                                    "directory per synset); when given, the source top-1 of every "
+                                                    "model not pretrained here is measured on it under the "
+                                                    "model's own preprocessing")
+
+
 GROUPS = (StudyOptions, PretrainRecipe, ArmRecipe, TrainingArm, ProbeSolver, FeatureOptions, SplitOptions,
-          DatasetDeclaration, AnalysisOptions, TsneOptions, AblationOptions, TransferabilityOptions, SubsetOptions)
+          DatasetDeclaration, AnalysisOptions, TsneOptions, AblationOptions, TransferabilityOptions, SubsetOptions,
+          SourceOptions, *MODEL_SPECS.values())

@@ -10,11 +10,13 @@ the switches) is checked by the workflow's first job (``nets.zoo.check_spec``).
 from pathlib import Path
 
 from .analysis import catalogue as figure_catalogue
-from .config import (AblationOptions, AnalysisOptions, ConfigError, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
-                     StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, from_text)
+from .config import (MODEL_SPECS, AblationOptions, AnalysisOptions, ConfigError, FeatureOptions, PretrainRecipe,
+                     ProbeSolver, SourceOptions, SplitOptions, StudyOptions, SubsetOptions, TrainingArm,
+                     TransferabilityOptions)
 from .data import datasets, declared, official
 from .data.subsets import parse_subset_name, subset_name
 from .nets.sources import registry
+from .schema import from_text
 from .settings import LOGISTIC_REGRESSION, SCRATCH, TRAINING_ARMS
 from .switches import SWITCHES, switches_on
 from .transfer import search
@@ -73,6 +75,7 @@ class Study:
         self.probe = ProbeSolver.from_mapping(config.get("probe"))
         self.analysis = AnalysisOptions.from_mapping(config.get("analysis"))
         self.transferability = TransferabilityOptions.from_mapping(config.get("transferability"))
+        self.source_options = SourceOptions.from_mapping(config.get("source"))
         self.shared_recipe = dict(config.get("pretrain") or {})
         PretrainRecipe.from_mapping(self.shared_recipe)
         self.datasets = list(config["datasets"])
@@ -185,7 +188,7 @@ class Study:
     @property
     def imagenet_val(self):
         """An ImageNet validation folder on which the downloaded networks' top-1 is measured, or None."""
-        return (self.config.get("source") or {}).get("imagenet_val")
+        return self.source_options.imagenet_val
 
     @property
     def mixed_zoo(self):
@@ -262,12 +265,11 @@ class Study:
         """The source dataset, needed when the workflow pretrains models itself."""
         if not self.recipes:
             return None
-        source = self.config.get("source") or {}
-        name, sources = source.get("dataset"), datasets.list_datasets(role="source")
+        name, sources = self.source_options.dataset, datasets.list_datasets(role="source")
         if name not in sources:
             raise ConfigError(f"source.dataset = {name!r} is not a source dataset (models with `arch` are "
                               f"pretrained on it); valid: {', '.join(sources)}")
-        self._check_dataset_options("source.options", name, source.get("options"))
+        self._check_dataset_options("source.options", name, self.source_options.options)
         return name
 
     def _check_dataset_options(self, key, name, options):
@@ -324,6 +326,11 @@ class Study:
         if not name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"model name {name!r} may hold only letters, digits, '_' and '-' (a '.' marks the "
                               "ablation's recipe variants, as timm's pretrained tags)")
+        try:
+            source = registry.get_source(entry)
+        except ValueError as error:
+            raise ConfigError(f"models.{name}: {error}") from error
+        MODEL_SPECS[source.key].from_mapping(entry, f"models.{name}")
         try:
             registry.check_spec(entry, can_measure_top1=bool(self.imagenet_val))
         except ValueError as error:

@@ -8,7 +8,7 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
-from transferstudy.config import coerce_text_values, validate_config
+from transferstudy.schema import coerce_text_values, validate_config
 from transferstudy.provenance import code_hash
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
 from transferstudy.study import Study, grid_value

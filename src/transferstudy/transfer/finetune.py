@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import metrics
-from ..config import ArmRecipe, StudyOptions, TrainingArm
+from ..config import LR_RANGE, ArmRecipe, StudyOptions, TrainingArm
 from ..data import images
 from ..io import SPLIT_FILE_ATTRS, SPLITS, read_attrs, write_json, write_predictions
 from ..nets import pretrained
@@ -63,7 +63,7 @@ def check_run(lr, weight_decay, init, fit):
         raise ValueError(f"init {init!r} is not one of {INITS}")
     if fit not in FITS:
         raise ValueError(f"fit {fit!r} is not one of {sorted(FITS)}")
-    low, high = TrainingArm.LR_RANGE
+    low, high = LR_RANGE
     if not low < lr <= high:
         raise ValueError(f"learning rate {lr} is outside ({low}, {high}]")
     if weight_decay < 0:

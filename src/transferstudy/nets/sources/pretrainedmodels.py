@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...config import PretrainedmodelsSpec
 from .base import Source, WeightsNotFound
 
 # name -> (classifier module path, weights file name in $TORCH_HOME/hub/checkpoints, published top-1).
@@ -73,7 +74,7 @@ class PretrainedmodelsSource(Source):
         name = spec["pretrainedmodels"]
         path = weights_file(spec)
         sha256 = sha256_file(path)
-        if spec.get("check_hash", True):
+        if spec.get("check_hash", PretrainedmodelsSpec.default("check_hash")):
             check_published_hash(path, sha256)
         settings = pretrainedmodels.pretrained_settings[name]["imagenet"]
         head_path, _, published = PORTS[name]

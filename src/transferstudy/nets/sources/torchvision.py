@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ...config import TorchvisionSpec
 from .base import Source, WeightsNotFound
 
 # torchvision family (model-name prefix) -> the module path of its final classifier layer: the penultimate
@@ -52,7 +53,7 @@ def torchvision_head(name):
     return TORCHVISION_HEADS[families[0]]
 
 
-def weights_enum(name, weights="DEFAULT"):
+def weights_enum(name, weights=TorchvisionSpec.default("weights")):
     """The weights enum member of a torchvision model (``weights`` is a member name such as IMAGENET1K_V1)."""
     import torchvision
 
@@ -108,7 +109,7 @@ def weights_file(spec):
     """The weights enum member of a torchvision spec and the file torchvision reads it from; an error naming
     the file and how to get it when it is not on this machine."""
     name = spec["torchvision"]
-    weights = weights_enum(name, spec.get("weights", "DEFAULT"))
+    weights = weights_enum(name, spec.get("weights", TorchvisionSpec.default("weights")))
     if spec.get("weights_file"):
         raise ValueError(f"torchvision model {name!r}: weights_file is for timm models; torchvision's weights are "
                          f"read from {weights_path(weights).parent} (set TORCH_HOME to move it). For "
@@ -131,7 +132,7 @@ class TorchvisionSource(Source):
 
     def spec_from_reference(self, text):
         name, _, weights = text.partition(":")
-        return {"torchvision": name, "weights": weights or "DEFAULT"}
+        return {"torchvision": name, "weights": weights or TorchvisionSpec.default("weights")}
 
     def check_loadable(self, spec, recipe=None):
         torchvision_head(spec["torchvision"])
@@ -148,7 +149,7 @@ class TorchvisionSource(Source):
         head_path = torchvision_head(name)
         weights, path = weights_file(spec)
         sha256 = sha256_file(path)
-        if spec.get("check_hash", True):
+        if spec.get("check_hash", TorchvisionSpec.default("check_hash")):
             check_published_hash(path, sha256)
         # torchvision's own builder reads the cached file and applies its per-family fixes (DenseNet's old key
         # names, GoogLeNet's and Inception's input transform); it would download only a missing file.
