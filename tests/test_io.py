@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from transferstudy.io import atomic_path, read_attrs, read_split_file, write_json, read_json, write_split_file
+from transferstudy.io import (atomic_path, read_attrs, read_dataset, read_json, read_split_file, write_json,
+                              write_split_file)
 
 
 def _splits(n=5, d=3):
@@ -38,6 +39,21 @@ def test_read_split_file_names_file_and_problem(tmp_path):
     write_split_file(path, splits, {})
     with pytest.raises(ValueError, match="arrays of different lengths"):
         read_split_file(path, ("features", "labels"), splits=("train",))
+
+
+def test_a_dataset_file_reads_as_images_in_memory_or_as_files_under_its_root(tmp_path):
+    images = np.zeros((2, 4, 4, 3), np.uint8)
+    write_split_file(tmp_path / "mem.h5", {"train": {"images": images, "labels": np.array([0, 1])}}, {"dataset": "m"})
+    write_split_file(tmp_path / "files.h5", {"train": {"paths": np.array([b"a.jpg", b"b/c.png"]),
+                                                       "labels": np.array([1, 0])}}, {"root": "/data"})
+    mem = read_dataset(tmp_path / "mem.h5", ("train",))[0]["train"]
+    assert mem.images.shape == (2, 4, 4, 3) and mem.paths is None and mem.root is None
+    files = read_dataset(tmp_path / "files.h5", ("train",))[0]["train"]
+    assert files.images is None and files.paths == ["a.jpg", "b/c.png"] and files.root == "/data"
+    assert list(files.labels) == [1, 0]
+    write_split_file(tmp_path / "bare.h5", {"train": {"labels": np.array([0])}}, {})
+    with pytest.raises(ValueError, match="bare.h5: group 'train' has neither 'images' nor 'paths'"):
+        read_dataset(tmp_path / "bare.h5", ("train",))
 
 
 def test_atomic_path_leaves_nothing_when_the_write_fails(tmp_path):

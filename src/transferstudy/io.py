@@ -1,8 +1,9 @@
 """Atomic file output and the HDF5 split-file format shared by datasets and features.
 
 A split file holds one group per split (``train``, ``val``, ``test``), each with the same arrays
-(``images`` + ``labels`` for a dataset, ``features`` + ``labels`` for features), and file attributes for
-provenance. Attribute values that are not scalars are stored as JSON strings.
+(``images`` or ``paths`` + ``labels`` for a dataset, ``features`` + ``labels`` for features), and file attributes
+for provenance. Attribute values that are not scalars are stored as JSON strings. ``read_split_file`` reads
+any of them; ``read_dataset`` gives a dataset's splits as ``SplitData``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import io
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -161,8 +163,9 @@ def read_attrs(path, required=()):
         return _required_attrs(path, {key: _decode_attr(value) for key, value in f.attrs.items()}, required)
 
 
-def read_split_file(path, arrays, splits=SPLITS, required=()):
-    """Read ``arrays`` from each of ``splits``; returns (``{split: {name: ndarray}}``, attrs).
+def read_split_file(path, arrays, splits=SPLITS, required=(), optional=()):
+    """Read ``arrays`` (and those of ``optional`` a group has) from each of ``splits``; returns (``{split: {name:
+    ndarray}}``, attrs).
 
     Raises ``ValueError`` naming the file when a split, an array or a ``required`` attribute is missing or
     lengths disagree.
@@ -180,10 +183,35 @@ def read_split_file(path, arrays, splits=SPLITS, required=()):
                 if name not in group:
                     raise ValueError(f"{path}: group '{split}' has no dataset '{name}' (found: {sorted(group.keys())})")
                 out[split][name] = group[name][()]
+            out[split].update({name: group[name][()] for name in optional if name in group})
             lengths = {name: len(a) for name, a in out[split].items()}
             if len(set(lengths.values())) > 1:
                 raise ValueError(f"{path}: group '{split}' has arrays of different lengths: {lengths}")
         attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
+    return out, attrs
+
+
+@dataclass
+class SplitData:
+    """One split of a dataset file: its labels, and its images in memory (uint8 [N, H, W, 3]) or their files
+    (``paths`` relative to ``root``)."""
+
+    labels: np.ndarray
+    images: np.ndarray | None = None
+    paths: list | None = None
+    root: str | None = None
+
+
+def read_dataset(path, splits=SPLITS, required=()):
+    """The ``splits`` of a dataset file, read at once: (``{split: SplitData}``, attrs)."""
+    groups, attrs = read_split_file(path, ("labels",), splits, required, optional=("images", "paths"))
+    out = {}
+    for split, arrays in groups.items():
+        if "images" not in arrays and "paths" not in arrays:
+            raise ValueError(f"{path}: group '{split}' has neither 'images' nor 'paths'")
+        paths = [p.decode() for p in arrays["paths"]] if "paths" in arrays else None
+        out[split] = SplitData(labels=arrays["labels"], images=arrays.get("images"), paths=paths,
+                               root=attrs["root"] if paths is not None else None)
     return out, attrs
 
 

@@ -21,27 +21,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..io import open_hdf5
 
 UNREADABLE = ("error", "skip")
 
 
 class UnreadableImage(ValueError):
     """An image file that cannot be decoded; the message names it."""
-
-
-def split_source(dataset_path, split):
-    """(images array or None, paths or None, labels, root) of one split of a split file."""
-    with open_hdf5(dataset_path) as f:
-        if split not in f:
-            raise ValueError(f"{dataset_path}: missing group '{split}' (found: {sorted(f.keys())})")
-        group = f[split]
-        labels = group["labels"][()]
-        if "images" in group:
-            return group["images"][()], None, labels, None
-        if "paths" not in group:
-            raise ValueError(f"{dataset_path}: group '{split}' has neither 'images' nor 'paths'")
-        return None, [p.decode() for p in group["paths"][()]], labels, f.attrs["root"]
 
 
 def decode(path):

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from ..config import FeatureOptions, PretrainRecipe, StudyOptions
 from ..data import images
 from ..data.preprocessing import PretrainedCfg
-from ..io import SPLIT_FILE_ATTRS, read_attrs, read_split_file, save_torch, write_json
+from ..io import SPLIT_FILE_ATTRS, read_dataset, save_torch, write_json
 from ..nets import architectures
 from ..nets.inference import network_outputs, predict
 from ..provenance import library_versions, sha256_file
@@ -69,7 +69,7 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     started = time.time()
-    attrs = read_attrs(source_path, SPLIT_FILE_ATTRS)
+    splits, attrs = read_dataset(source_path, ("train", "val"), required=SPLIT_FILE_ATTRS)
     num_classes = int(attrs["num_classes"])
     options = model_options(recipe.as_dict())
     model = architectures.create_model(arch, num_classes=num_classes, **options).to(device)
@@ -77,14 +77,14 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
     log.info("pretraining %s (%d parameters) on %s: %d classes, %d epochs, switches on: %s", arch,
              sum(p.numel() for p in model.parameters()), attrs["dataset"], num_classes, recipe.epochs,
              switches_label(switches))
-    if images.split_source(source_path, "val")[1] is None:
-        run = _pretrain_in_memory(model, arch, source_path, recipe, seed, device)
+    if splits["val"].paths is None:
+        run = _pretrain_in_memory(model, arch, splits, recipe, seed, device)
     else:
         if state_path is None:
             raise ValueError(f"{source_path} is a dataset of image files: pretraining on it needs a state file "
                              "to resume from (state_path)")
-        run = _pretrain_on_files(model, arch, source_path, num_classes, recipe, seed, device, state_path, workers,
-                                 amp)
+        run = _pretrain_on_files(model, arch, source_path, splits, num_classes, recipe, seed, device, state_path,
+                                 workers, amp)
     log.info("source top-1 on %s/val: %.4f", attrs["dataset"], run["source_top1"])
     checkpoint = {
         "arch": arch, "num_classes": num_classes, "model_options": options, "switches": switches,
@@ -115,13 +115,12 @@ def _epoch_report(loop, steps_per_epoch):
     return report
 
 
-def _pretrain_in_memory(model, arch, source_path, recipe, seed, device):
+def _pretrain_in_memory(model, arch, splits, recipe, seed, device):
     generator = torch.Generator().manual_seed(seed)
-    splits, _ = read_split_file(source_path, ("images", "labels"), splits=("train", "val"))
-    x_train = images.images_to_tensor(splits["train"]["images"])
-    y_train = torch.from_numpy(splits["train"]["labels"]).long()
-    x_val = images.images_to_tensor(splits["val"]["images"])
-    y_val = splits["val"]["labels"]
+    x_train = images.images_to_tensor(splits["train"].images)
+    y_train = torch.from_numpy(splits["train"].labels).long()
+    x_val = images.images_to_tensor(splits["val"].images)
+    y_val = splits["val"].labels
     # Like ImageNet's constants: per-channel statistics of the source training set.
     mean = x_train.mean(dim=(0, 2, 3)).tolist()
     std = x_train.std(dim=(0, 2, 3)).tolist()
@@ -140,10 +139,11 @@ def _pretrain_in_memory(model, arch, source_path, recipe, seed, device):
     return {"source_top1": top1, "val_size": len(x_val), "cfg": cfg, "loop": loop}
 
 
-def _pretrain_on_files(model, arch, source_path, num_classes, recipe, seed, device, state_path, workers, amp):
+def _pretrain_on_files(model, arch, source_path, splits, num_classes, recipe, seed, device, state_path, workers,
+                       amp):
     device = torch.device(device)
-    _, train_paths, y_train, root = images.split_source(source_path, "train")
-    _, val_paths, y_val, _ = images.split_source(source_path, "val")
+    train_paths, y_train, root = splits["train"].paths, splits["train"].labels, splits["train"].root
+    val_paths, y_val = splits["val"].paths, splits["val"].labels
     size = recipe.image_size
     cfg = PretrainedCfg(input_size=(3, size, size), mean=IMAGENET_MEAN, std=IMAGENET_STD, crop_pct=0.875)
     steps_per_epoch = math.ceil(len(y_train) / recipe.batch_size)

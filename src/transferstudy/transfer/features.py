@@ -25,7 +25,7 @@ import torch
 
 from ..config import FeatureOptions, StudyOptions
 from ..data import images
-from ..io import SPLITS, read_attrs, write_split_file
+from ..io import read_dataset, write_split_file
 from ..nets import pretrained
 from ..nets.sources import registry
 from ..nets.inference import MEMORY_FORMAT, penultimate_features, precision, precision_label
@@ -48,13 +48,13 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
     loaded = pretrained.load(model_ref)
     loaded.body.to(device, memory_format=MEMORY_FORMAT)
     cfg, info = loaded.pretrained_cfg, loaded.info
-    data_attrs = read_attrs(dataset_path)
+    splits, data_attrs = read_dataset(dataset_path)
     transform = images.eval_transform(cfg)
     started = time.time()
     out, skipped_files, count = {}, {}, 0
-    for split in SPLITS:
-        array, paths, labels, root = images.split_source(dataset_path, split)
-        dataset = images.SplitImages(array, paths, root, transform=transform, unreadable=unreadable)
+    for split, data in splits.items():
+        paths, labels = data.paths, data.labels
+        dataset = images.SplitImages(data.images, paths, data.root, transform=transform, unreadable=unreadable)
         feats, skipped = penultimate_features(loaded, dataset, batch_size=batch_size,
                                               workers=workers if paths is not None else 0, device=device, amp=amp)
         if not np.isfinite(feats).all():

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .. import metrics
 from ..config import LR_RANGE, ArmRecipe, StudyOptions, TrainingArm
 from ..data import images
-from ..io import SPLIT_FILE_ATTRS, SPLITS, read_attrs, write_json, write_predictions
+from ..io import SPLIT_FILE_ATTRS, read_dataset, write_json, write_predictions
 from ..nets import pretrained
 from ..nets.network import Pretrained
 from ..nets.inference import MEMORY_FORMAT, network_outputs, precision_label, predict
@@ -95,14 +95,14 @@ def _config_hash(config):
 def _read_training_data(dataset_path, fit):
     """The fitted data (images or files, labels), the evaluated split (images or files, labels), the files'
     root, the dataset's attributes and every split's size."""
-    parts = {split: images.split_source(dataset_path, split) for split in SPLITS}
-    fitted = ("train", "val") if fit == "trainval" else ("train",)
-    arrays, paths = [parts[s][0] for s in fitted], [parts[s][1] for s in fitted]
-    train = (np.concatenate(arrays) if arrays[0] is not None else None,
-             sum(paths, []) if paths[0] is not None else None,
-             np.concatenate([parts[s][2] for s in fitted]))
-    sizes = {split: len(parts[split][2]) for split in SPLITS}
-    return train, parts[FITS[fit][1]][:3], parts["train"][3], read_attrs(dataset_path, SPLIT_FILE_ATTRS), sizes
+    parts, attrs = read_dataset(dataset_path, required=SPLIT_FILE_ATTRS)
+    fitted = [parts[split] for split in (("train", "val") if fit == "trainval" else ("train",))]
+    train = (np.concatenate([part.images for part in fitted]) if fitted[0].images is not None else None,
+             sum([part.paths for part in fitted], []) if fitted[0].paths is not None else None,
+             np.concatenate([part.labels for part in fitted]))
+    evaluated = parts[FITS[fit][1]]
+    sizes = {split: len(part.labels) for split, part in parts.items()}
+    return train, (evaluated.images, evaluated.paths, evaluated.labels), parts["train"].root, attrs, sizes
 
 
 @dataclass
