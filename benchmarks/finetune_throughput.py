@@ -1,6 +1,6 @@
 """Benchmark: training images/s of a real fine-tuning run against a pure training-step loop.
 
-The real run is ``transferstudy.transfer.finetune.train_run`` (indexing, random-resized-crop + flip, normalisation,
+The real run is ``transferstudy.transfer.finetune.train`` (indexing, random-resized-crop + flip, normalisation,
 periodic evaluation and checkpointing included); the reference is the same model, batch size, optimiser,
 device, precision and memory format stepping on synthetic tensors already in place. Prints both rates and
 their ratio (target: >= 85%).
@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from transferstudy.config import ArmRecipe
 from transferstudy.data import datasets
 from transferstudy.nets import architectures as models
 from transferstudy.nets.inference import MEMORY_FORMAT, precision
@@ -71,11 +72,11 @@ def main(argv=None):
         pretrain.pretrain(args.arch, tmp / "source.h5", tmp / "ckpt.pt", tmp / "pretrain.json",
                           recipe={"epochs": 1, "batch_size": 64})
         datasets.prepare_dataset("stars_fine", tmp / "target.h5", seed=0, split_seed=0, val_fraction=0.2)
-        result = finetune.train_run(tmp / "ckpt.pt", tmp / "target.h5", tmp / "run.json", tmp / "run.pt",
-                                    init="pretrained", lr=0.01, weight_decay=1e-4, fit="train", threads=args.threads,
-                                    device=args.device,
-                                    recipe={"steps": args.steps, "batch_size": args.batch_size,
-                                            "eval_every": args.steps, "checkpoint_every": args.steps})
+        run = finetune.TrainRun(tmp / "ckpt.pt", tmp / "target.h5", tmp / "run.json", tmp / "run.pt",
+                                init="pretrained", lr=0.01, weight_decay=1e-4, fit="train", device=args.device,
+                                recipe=ArmRecipe(steps=args.steps, batch_size=args.batch_size, eval_every=args.steps,
+                                                 checkpoint_every=args.steps))
+        result = finetune.train(run, threads=args.threads)
     reference = pure_loop(args.arch, 18, args.batch_size, 32, args.steps, args.device)
     real = result["images_per_second"]
     print(f"{args.arch}, batch {args.batch_size}, {args.steps} steps, {args.threads} thread(s), "

@@ -34,7 +34,7 @@ from transferstudy.config import ArmRecipe  # noqa: E402
 from transferstudy.settings import ARM_INIT  # noqa: E402
 from transferstudy.study import Study  # noqa: E402
 from transferstudy.transfer import search  # noqa: E402
-from transferstudy.transfer.finetune import train_run  # noqa: E402
+from transferstudy.transfer.finetune import TrainRun, train  # noqa: E402
 
 
 class Runs:
@@ -51,9 +51,11 @@ class Runs:
             out = self.scratch / f"{len(self.done)}.json"
             reference = self.workdir / "results/models" / model / ("checkpoint.pt" if model in self.study.recipes
                                                                     else "pretrain.json")
-            train_run(reference, self.workdir / "results/data" / f"{dataset}.h5", out, out.with_suffix(".state.pt"),
-                      init=ARM_INIT[self.arm], lr=lr, weight_decay=weight_decay, fit=fit,
-                      recipe=ArmRecipe.of(recipe), model_name=model, threads=self.threads, keep_state=False)
+            data = self.workdir / "results/data" / f"{dataset}.h5"
+            run = TrainRun(reference, data, out, out.with_suffix(".state.pt"), init=ARM_INIT[self.arm], lr=lr,
+                           weight_decay=weight_decay, fit=fit, recipe=ArmRecipe.of(recipe), model_name=model,
+                           keep_state=False)
+            train(run, threads=self.threads)
             self.done[key] = out
             self.steps += steps
         return self.done[key]

@@ -168,6 +168,12 @@ def test_a_disabled_section_needs_nothing_but_enabled_false():
         Study(_with(lambda c: c["ablation"].update(enabled=True, switches=3)))
 
 
+def test_a_grid_job_trains_the_configs_exact_values_not_their_text_in_its_path():
+    study = Study(_with(lambda c: c["finetune"].update(lr=[0.0123456789, 0.1], weight_decay=[0, 1e-4])))
+    assert ("0.0123457", "0.0001") in study.grid("finetune")
+    assert study.grid_point("finetune", "0.0123457", "0.0001") == {"lr": 0.0123456789, "weight_decay": 1e-4}
+
+
 def test_settings_groups_fill_defaults_and_give_the_commands_their_flags():
     recipe = config.PretrainRecipe.from_mapping({"lr": 1})
     assert recipe.lr == 1.0 and isinstance(recipe.lr, float) and recipe.epochs == 8

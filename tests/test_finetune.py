@@ -36,8 +36,9 @@ def _run(artefacts, tmp_path, name, **overrides):
     options = {"init": "pretrained", "lr": 0.05, "weight_decay": 1e-4, "fit": "train",
                "recipe": {"steps": 30, "batch_size": 16, "eval_every": 10, "checkpoint_every": 10}}
     options.update(overrides)
-    return finetune.train_run(artefacts / "ckpt.pt", artefacts / "textures.h5", tmp_path / f"{name}.json",
-                              tmp_path / f"{name}.state.pt", **options)
+    run = finetune.TrainRun(artefacts / "ckpt.pt", artefacts / "textures.h5", tmp_path / f"{name}.json",
+                            tmp_path / f"{name}.state.pt", **options)
+    return finetune.train(run)
 
 
 def test_finetune_and_scratch_runs_record_their_curve(artefacts, tmp_path):
@@ -52,7 +53,7 @@ def test_finetune_and_scratch_runs_record_their_curve(artefacts, tmp_path):
 
 
 def test_refit_scores_test_and_saves_predictions(artefacts, tmp_path):
-    result = _run(artefacts, tmp_path, "refit", fit="trainval", predictions_path=tmp_path / "pred.h5")
+    result = _run(artefacts, tmp_path, "refit", fit="trainval", predictions=tmp_path / "pred.h5")
     labels, scores, attrs = read_predictions(tmp_path / "pred.h5")
     assert result["eval_split"] == "test" and len(labels) == result["sizes"]["test"] == 48
     assert result["n_fit"] == result["sizes"]["train"] + result["sizes"]["val"] == 96
@@ -201,10 +202,10 @@ def test_a_training_job_starts_without_torchvision_or_torch_dynamo(artefacts, tm
     # torchvision's package pulls in torch._dynamo, and so does making any torch.optim optimizer: about a second
     # each at the start of every training job.
     code = ("import sys; from transferstudy.transfer import finetune; "
-            f"finetune.train_run({str(artefacts / 'ckpt.pt')!r}, {str(artefacts / 'textures.h5')!r}, "
+            f"finetune.train(finetune.TrainRun({str(artefacts / 'ckpt.pt')!r}, {str(artefacts / 'textures.h5')!r}, "
             f"{str(tmp_path / 'r.json')!r}, {str(tmp_path / 's.pt')!r}, init='pretrained', lr=0.05, "
             "weight_decay=1e-4, fit='train', recipe={'steps': 2, 'batch_size': 16, 'eval_every': 1, "
-            "'checkpoint_every': 1}); "
+            "'checkpoint_every': 1})); "
             "print(sorted(m for m in sys.modules if m.startswith(('torchvision', 'torch._dynamo'))))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip().splitlines()[-1] == "[]"
@@ -318,10 +319,11 @@ def test_a_dataset_of_image_files_trains_exactly_as_the_same_images_in_memory(ar
     _as_image_files(artefacts / "textures.h5", tmp_path / "files.h5", tmp_path / "images")
     options = {"init": "pretrained", "lr": 0.05, "weight_decay": 1e-4, "fit": "trainval",
                "recipe": {"steps": 12, "batch_size": 16, "eval_every": 6, "checkpoint_every": 6}}
-    in_memory = finetune.train_run(artefacts / "ckpt.pt", artefacts / "textures.h5", tmp_path / "a.json",
-                                   tmp_path / "a.pt", **options)
-    streamed = finetune.train_run(artefacts / "ckpt.pt", tmp_path / "files.h5", tmp_path / "b.json",
-                                  tmp_path / "b.pt", workers=2, **options)
+    checkpoint = artefacts / "ckpt.pt"
+    in_memory = finetune.train(finetune.TrainRun(checkpoint, artefacts / "textures.h5", tmp_path / "a.json",
+                                                 tmp_path / "a.pt", **options))
+    streamed = finetune.train(finetune.TrainRun(checkpoint, tmp_path / "files.h5", tmp_path / "b.json",
+                                                tmp_path / "b.pt", workers=2, **options))
     assert streamed["history"] == in_memory["history"]
     assert streamed["final_metric"] == in_memory["final_metric"] and streamed["n_fit"] == 96
 

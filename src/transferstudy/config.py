@@ -71,7 +71,8 @@ def _checked(key, value, kind, metadata):
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string", dict: "a mapping"}[kind]
+        expected = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+                    dict: "a mapping"}[kind]
         raise ConfigError(f"{key} = {given!r} is not {expected}" + (" (or null: automatic)" if optional else ""))
     if metadata.get("choices") and value not in metadata["choices"]:
         raise ConfigError(f"{key} = {given!r} is not valid; valid: {', '.join(map(str, metadata['choices']))}")

@@ -12,9 +12,9 @@ from dataclasses import MISSING, fields
 
 import yaml
 
-from .config import (BOUNDS, KEY_MAP_SCHEMA, MODEL_SPECS, AblationOptions, AnalysisOptions, ConfigError, DatasetDeclaration,
-                     FeatureOptions, Group, PretrainRecipe, ProbeSolver, SourceOptions, SplitOptions, StudyOptions,
-                     SubsetOptions, TrainingArm, TransferabilityOptions)
+from .config import (BOUNDS, KEY_MAP_SCHEMA, MODEL_SPECS, AblationOptions, AnalysisOptions, ConfigError,
+                     DatasetDeclaration, FeatureOptions, Group, PretrainRecipe, ProbeSolver, SourceOptions, SplitOptions,
+                     StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions)
 
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object"}
 HEADER = ("# Generated from the settings groups of src/transferstudy/config.py by `python -m transferstudy schema "

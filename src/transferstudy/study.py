@@ -96,6 +96,10 @@ class Study:
         self.arms = {arm: TrainingArm.from_mapping(config[arm], arm) for arm in TRAINING_ARMS
                      if TrainingArm.is_enabled(config.get(arm), arm)}
         self._check_arms()
+        # Each arm's grid points by how paths write them (lr0.03_wd0): a job trains the config's exact values.
+        self._grid_points = {arm: {(grid_value(lr), grid_value(wd)): {"lr": lr, "weight_decay": wd}
+                                   for lr in options.lr for wd in options.weight_decay}
+                             for arm, options in self.arms.items()}
         enabled = SubsetOptions.is_enabled(config.get("subsets"))
         self.subsets = SubsetOptions.from_mapping(config["subsets"]) if enabled else None
         if self.subsets:
@@ -142,8 +146,11 @@ class Study:
 
     def grid(self, arm):
         """The grid points of a training arm as they appear in paths: ``[(lr, weight_decay)]``, text."""
-        options = self.arms[arm]
-        return [(grid_value(lr), grid_value(wd)) for lr in options.lr for wd in options.weight_decay]
+        return list(self._grid_points[arm])
+
+    def grid_point(self, arm, lr, weight_decay):
+        """The exact values (``{"lr", "weight_decay"}``) of a grid point given as paths write it."""
+        return dict(self._grid_points[arm][lr, weight_decay])
 
     def rung_plan(self, arm):
         """Successive halving's rungs of a training arm, ``[(points, steps)]``; empty for a grid search."""

@@ -142,6 +142,11 @@ def rung_points(wildcards, rung):
     return [(grid_value(lr), grid_value(wd)) for lr, wd in promoted_points(promoted)]
 
 
+def grid_point(wildcards):
+    """The grid point a job trains, as the config gives it (its path holds the values as text: lr0.03_wd0)."""
+    return STUDY.grid_point(wildcards.arm, wildcards.lr, wildcards.wd)
+
+
 def _run_paths(wildcards, folder, points):
     run = f"results/{wildcards.arm}/{wildcards.model}/{wildcards.dataset}/{folder}"
     return [f"{run}/lr{lr}_wd{wd}.json" for lr, wd in points]

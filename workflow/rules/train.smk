@@ -34,6 +34,7 @@ rule train_grid_point:
     params:
         code=library_code("train.py"),
         run=train_options,
+        point=grid_point,
         state="results/{arm}/{model}/{dataset}/grid/lr{lr}_wd{wd}.state.pt",
     script:
         "../scripts/train.py"
@@ -62,6 +63,7 @@ rule train_rung_point:
     params:
         code=library_code("train.py"),
         run=rung_options,
+        point=grid_point,
         state="results/{arm}/{model}/{dataset}/rung{rung}/lr{lr}_wd{wd}.state.pt",
     script:
         "../scripts/train.py"

@@ -57,7 +57,8 @@ def predict(model, x, batch_size=256, amp_dtype=None):
 @torch.no_grad()
 def network_outputs(forward, dataset, cfg, *, width, batch_size=256, workers=0, device="cpu", amp=None):
     """``forward`` of every image of a ``data.images.SplitImages`` (already in eval preprocessing), normalised
-    with the network's statistics (``cfg``, a ``PretrainedCfg``) on ``device``: float32 [N, width], and the indices of the images it skipped."""
+    with the network's statistics (``cfg``, a ``PretrainedCfg``) on ``device``: float32 [N, width], and the
+    indices of the images it skipped."""
     device = torch.device(device)
     amp_dtype = precision(device, amp)
     out, skipped = [], []

@@ -24,6 +24,7 @@ same crops.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import hashlib
 import json
@@ -105,8 +106,37 @@ def _read_training_data(dataset_path, fit):
     return train, (evaluated.images, evaluated.paths, evaluated.labels), parts["train"].root, attrs, sizes
 
 
+@dataclass(frozen=True)
+class TrainRun:
+    """One fine-tune or scratch run: the network it starts from, the data, the grid point, how it trains and
+    where it writes.
+
+    ``checkpoint``: the pretrained checkpoint or zoo record (with ``init="random"``: its architecture);
+    ``fit="train"`` trains on train and scores val (a grid point), ``"trainval"`` trains on train+val and scores
+    test (a refit, which also writes ``predictions``). ``keep_state=False`` deletes the state file once the
+    result is written; ``record`` holds extra fields for the result JSON (the selection a refit comes from).
+    """
+
+    checkpoint: str | Path
+    dataset: str | Path
+    out: str | Path
+    state: str | Path
+    init: str
+    lr: float
+    weight_decay: float
+    fit: str = "train"
+    recipe: ArmRecipe = ArmRecipe()
+    predictions: str | Path | None = None
+    model_name: str | None = None
+    device: str = StudyOptions.device
+    amp: bool | None = TrainingArm.amp
+    workers: int = TrainingArm.workers
+    keep_state: bool = True
+    record: dict | None = None
+
+
 @dataclass
-class _Run:
+class _Setup:
     """A run set up: what it trains, how it is scored, and what its result records."""
 
     loaded: Pretrained
@@ -120,28 +150,30 @@ class _Run:
     n_fit: int
 
 
-def _setup(checkpoint_path, dataset_path, state_path, *, init, lr, weight_decay, fit, recipe, device, amp, workers):
+def _setup(run):
+    recipe, device = run.recipe, run.device
     (train_images, train_paths, train_labels), (eval_images, eval_paths, eval_labels), root, attrs, sizes = \
-        _read_training_data(dataset_path, fit)
+        _read_training_data(run.dataset, run.fit)
     if recipe.batch_size > len(train_labels):
-        raise ValueError(f"batch size {recipe.batch_size} is larger than the training split of {dataset_path} "
+        raise ValueError(f"batch size {recipe.batch_size} is larger than the training split of {run.dataset} "
                          f"({len(train_labels)} examples)")
     num_classes = int(attrs["num_classes"])
-    loaded = pretrained.load(checkpoint_path)
+    loaded = pretrained.load(run.checkpoint)
     cfg = loaded.pretrained_cfg
-    config = {"init": init, "lr": lr, "weight_decay": weight_decay, "fit": fit, "recipe": recipe.as_dict(),
-              "checkpoint_sha256": loaded.info.sha256, "dataset_sha256": sha256_file(dataset_path)}
-    model = build_model(init, loaded, num_classes, recipe.seed).to(device)
-    optimizer = sgd_nesterov(model, lr, recipe.momentum, weight_decay / lr)
-    loop = StepLoop(model, optimizer, lr=lr, total_steps=recipe.steps, device=device, amp=amp,
-                    draws_seed=recipe.seed, state_path=state_path, state_config=config,
-                    checkpoint_every=recipe.checkpoint_every, name="refit" if fit == "trainval" else "grid point")
+    config = {"init": run.init, "lr": run.lr, "weight_decay": run.weight_decay, "fit": run.fit,
+              "recipe": recipe.as_dict(), "checkpoint_sha256": loaded.info.sha256,
+              "dataset_sha256": sha256_file(run.dataset)}
+    model = build_model(run.init, loaded, num_classes, recipe.seed).to(device)
+    optimizer = sgd_nesterov(model, run.lr, recipe.momentum, run.weight_decay / run.lr)
+    loop = StepLoop(model, optimizer, lr=run.lr, total_steps=recipe.steps, device=device, amp=run.amp,
+                    draws_seed=recipe.seed, state_path=run.state, state_config=config,
+                    checkpoint_every=recipe.checkpoint_every, name="refit" if run.fit == "trainval" else "grid point")
     # Datasets held in the split file live on the device and are cropped there; datasets of image files
     # stream through DataLoader workers that decode and crop.
     batches = CropBatches(train_labels, images_uint8=train_images, paths=train_paths, root=root,
                           size=cfg.image_size, mean=cfg.mean, std=cfg.std, seed=recipe.seed,
                           batch_size=recipe.batch_size, crop_scale_min=recipe.crop_scale_min,
-                          total_steps=recipe.steps, first_step=loop.step, device=device, workers=workers)
+                          total_steps=recipe.steps, first_step=loop.step, device=device, workers=run.workers)
     for module in model.modules():  # batch-norm momentum is not part of the state: set it whether resumed or not
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.momentum = _bn_momentum(batches.steps_per_epoch)
@@ -156,59 +188,52 @@ def _setup(checkpoint_path, dataset_path, state_path, *, init, lr, weight_decay,
         def scores():
             model.eval()
             return network_outputs(model, eval_files, cfg, width=num_classes, batch_size=recipe.batch_size,
-                                   workers=workers, device=device, amp=amp)[0]
-    return _Run(loaded=loaded, attrs=attrs, sizes=sizes, config=config, loop=loop, batches=batches, scores=scores,
-                eval_labels=eval_labels, n_fit=len(train_labels))
+                                   workers=run.workers, device=device, amp=run.amp)[0]
+    return _Setup(loaded=loaded, attrs=attrs, sizes=sizes, config=config, loop=loop, batches=batches, scores=scores,
+                  eval_labels=eval_labels, n_fit=len(train_labels))
 
 
-def train_run(checkpoint_path, dataset_path, out_path, state_path, *, init, lr, weight_decay, fit,
-              recipe=None, predictions_path=None, model_name=None, threads=1, device="cpu", amp=None,
-              workers=0, keep_state=True, record=None):
-    """One fine-tune or scratch run with ``recipe`` (an ``ArmRecipe``, or a mapping of its keys), resumable;
-    writes the result JSON (and test predictions for a refit).
+def train(run, *, threads=1):
+    """Train one ``TrainRun``, resumable from its state file; writes the result JSON (and test predictions for a
+    refit) and returns the result.
 
     A grid point (``fit="train"``) whose loss becomes non-finite is recorded as diverged (no metric) rather
     than failing, since a too-large learning rate is a legitimate grid outcome; a diverging refit raises.
-    ``keep_state=False`` deletes the state file once the result is written. ``record`` holds extra fields
-    for the result JSON (e.g. the selection that chose this refit's learning rate and weight decay).
     """
-    recipe = ArmRecipe.of(recipe)
-    check_run(lr, weight_decay, init, fit)
+    run = dataclasses.replace(run, recipe=ArmRecipe.of(run.recipe))
+    check_run(run.lr, run.weight_decay, run.init, run.fit)
     torch.set_num_threads(threads)
     started = time.time()
-    run = _setup(checkpoint_path, dataset_path, state_path, init=init, lr=lr, weight_decay=weight_decay, fit=fit,
-                 recipe=recipe, device=device, amp=amp, workers=workers)
-    selection = (record or {}).get("selection")
+    setup = _setup(run)
+    selection = (run.record or {}).get("selection")
     if selection is not None:
-        this = {"model": model_name or run.loaded.info.arch, "dataset": run.attrs["dataset"],
-                "setting": INIT_ARM[init]}
+        this = {"model": run.model_name or setup.loaded.info.arch, "dataset": setup.attrs["dataset"],
+                "setting": INIT_ARM[run.init]}
         other = {key: selection.get(key) for key in this}
         if other != this:
             raise ValueError(f"the selection was made for {other}, not for this run's {this}; refit with the "
                              "selection of this model, dataset and setting")
-    metric, eval_split = run.attrs["metric"], FITS[fit][1]
+    metric, eval_split = setup.attrs["metric"], FITS[run.fit][1]
 
     def report(step, stats):
-        run.loop.history.append({"step": step, "metric": metrics.score(metric, run.eval_labels, run.scores()),
-                                 "loss": stats["loss"]})
-        log.info("step %d/%d  loss %.4f  %s %s %.4f", step, recipe.steps, stats["loss"], eval_split, metric,
-                 run.loop.history[-1]["metric"])
+        setup.loop.history.append({"step": step, "metric": metrics.score(metric, setup.eval_labels, setup.scores()),
+                                   "loss": stats["loss"]})
+        log.info("step %d/%d  loss %.4f  %s %s %.4f", step, run.recipe.steps, stats["loss"], eval_split, metric,
+                 setup.loop.history[-1]["metric"])
 
-    diverged_at = run.loop.run(run.batches, functools.partial(_classification_step,
-                                                              multilabel=bool(run.attrs["multilabel"])),
-                               report_every=recipe.eval_every, report=report,
-                               on_divergence="stop" if fit == "train" else "raise")
-    final_scores = None if diverged_at else run.scores()
-    result = _result(run, recipe, init=init, lr=lr, weight_decay=weight_decay, fit=fit, model_name=model_name,
-                     final_scores=final_scores, diverged_at=diverged_at, checkpoint_path=checkpoint_path,
-                     started=started, record=record)
-    if predictions_path is not None:
-        write_predictions(predictions_path, run.eval_labels, final_scores,
+    diverged_at = setup.loop.run(setup.batches, functools.partial(_classification_step,
+                                                                  multilabel=bool(setup.attrs["multilabel"])),
+                                 report_every=run.recipe.eval_every, report=report,
+                                 on_divergence="stop" if run.fit == "train" else "raise")
+    final_scores = None if diverged_at else setup.scores()
+    result = _result(setup, run, final_scores=final_scores, diverged_at=diverged_at, started=started)
+    if run.predictions is not None:
+        write_predictions(run.predictions, setup.eval_labels, final_scores,
                           {"model": result["model"], "dataset": result["dataset"], "setting": result["setting"],
                            "metric": metric})
-    write_json(out_path, result)
-    if not keep_state:
-        Path(state_path).unlink(missing_ok=True)
+    write_json(run.out, result)
+    if not run.keep_state:
+        Path(run.state).unlink(missing_ok=True)
     return result
 
 
@@ -218,24 +243,23 @@ def _classification_step(model, x, y, *, multilabel):
     return _loss(logits, y, multilabel), logits
 
 
-def _result(run, recipe, *, init, lr, weight_decay, fit, model_name, final_scores, diverged_at, checkpoint_path,
-            started, record):
+def _result(setup, run, *, final_scores, diverged_at, started):
     """What a run's JSON records: the outcome, its curve, and what traces it."""
-    loop, metric, steps_per_epoch = run.loop, run.attrs["metric"], run.batches.steps_per_epoch
+    loop, metric, steps_per_epoch, recipe = setup.loop, setup.attrs["metric"], setup.batches.steps_per_epoch, run.recipe
     return {
-        "model": model_name or run.loaded.info.arch, "arch": run.loaded.info.arch,
-        "dataset": run.attrs["dataset"], "setting": INIT_ARM[init], "init": init, "fit": fit,
-        "lr": lr, "weight_decay": weight_decay, "metric": metric, "eval_split": FITS[fit][1],
-        "final_metric": None if diverged_at else metrics.score(metric, run.eval_labels, final_scores),
+        "model": run.model_name or setup.loaded.info.arch, "arch": setup.loaded.info.arch,
+        "dataset": setup.attrs["dataset"], "setting": INIT_ARM[run.init], "init": run.init, "fit": run.fit,
+        "lr": run.lr, "weight_decay": run.weight_decay, "metric": metric, "eval_split": FITS[run.fit][1],
+        "final_metric": None if diverged_at else metrics.score(metric, setup.eval_labels, final_scores),
         "diverged_at_step": diverged_at, "history": loop.history,
         "steps_per_epoch": steps_per_epoch, "bn_momentum": _bn_momentum(steps_per_epoch),
-        "sizes": run.sizes, "n_fit": run.n_fit, "split_seed": run.attrs.get("split_seed"), "recipe": recipe.as_dict(),
-        "device": str(loop.device), "amp": precision_label(loop.amp_dtype), "resumed_from_step": loop.resumed_from,
-        "config_hash": _config_hash(run.config), "checkpoint": str(checkpoint_path),
-        "checkpoint_sha256": run.config["checkpoint_sha256"], "dataset_sha256": run.config["dataset_sha256"],
-        "train_seconds": round(loop.seconds, 3),
+        "sizes": setup.sizes, "n_fit": setup.n_fit, "split_seed": setup.attrs.get("split_seed"),
+        "recipe": recipe.as_dict(), "device": str(loop.device), "amp": precision_label(loop.amp_dtype),
+        "resumed_from_step": loop.resumed_from, "config_hash": _config_hash(setup.config),
+        "checkpoint": str(run.checkpoint), "checkpoint_sha256": setup.config["checkpoint_sha256"],
+        "dataset_sha256": setup.config["dataset_sha256"], "train_seconds": round(loop.seconds, 3),
         "images_per_second": round(loop.steps_per_second * recipe.batch_size, 1),
-        "wall_seconds": round(time.time() - started, 2), "versions": library_versions(), **(record or {}),
+        "wall_seconds": round(time.time() - started, 2), "versions": library_versions(), **(run.record or {}),
     }
 
 
@@ -267,6 +291,6 @@ def main(argv=None):
     if refit["lr"] is None:
         parser.error("give --lr (and --weight-decay), or --selection")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    train_run(args.checkpoint, args.dataset, args.out, args.state, init=args.init, fit=args.fit,
-              recipe=ArmRecipe.from_arguments(args), predictions_path=args.predictions, model_name=args.model_name,
-              threads=args.threads, device=args.device, amp=args.amp, workers=args.workers, **refit)
+    train(TrainRun(args.checkpoint, args.dataset, args.out, args.state, init=args.init, fit=args.fit,
+                   recipe=ArmRecipe.from_arguments(args), predictions=args.predictions, model_name=args.model_name,
+                   device=args.device, amp=args.amp, workers=args.workers, **refit), threads=args.threads)

@@ -123,7 +123,7 @@ def select_hyperparameters(grid_paths, out_path=None, rungs=()):
 
 
 def refit_options(selection_path):
-    """The ``train_run`` options of a refit from a selection file: its learning rate and weight decay, and
+    """The ``finetune.TrainRun`` fields of a refit from a selection file: its learning rate and weight decay, and
     the selection itself, recorded in the result."""
     selection = read_json(selection_path)
     return {"lr": selection["lr"], "weight_decay": selection["weight_decay"], "record": {"selection": selection}}

@@ -45,7 +45,8 @@ def port_cfg(settings):
 
     scale = settings["input_range"][1]
     order = slice(None, None, -1) if settings["input_space"] == "BGR" else slice(None)
-    return PretrainedCfg(input_size=tuple(settings["input_size"]), mean=tuple(m / scale for m in settings["mean"][order]),
+    return PretrainedCfg(input_size=tuple(settings["input_size"]),
+                         mean=tuple(m / scale for m in settings["mean"][order]),
                          std=tuple(v / scale for v in settings["std"][order]), interpolation="bilinear", crop_pct=0.875)
 
 
