@@ -7,7 +7,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from transferstudy import metrics
-from transferstudy.transfer import probe
+from transferstudy.transfer import logistic, probe
 from transferstudy.io import read_predictions, write_split_file
 
 
@@ -31,11 +31,11 @@ def _objective(x, labels, coef, intercept, penalty):
 def test_multinomial_fit_matches_scikit_learn(penalty, whiten):
     x, labels = _blobs()
     sk = LogisticRegression(C=1 / penalty, tol=1e-10, max_iter=10_000).fit(x, labels)
-    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 4, False, standardize=False,
+    problem = logistic.LogisticProblem(torch.tensor(x), torch.tensor(labels), 4, False, standardize=False,
                                     whiten=whiten)
     problem.penalty = penalty
     theta = problem.zeros()
-    info = probe.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-7, history_size=10)
+    info = logistic.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-7, history_size=10)
     assert info.converged and info.grad_norm <= 1e-7
     weights = problem.standardized_weights(theta)
     coef, intercept = weights[:, :-1].numpy(), weights[:, -1].numpy()
@@ -50,15 +50,15 @@ def test_multinomial_fit_matches_scikit_learn(penalty, whiten):
 @pytest.mark.parametrize("whiten", [False, True])
 def test_float32_fit_is_converged_when_checked_in_float64(whiten):
     x, labels = _blobs(n=2000, d=64, classes=10, seed=1)
-    problems = {dtype: probe.LogisticProblem(torch.tensor(x, dtype=dtype), torch.tensor(labels), 10, False,
+    problems = {dtype: logistic.LogisticProblem(torch.tensor(x, dtype=dtype), torch.tensor(labels), 10, False,
                                              whiten=whiten) for dtype in (torch.float32, torch.float64)}
     for problem in problems.values():
         problem.penalty = 1.0
     theta = problems[torch.float32].zeros()
-    info = probe.minimize_lbfgs(problems[torch.float32], theta, max_iter=1000, tol=1e-4, history_size=10)
+    info = logistic.minimize_lbfgs(problems[torch.float32], theta, max_iter=1000, tol=1e-4, history_size=10)
     assert info.converged
     # The float32 solution, over standardised features, evaluated by the float64 problem without whitening.
-    exact = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 10, False, whiten=False)
+    exact = logistic.LogisticProblem(torch.tensor(x), torch.tensor(labels), 10, False, whiten=False)
     exact.penalty = 1.0
     weights = problems[torch.float32].standardized_weights(theta).double()
     loss, grad = exact(weights)
@@ -66,9 +66,9 @@ def test_float32_fit_is_converged_when_checked_in_float64(whiten):
     # Stopping at tol = 1e-4 leaves an objective gap to the optimum; float32 must not leave a larger one
     # than float64 stopped at the same tolerance.
     optimum = exact.zeros()
-    assert probe.minimize_lbfgs(exact, optimum, max_iter=1000, tol=1e-9, history_size=10).converged
+    assert logistic.minimize_lbfgs(exact, optimum, max_iter=1000, tol=1e-9, history_size=10).converged
     same_tol = problems[torch.float64].zeros()
-    assert probe.minimize_lbfgs(problems[torch.float64], same_tol, max_iter=1000, tol=1e-4, history_size=10).converged
+    assert logistic.minimize_lbfgs(problems[torch.float64], same_tol, max_iter=1000, tol=1e-4, history_size=10).converged
     best = exact(optimum)[0]
     gap64 = exact(problems[torch.float64].standardized_weights(same_tol))[0] - best
     assert 0 <= loss - best <= 1.5 * gap64 + 1e-7
@@ -80,11 +80,11 @@ def test_multilabel_fit_is_one_binary_regression_per_class(whiten):
     rng = np.random.default_rng(3)
     targets = np.stack([labels == 0, labels == 1, rng.random(len(x)) < 0.3], 1).astype(np.uint8)
     penalty = 3.0
-    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(targets), 3, True, standardize=False,
+    problem = logistic.LogisticProblem(torch.tensor(x), torch.tensor(targets), 3, True, standardize=False,
                                     whiten=whiten)
     problem.penalty = penalty
     theta = problem.zeros()
-    assert probe.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-8, history_size=10).converged
+    assert logistic.minimize_lbfgs(problem, theta, max_iter=1000, tol=1e-8, history_size=10).converged
     theta = problem.standardized_weights(theta)
     for k in range(3):
         sk = LogisticRegression(C=1 / penalty, tol=1e-10, max_iter=10_000).fit(x, targets[:, k])
@@ -192,7 +192,7 @@ def test_command_line_runs_the_same_code_and_saves_test_predictions(tmp_path):
 def test_analytic_gradient_equals_autograd_of_the_original_objective(whiten):
     x, labels = _blobs(n=50, d=5, classes=3)
     for multilabel, y in ((False, torch.tensor(labels)), (True, torch.tensor(np.eye(3)[labels]))):
-        problem = probe.LogisticProblem(torch.tensor(x), y, 3, multilabel, whiten=whiten)
+        problem = logistic.LogisticProblem(torch.tensor(x), y, 3, multilabel, whiten=whiten)
         problem.penalty = 2.0
         theta = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
         loss, grad = problem(theta.detach())
@@ -209,7 +209,7 @@ def test_analytic_gradient_equals_autograd_of_the_original_objective(whiten):
 @pytest.mark.parametrize("whiten", [False, True])
 def test_scores_and_refit_problem_share_the_fitted_coordinates(whiten):
     x, labels = _blobs(n=60, d=5, classes=3)
-    problem = probe.LogisticProblem(torch.tensor(x[:40]), torch.tensor(labels[:40]), 3, False, whiten=whiten)
+    problem = logistic.LogisticProblem(torch.tensor(x[:40]), torch.tensor(labels[:40]), 3, False, whiten=whiten)
     theta = torch.randn(3, 6, dtype=torch.float64)
     rest = torch.tensor(x[40:])
     torch.testing.assert_close(problem.scores(theta, rest), problem.transform(rest) @ theta.T)
@@ -221,16 +221,16 @@ def test_scores_and_refit_problem_share_the_fitted_coordinates(whiten):
 
 def test_a_failed_line_search_is_reported_with_a_finite_loss(monkeypatch):
     x, labels = _blobs(n=100, d=4, classes=3)
-    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 3, False)
+    problem = logistic.LogisticProblem(torch.tensor(x), torch.tensor(labels), 3, False)
     problem.penalty = 1.0
-    monkeypatch.setattr(probe, "_line_search", lambda *args, **kwargs: (None, None))
-    info = probe.minimize_lbfgs(problem, problem.zeros(), max_iter=10, tol=1e-6, history_size=5)
+    monkeypatch.setattr(logistic, "_line_search", lambda *args, **kwargs: (None, None))
+    info = logistic.minimize_lbfgs(problem, problem.zeros(), max_iter=10, tol=1e-6, history_size=5)
     assert not info.converged and info.iterations == 0 and np.isfinite(info.loss)
 
 
 def test_gradient_norm_is_the_standardised_max_or_a_lower_bound_above_tol():
-    x, labels = _blobs(n=300, d=2 * probe.WATCHED_COLUMNS, classes=5, seed=4)
-    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 5, False, whiten=True)
+    x, labels = _blobs(n=300, d=2 * logistic.WATCHED_COLUMNS, classes=5, seed=4)
+    problem = logistic.LogisticProblem(torch.tensor(x), torch.tensor(labels), 5, False, whiten=True)
     problem.penalty = 3.0
     xs = (torch.tensor(x) - problem.mean) / problem.std
     rng = torch.Generator().manual_seed(0)
@@ -250,17 +250,17 @@ def test_gradient_norm_is_the_standardised_max_or_a_lower_bound_above_tol():
 
 def test_a_fit_stopped_unconverged_records_the_exact_gradient_norm():
     x, labels = _blobs(n=300, d=40, classes=5, seed=5)
-    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 5, False, whiten=True)
+    problem = logistic.LogisticProblem(torch.tensor(x), torch.tensor(labels), 5, False, whiten=True)
     problem.penalty = 1e-3
     theta = problem.zeros()
-    info = probe.minimize_lbfgs(problem, theta, max_iter=2, tol=1e-12, history_size=5)
+    info = logistic.minimize_lbfgs(problem, theta, max_iter=2, tol=1e-12, history_size=5)
     assert not info.converged and info.iterations == 2
     assert info.grad_norm == pytest.approx(problem.gradient_norm(problem(theta)[1]), rel=1e-9)
 
 
 def test_every_path_entry_scores_its_own_solution_on_val():
     x, labels = _blobs(n=600, d=10, classes=4, seed=6)
-    problem = probe.LogisticProblem(torch.tensor(x[:400]), torch.tensor(labels[:400]), 4, False)
+    problem = logistic.LogisticProblem(torch.tensor(x[:400]), torch.tensor(labels[:400]), 4, False)
     val_features = problem.transform(torch.tensor(x[400:]))
     grid, solutions = probe.regularization_path(problem, probe.penalty_grid(1e-6, 1e5, 45), val_features,
                                                 labels[400:], "top1", max_iter=1000, tol=1e-4, history_size=30)
@@ -271,13 +271,13 @@ def test_every_path_entry_scores_its_own_solution_on_val():
 
 def test_a_guessed_direction_is_searched_first_and_an_ascending_one_ignored():
     x, labels = _blobs(n=300, d=10, classes=4, seed=7)
-    problem = probe.LogisticProblem(torch.tensor(x), torch.tensor(labels), 4, False)
+    problem = logistic.LogisticProblem(torch.tensor(x), torch.tensor(labels), 4, False)
     problem.penalty = 1.0
     options = {"max_iter": 1000, "tol": 1e-8, "history_size": 10}
 
     def fit(guess=None):
         theta = problem.zeros()
-        return probe.minimize_lbfgs(problem, theta, guess=guess, **options), theta
+        return logistic.minimize_lbfgs(problem, theta, guess=guess, **options), theta
 
     plain, plain_theta = fit()
     grad = problem(problem.zeros())[1]
