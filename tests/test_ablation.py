@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, job_counts, run_snakemake
-from transferstudy.analysis import ablation, catalogue, figures, tables
+from transferstudy import cli
+from transferstudy.analysis import ablation, catalogue, figures, plotting
 from transferstudy.config import ConfigError
 from transferstudy.io import write_split_file
 from transferstudy.nets import zoo
@@ -140,9 +141,9 @@ def test_standalone_analysis_with_a_mixed_zoo_draws_the_ablation_figure(tmp_path
     csv = tmp_path / "accuracy.csv"
     csv.write_text(ACCURACY)
     with pytest.raises(ValueError, match=r"2 \(model, dataset\) cell\(s\) missing.*\(tv, d2\).*\(tv, d3\)"):
-        tables.main([str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux"])
+        cli.main(["analysis", str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux"])
     # The downloaded network has one dataset of three: the complete sub-matrix leaves it out, and says so.
-    tables.main([str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux",
+    cli.main(["analysis", str(csv), "--out", str(tmp_path), "--mixed-zoo", "a.all", "b.dropout", "c.aux",
                  "--incomplete", "complete_submatrix"])
     correlation = pd.read_csv(tmp_path / "correlation.csv").set_index(["setting", "dataset"])
     mean = correlation.loc[("logistic_regression", "mean (logit)")]
@@ -177,7 +178,7 @@ def test_tsne_table_embeds_each_models_test_features_and_separated_classes_stay_
     assert silhouette["a"] > 0.5 > silhouette["a.all"]
     again = ablation.tsne_table(paths, perplexity=10, max_points=100, seed=0)
     pd.testing.assert_frame_equal(table, again)  # seeded
-    figures.save(figures.fig6_tsne(table), [tmp_path / "tsne.png"])
+    plotting.save(figures.fig6_tsne(table), [tmp_path / "tsne.png"])
     assert (tmp_path / "tsne.png").stat().st_size > 10_000
 
 

@@ -1,6 +1,7 @@
 import pandas as pd
 import pytest
 
+from transferstudy import cli
 from transferstudy.analysis import catalogue, figures, tables
 
 HAND_WRITTEN = """model,dataset,setting,metric,value,source_top1
@@ -41,7 +42,7 @@ def test_standalone_analysis_of_a_hand_written_table(tmp_path):
     csv = tmp_path / "accuracy.csv"
     csv.write_text(HAND_WRITTEN + SCRATCH)
     _curves().to_csv(tmp_path / "curves.csv", index=False)
-    tables.main([str(csv), "--out", str(tmp_path / "out"), "--convergence", str(tmp_path / "curves.csv")])
+    cli.main(["analysis", str(csv), "--out", str(tmp_path / "out"), "--convergence", str(tmp_path / "curves.csv")])
     out = tmp_path / "out"
     correlation = pd.read_csv(out / "correlation.csv")
     assert set(correlation.setting) == {"logistic_regression", "finetune", "scratch"}

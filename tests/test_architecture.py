@@ -10,7 +10,7 @@ from transferstudy.provenance import imported_modules
 PACKAGE = ROOT / "src" / "transferstudy"
 
 # Each layer may import its own modules and those of the layers before it, never a later one.
-LAYERS = ["shared", "data", "nets", "train", "transfer", "analysis", "study"]
+LAYERS = ["shared", "data", "nets", "train", "transfer", "analysis", "study", "cli"]
 SHARED = {"io", "provenance", "logs", "metrics", "settings", "switches", "config", "schema"}
 
 
@@ -24,7 +24,7 @@ def _layer(module):
     if len(parts) == 1 or parts[1] in SHARED:
         return "shared"
     if parts[1] == "__main__":
-        return "study"
+        return "cli"
     return parts[1]
 
 

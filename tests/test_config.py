@@ -3,7 +3,6 @@ import copy
 import dataclasses
 import subprocess
 import sys
-import typing
 
 import pytest
 import yaml
@@ -11,7 +10,7 @@ import yaml
 from conftest import ROOT, run_snakemake
 from transferstudy import config, schema
 from transferstudy.nets.sources import registry
-from transferstudy.__main__ import STAGES
+from transferstudy.cli import STAGES
 from transferstudy.config import ConfigError
 from transferstudy.nets import zoo
 from transferstudy.settings import ESTIMATORS
@@ -220,7 +219,7 @@ def test_the_command_lists_every_stage_and_runs_one(tmp_path):
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_every_stage_describes_its_options(stage, capsys, monkeypatch):
-    from transferstudy.__main__ import main
+    from transferstudy.cli import main
 
     monkeypatch.setattr(sys, "argv", list(sys.argv))  # main names the program in sys.argv[0]
     with pytest.raises(SystemExit) as stopped:

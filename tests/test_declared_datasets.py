@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from transferstudy.__main__ import main as cli
+from transferstudy.cli import main as cli
 from transferstudy.config import ConfigError
 from transferstudy.data import datasets, declared
 from transferstudy.io import read_attrs

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferstudy.analysis import ablation, convergence, figures
+from transferstudy.analysis import ablation, convergence, figures, plotting
 from transferstudy.analysis import subsets as subset_analysis
+from transferstudy.analysis.catalogue import FIGURE_TABLES
 from transferstudy.analysis.transferability import evaluation_table
 
 DATASETS = ["food101", "cifar10", "cifar100", "birdsnap", "sun397", "stanford_cars", "fgvc_aircraft", "voc2007",
@@ -133,7 +134,7 @@ def _overlaps(boxes):
 
 
 def _draw(name, tables):
-    fig = figures.FIGURES[name](**{table: tables[table] for table in figures.FIGURE_TABLES[name]})
+    fig = figures.FIGURES[name](**{table: tables[table] for table in FIGURE_TABLES[name]})
     fig.canvas.draw()
     return fig
 
@@ -152,15 +153,15 @@ def test_no_text_covers_another_or_a_data_point(name, every_table, tmp_path):
     covered = [(text, int(np.sum((points[:, 0] > box.x0) & (points[:, 0] < box.x1) & (points[:, 1] > box.y0)
                                  & (points[:, 1] < box.y1)))) for text, box in boxes]
     assert not [c for c in covered if c[1]], [c for c in covered if c[1]][:5]
-    figures.save(fig, [tmp_path / f"{name}.png"])
+    plotting.save(fig, [tmp_path / f"{name}.png"])
 
 
 def test_percent_ticks_are_round_and_enough():
-    assert list(figures.percent_ticks(0.70, 0.83) * 100) == pytest.approx([70, 72, 74, 76, 78, 80, 82])
-    assert list(figures.percent_ticks(0.05, 0.95) * 100) == pytest.approx([5, 20, 50, 70, 90])
-    assert list(figures.percent_ticks(0.971, 0.989, max_ticks=5) * 100) == pytest.approx([97.2, 97.6, 98.0, 98.4, 98.8])
+    assert list(plotting.percent_ticks(0.70, 0.83) * 100) == pytest.approx([70, 72, 74, 76, 78, 80, 82])
+    assert list(plotting.percent_ticks(0.05, 0.95) * 100) == pytest.approx([5, 20, 50, 70, 90])
+    assert list(plotting.percent_ticks(0.971, 0.989, max_ticks=5) * 100) == pytest.approx([97.2, 97.6, 98.0, 98.4, 98.8])
     # A wide range: the logit axis's own round values, so the stretched top still has labels.
-    assert list(figures.percent_ticks(0.45, 0.99) * 100) == pytest.approx([50, 70, 90, 95, 98, 99])
+    assert list(plotting.percent_ticks(0.45, 0.99) * 100) == pytest.approx([50, 70, 90, 95, 98, 99])
 
 
 def test_axes_have_four_round_percent_ticks_and_datasets_keep_the_studys_order():

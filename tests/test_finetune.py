@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from transferstudy import cli
 from transferstudy.config import PretrainRecipe
 from transferstudy.data import datasets
 from transferstudy.io import read_predictions
@@ -279,12 +280,12 @@ def test_command_line_grid_point_selection_and_refit(artefacts, tmp_path, capsys
     common = [str(artefacts / "ckpt.pt"), str(artefacts / "textures.h5"), "--steps", "10", "--batch-size", "16",
               "--eval-every", "5", "--checkpoint-every", "5"]
     for lr in ("0.01", "0.1"):
-        finetune.main([*common, "--lr", lr, "--out", str(tmp_path / f"lr{lr}.json"),
+        cli.main(["finetune", *common, "--lr", lr, "--out", str(tmp_path / f"lr{lr}.json"),
                        "--state", str(tmp_path / f"lr{lr}.pt")])
-    finetune.main(["select", str(tmp_path / "lr0.01.json"), str(tmp_path / "lr0.1.json"),
+    cli.main(["finetune", "select", str(tmp_path / "lr0.01.json"), str(tmp_path / "lr0.1.json"),
                    "--out", str(tmp_path / "selected.json")])
     assert "validation top1" in capsys.readouterr().out
-    finetune.main([*common, "--selection", str(tmp_path / "selected.json"), "--fit", "trainval",
+    cli.main(["finetune", *common, "--selection", str(tmp_path / "selected.json"), "--fit", "trainval",
                    "--out", str(tmp_path / "refit.json"), "--state", str(tmp_path / "refit.pt")])
     selection, refit = (json.loads((tmp_path / f).read_text()) for f in ("selected.json", "refit.json"))
     assert refit["lr"] == selection["lr"] and refit["selection"] == selection and refit["eval_split"] == "test"
@@ -292,7 +293,7 @@ def test_command_line_grid_point_selection_and_refit(artefacts, tmp_path, capsys
     (tmp_path / "other.json").write_text(json.dumps({**selection, "dataset": "stars_fine"}))
     with pytest.raises(ValueError, match=r"the selection was made for \{.*'dataset': 'stars_fine'.*not for this "
                                          r"run's \{.*'dataset': 'textures'"):
-        finetune.main([*common, "--selection", str(tmp_path / "other.json"), "--fit", "trainval",
+        cli.main(["finetune", *common, "--selection", str(tmp_path / "other.json"), "--fit", "trainval",
                        "--out", str(tmp_path / "refit2.json"), "--state", str(tmp_path / "refit2.pt")])
 
 

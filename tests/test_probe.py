@@ -6,6 +6,7 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from transferstudy import cli
 from transferstudy import metrics
 from transferstudy.transfer import logistic, probe
 from transferstudy.io import read_predictions, write_split_file
@@ -179,7 +180,7 @@ def test_one_class_is_refused(tmp_path):
 
 def test_command_line_runs_the_same_code_and_saves_test_predictions(tmp_path):
     path = _features_file(tmp_path / "f.h5")
-    probe.main([str(path), "--out", str(tmp_path / "cli.json"), "--num-penalties", "3",
+    cli.main(["probe", str(path), "--out", str(tmp_path / "cli.json"), "--num-penalties", "3",
                 "--predictions", str(tmp_path / "pred.h5")])
     result = json.loads((tmp_path / "cli.json").read_text())
     assert len(result["grid"]) == 3 and result["solver"]["num_penalties"] == 3
@@ -293,7 +294,7 @@ def test_a_guessed_direction_is_searched_first_and_an_ascending_one_ignored():
 
 
 def test_an_option_out_of_range_is_a_usage_error_not_a_traceback(capsys):
-    from transferstudy.__main__ import main
+    from transferstudy.cli import main
 
     assert main(["probe", "features.h5", "--out", "r.json", "--penalty-min", "-1"]) == 2
     error = capsys.readouterr().err

@@ -9,8 +9,8 @@ import yaml
 from scipy import stats as scipy_stats
 
 from conftest import ROOT
+from transferstudy import cli
 from transferstudy.analysis import subsets as subset_analysis
-from transferstudy.analysis import tables
 from transferstudy.analysis.catalogue import figures_for
 from transferstudy.config import ConfigError
 from transferstudy.data import subsets
@@ -157,7 +157,7 @@ def test_the_standalone_analysis_draws_the_training_set_size_figures(tmp_path):
     accuracy_csv, subsets_csv = tmp_path / "accuracy.csv", tmp_path / "subsets.csv"
     _accuracy().to_csv(accuracy_csv, index=False)
     table.to_csv(subsets_csv, index=False)
-    tables.main([str(accuracy_csv), "--out", str(tmp_path / "out"), "--subsets", str(subsets_csv)])
+    cli.main(["analysis", str(accuracy_csv), "--out", str(tmp_path / "out"), "--subsets", str(subsets_csv)])
     for name in ("subsets_summary.csv", "subsets_correlation.csv", "fig8_training_set_size.pdf",
                  "fig9_subsets_pretrained_vs_random.pdf"):
         assert (tmp_path / "out" / name).stat().st_size > 0, name

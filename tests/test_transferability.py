@@ -9,7 +9,7 @@ from scipy import optimize
 from scipy import stats as scipy_stats
 from scipy.stats import multivariate_normal
 
-from transferstudy.analysis import tables
+from transferstudy import cli
 from transferstudy.analysis.transferability import evaluation_table, transferability_table, weighted_tau
 from transferstudy.io import write_split_file
 from transferstudy.transfer import transferability as tr
@@ -244,7 +244,7 @@ def test_the_standalone_analysis_judges_estimators_of_a_table_made_elsewhere(tmp
     accuracy, scores = tmp_path / "accuracy.csv", tmp_path / "transferability.csv"
     _accuracy().to_csv(accuracy, index=False)
     _scores(_accuracy()).to_csv(scores, index=False)
-    assert tables.main([str(accuracy), "--out", str(tmp_path / "out"), "--transferability", str(scores),
+    assert cli.main(["analysis", str(accuracy), "--out", str(tmp_path / "out"), "--transferability", str(scores),
                         "--incomplete", "complete_submatrix"]) is None
     assert len(pd.read_csv(tmp_path / "out" / "transferability_evaluation.csv")) == 3 * 3 + 3
     assert (tmp_path / "out" / "fig7_transferability.pdf").read_bytes()[:4] == b"%PDF"

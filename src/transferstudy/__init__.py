@@ -3,7 +3,7 @@
 The library knows nothing of Snakemake; the workflow is a thin layer over it. Dependencies point one way,
 from data to analysis, and no module imports one of a later layer:
 
-    shared  ->  data  ->  nets  ->  train  ->  transfer  ->  analysis  ->  study
+    shared  ->  data  ->  nets  ->  train  ->  transfer  ->  analysis  ->  study  ->  cli
 
 - shared (top-level modules, no torch): ``io`` (atomic files, the HDF5 split-file format), ``provenance``
   (versions, hashes), ``logs``, ``metrics`` (the paper's metrics), ``settings`` (the names of the transfer
@@ -18,11 +18,13 @@ from data to analysis, and no module imports one of a later layer:
 - ``analysis``: the accuracy table, statistics, convergence, the ablation, the estimators' evaluation,
   training-set-size curves, the figure catalogue and the figures;
 - ``study``: a configuration planned into models, datasets, settings and figures, without torch (what the
-  workflow's DAG is built from).
+  workflow's DAG is built from);
+- ``cli``: the command line, every stage as a command (``python -m transferstudy``, ``__main__``).
 
 Each package's docstring names its modules (a test holds them to each other).
 
-Every stage is also a command: ``python -m transferstudy <stage> ...`` (or ``transferstudy <stage>``).
+Every stage is also a command: ``python -m transferstudy <stage> ...`` (or ``transferstudy <stage>``), all of
+them in ``cli``.
 """
 
 __version__ = "0.1.0"

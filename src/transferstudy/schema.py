@@ -5,7 +5,6 @@ text read as the schema's types. Free of torch.
     python -m transferstudy schema --out workflow/schemas/config.schema.yaml
 """
 
-import argparse
 import re
 import typing
 from dataclasses import MISSING, fields
@@ -233,12 +232,3 @@ def validate_config(config, schema):
     if errors:
         raise ConfigError(_schema_message(errors[0], schema) +
                           (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""))
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write the workflow's configuration schema, generated from the "
-                                                 "settings groups.")
-    parser.add_argument("--out", required=True, help="the schema file (workflow/schemas/config.schema.yaml)")
-    args = parser.parse_args(argv)
-    with open(args.out, "w") as f:
-        f.write(schema_text())

@@ -4,7 +4,8 @@ import _library  # noqa: F401  (makes transferstudy importable in any job enviro
 
 import pandas as pd
 
-from transferstudy.analysis.figures import FIGURES, save
+from transferstudy.analysis.figures import FIGURES
+from transferstudy.analysis.plotting import save
 from transferstudy.logs import log_to
 
 log_to(snakemake.log[0])

@@ -20,7 +20,6 @@ The ablation and zoo tables come with the analysis (``python -m transferstudy an
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -144,14 +143,3 @@ def tsne_table(features_paths, *, perplexity=TsneOptions.perplexity, max_points=
                                     "dataset": attrs["dataset"], "index": chosen, "label": labels,
                                     "x": embedding[:, 0], "y": embedding[:, 1]}))
     return pd.concat(frames, ignore_index=True).reindex(columns=TSNE_COLUMNS)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="t-SNE table of test-split features (one file per model)")
-    parser.add_argument("features", nargs="+", help="features HDF5 files of the same dataset")
-    parser.add_argument("--out", required=True, help="output CSV")
-    TsneOptions.add_arguments(parser, skip=("dataset",))
-    parser.add_argument("--seed", type=int, default=AnalysisOptions.seed, help="seed of the subset and the embedding")
-    args = parser.parse_args(argv)
-    write_csv(tsne_table(args.features, perplexity=args.perplexity, max_points=args.max_points, seed=args.seed),
-              args.out)

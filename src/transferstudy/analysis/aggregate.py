@@ -10,13 +10,12 @@ non-converged fits).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from ..io import read_json, read_predictions, require_keys, write_csv
+from ..io import read_json, read_predictions, require_keys
 from ..settings import LOGISTIC_REGRESSION
 from ..switches import switches_label
 from .table_checks import check_accuracy_table
@@ -98,12 +97,3 @@ def load_predictions(paths):
         labels, scores, attrs = read_predictions(path)
         loaded[(attrs["setting"], attrs["dataset"], attrs["model"])] = (labels, scores, attrs["metric"])
     return loaded
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", nargs="+", help="result JSONs (probe, fine-tune, ...)")
-    parser.add_argument("--pretrain", nargs="+", required=True, help="pretrain JSONs, in results/models/<model>/")
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    write_csv(accuracy_table(args.results, args.pretrain), args.out)

@@ -18,13 +18,12 @@ a bound), each with a percentile bootstrap interval over (model, dataset) pairs.
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import pandas as pd
 
 from ..config import AnalysisOptions
-from ..io import read_json, write_csv
+from ..io import read_json
 from .stats import bootstrap_interval, logit
 
 CURVE_COLUMNS = ["setting", "model", "dataset", "metric", "step", "value", "lr", "weight_decay", "total_steps"]
@@ -105,20 +104,3 @@ def speedup_summary(steps, *, seed=AnalysisOptions.seed):
                            f"are lower bounds), {row['n_finetune_censored']} fine-tune run(s) (upper bounds)")
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=SPEEDUP_COLUMNS)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("selections", nargs="+", help="selected.json files of fine-tune and scratch grids")
-    parser.add_argument("--curves", required=True, help="output: tidy validation curves (CSV)")
-    parser.add_argument("--steps", required=True, help="output: steps to threshold and speed-ups (CSV)")
-    parser.add_argument("--speedup", help="output: the median speed-up with its bootstrap interval (CSV)")
-    parser.add_argument("--fraction", type=float, default=AnalysisOptions.convergence_threshold,
-                        help="threshold as a fraction of the best odds")
-    args = parser.parse_args(argv)
-    curves = curves_table(args.selections)
-    write_csv(curves, args.curves)
-    steps = steps_to_threshold(curves, args.fraction)
-    write_csv(steps, args.steps)
-    if args.speedup:
-        write_csv(speedup_summary(steps), args.speedup)

@@ -1,4 +1,5 @@
-"""Paper-style figures: each a function of the analysis tables, all in one shared style, each with a caption.
+"""Paper-style figures: each a function of the analysis tables, all in the one shared style of ``plotting``, each
+with a caption.
 
     python -m transferstudy figures fig1_imagenet_vs_transfer --accuracy accuracy.csv --out fig1.pdf
     python -m transferstudy figures fig4_pretrained_vs_random --accuracy accuracy.csv \
@@ -7,125 +8,18 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import matplotlib
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
-# Figures made as Figure objects on an Agg canvas of their own: no pyplot, its backend selection or global state
-# (and a fifth of a second less at the start of every figure job).
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from . import stats
-from .catalogue import FIGURE_TABLES
+from .plotting import (SETTING_TITLES, STYLE, dataset_colors, figure, fit_with_band, logit_ticks, message_figure,
+                       model_colors, point_and_range, square_limits, subplots)
 from .subsets import ALL, size_order, t_interval
 from .transferability import MEAN_OVER_DATASETS as MEAN_OVER_ESTIMATOR_DATASETS
-from ..io import atomic_path
 from ..switches import NO_SWITCHES
-
-SETTING_TITLES = {"logistic_regression": "Logistic Regression", "finetune": "Fine-Tuned",
-                  "scratch": "Trained from Random Init."}
-STYLE = {
-    "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "legend.fontsize": 6.5, "xtick.labelsize": 7,
-    "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-    "grid.alpha": 0.3, "grid.linewidth": 0.5, "lines.linewidth": 1.0, "pdf.fonttype": 42, "figure.dpi": 150,
-}
-
-
-def _figure(**kwargs):
-    """pyplot.figure without pyplot: a Figure drawn by Agg (a renderer for layout, PDF and PNG output)."""
-    fig = Figure(**kwargs)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _subplots(nrows=1, ncols=1, *, figsize=None, layout=None, squeeze=True, **kwargs):
-    """pyplot.subplots without pyplot: a Figure and its axes."""
-    fig = _figure(figsize=figsize, layout=layout)
-    return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **kwargs)
-
-
-def model_colors(models):
-    cmap = matplotlib.colormaps.get_cmap("tab10" if len(models) <= 10 else "tab20")
-    return {model: cmap(i % cmap.N) for i, model in enumerate(models)}
-
-
-# Steps between labelled ticks of a percent axis, coarse to fine: 1-2-5 first, quarters where those do not fit.
-PERCENT_STEPS = ((50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01), (25, 2.5, 0.25, 0.025))
-MIN_TICKS, MAX_TICKS = 4, 7
-
-
-def _log_odds(p):
-    return np.log(p / (1 - p))
-
-
-# Round accuracies (percent) that stay apart on a logit axis however wide its range.
-LOGIT_TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 50, 70, 80, 90, 95, 98, 99, 99.5, 99.8, 99.9)
-
-
-def _thinned(candidates, span, max_ticks):
-    kept = []
-    for tick in candidates:
-        if not kept or _log_odds(tick) - _log_odds(kept[-1]) >= span / max_ticks:
-            kept.append(tick)
-    return kept
-
-
-def _stepped(low, high, step):
-    """The multiples of ``step`` (percent) inside (low, high) (fractions)."""
-    values = np.arange(np.ceil(100 * low / step - 1e-9), np.floor(100 * high / step + 1e-9) + 1) * step / 100
-    return values[(values > 0) & (values < 1)]
-
-
-def percent_ticks(low, high, max_ticks=MAX_TICKS):
-    """Round percentages inside (low, high) (fractions) for a logit axis: evenly stepped (the coarsest 1-2-5 step,
-    else quarter step, giving ``MIN_TICKS`` to ``max_ticks`` ticks) where that spreads them over the axis, no two
-    closer than half of 1/``max_ticks`` of it and no stretch without a tick longer than 1/4 of it (in log odds);
-    otherwise the logit axis's own round values (1, 2, 5, 10, ..., 90, 95, 98, 99, ...), thinned to 1/``max_ticks``
-    of the axis apart; failing both, every k-th multiple of the coarsest step with enough of them (at least
-    ``MIN_TICKS`` of them, though that may exceed ``max_ticks``)."""
-    span = _log_odds(high) - _log_odds(low)
-    for steps in PERCENT_STEPS:
-        for step in steps:
-            ticks = _stepped(low, high, step)
-            if not MIN_TICKS <= len(ticks) <= max_ticks:
-                continue
-            edges = _log_odds(np.concatenate([[low], ticks, [high]]))
-            if np.diff(_log_odds(ticks)).min() >= 0.5 * span / max_ticks and np.diff(edges).max() <= 0.25 * span:
-                return ticks
-            break  # a finer step of this family would crowd the same stretch more
-    kept = _thinned([t / 100 for t in LOGIT_TICKS if low <= t / 100 <= high], span, max_ticks)
-    if len(kept) >= MIN_TICKS:
-        return np.array(kept)
-    ticks = np.asarray(next((t for step in PERCENT_STEPS[0] if len(t := _stepped(low, high, step)) >= MIN_TICKS),
-                            kept))
-    stride = next(k for k in range(int(np.ceil(len(ticks) / max_ticks)), 0, -1) if len(ticks[::k]) >= MIN_TICKS
-                  or k == 1)
-    return ticks[::stride]
-
-
-def _logit_ticks(ax, axis="x", max_ticks=MAX_TICKS):
-    """Ticks at round accuracies on a logit-scaled axis, labelled in percent, for the axis's visible range
-    (call once the axis's limits are final)."""
-    get_limits, set_ticks, set_limits = ((ax.get_xlim, ax.set_xticks, ax.set_xlim) if axis == "x"
-                                         else (ax.get_ylim, ax.set_yticks, ax.set_ylim))
-    limits = get_limits()
-    low, high = 1 / (1 + np.exp(-np.array(limits)))
-    ticks = percent_ticks(low, high, max_ticks)
-    set_ticks(_log_odds(ticks), [f"{100 * t:g}" for t in ticks])
-    set_limits(limits)
-
-
-def _fit_with_band(ax, x, y, color="0.3"):
-    """Least-squares line with its 95% confidence band (statsmodels)."""
-    grid = np.linspace(np.min(x), np.max(x), 50)
-    mean, low, high = stats.ols_band(x, y, grid)
-    ax.fill_between(grid, low, high, color=color, alpha=0.15, lw=0, zorder=0)
-    ax.plot(grid, mean, color=color, lw=0.8, zorder=1)
 
 
 def _r_label(row):
@@ -144,15 +38,6 @@ def _datasets(table):
     return list(pd.unique(table["dataset"]))
 
 
-def _square_limits(ax, values, pad=0.06):
-    """The same limits on both axes (log-odds values), a margin around the data."""
-    low, high = float(np.min(values)), float(np.max(values))
-    margin = pad * (high - low or 1.0)
-    ax.set_xlim(low - margin, high + margin)
-    ax.set_ylim(low - margin, high + margin)
-    return low - margin, high + margin
-
-
 def fig1_imagenet_vs_transfer(accuracy):
     """Average transfer accuracy (mean logit over datasets) against source top-1, one panel per setting."""
     stats.check_accuracy_table(accuracy)
@@ -161,7 +46,7 @@ def fig1_imagenet_vs_transfer(accuracy):
     correlations = stats.correlation_table(accuracy)
     colors = model_colors(means.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
     with matplotlib.rc_context(STYLE):
-        fig, axes = _subplots(1, len(settings), figsize=(2.4 * len(settings), 2.5), squeeze=False,
+        fig, axes = subplots(1, len(settings), figsize=(2.4 * len(settings), 2.5), squeeze=False,
                               layout="constrained")
         for ax, setting in zip(axes[0], settings):
             part = means[means["setting"] == setting].sort_values("source_top1")
@@ -172,9 +57,9 @@ def fig1_imagenet_vs_transfer(accuracy):
             summary = correlations[(correlations.setting == setting)
                                    & (correlations.dataset == stats.MEAN_OVER_DATASETS)].iloc[0]
             if not pd.isna(summary["pearson_r"]):
-                _fit_with_band(ax, x, part["mean_logit"])
+                fit_with_band(ax, x, part["mean_logit"])
             ax.margins(x=0.08, y=0.08)
-            _logit_ticks(ax, "x")
+            logit_ticks(ax, "x")
             # The r label is in the title, where it cannot cover a data point.
             ax.set_title(f"{SETTING_TITLES[setting]}\n{_r_label(summary)}", fontsize=8)
             ax.set_xlabel("Source top-1 accuracy (%)")
@@ -199,7 +84,7 @@ def fig2_per_dataset(accuracy):
     columns = min(PANELS_PER_ROW, max(len(datasets) for datasets in panels.values()))
     rows = {setting: -(-len(datasets) // columns) for setting, datasets in panels.items()}
     with matplotlib.rc_context(STYLE):
-        fig, axes = _subplots(sum(rows.values()), columns, squeeze=False, layout="constrained",
+        fig, axes = subplots(sum(rows.values()), columns, squeeze=False, layout="constrained",
                               figsize=(1.75 * columns + 1.2, 1.75 * sum(rows.values())))
         first_row = 0
         for setting in settings:
@@ -212,10 +97,10 @@ def fig2_per_dataset(accuracy):
                 ax.scatter(x, y, s=10, c=[colors[m] for m in part["model"]], zorder=2)
                 row = correlations[(correlations.setting == setting) & (correlations.dataset == dataset)].iloc[0]
                 if not pd.isna(row["pearson_r"]):
-                    _fit_with_band(ax, x, y)
+                    fit_with_band(ax, x, y)
                 ax.margins(0.1)
-                _logit_ticks(ax, "x", max_ticks=5)
-                _logit_ticks(ax, "y", max_ticks=5)
+                logit_ticks(ax, "x", max_ticks=5)
+                logit_ticks(ax, "y", max_ticks=5)
                 ax.tick_params(labelsize=5.5)
                 ax.set_title(f"{dataset}{metric}\n{_r_label(row)}", fontsize=6)
                 if j % columns == 0:
@@ -240,35 +125,21 @@ def _pairs(accuracy, setting_x, setting_y):
         columns={"value_x": "x", "value_y": "y"})
 
 
-def dataset_colors(datasets):
-    """A colour per dataset, in the order given."""
-    cmap = matplotlib.colormaps.get_cmap("Dark2" if len(datasets) <= 8 else "tab20")
-    return {dataset: cmap(i % cmap.N) for i, dataset in enumerate(datasets)}
-
-
 def _paired_scatter(ax, pairs, colors, xlabel, ylabel, better_label):
     """Log-odds scatter of two settings' accuracies per (model, dataset), with the diagonal and a count of
     the pairs above it."""
     for dataset in colors:
         part = pairs[pairs["dataset"] == dataset]
         ax.scatter(part["log_odds_x"], part["log_odds_y"], s=12, color=colors[dataset], label=dataset, zorder=2)
-    low, high = _square_limits(ax, np.concatenate([pairs["log_odds_x"], pairs["log_odds_y"]]))
+    low, high = square_limits(ax, np.concatenate([pairs["log_odds_x"], pairs["log_odds_y"]]))
     ax.plot([low, high], [low, high], ls="--", color="0.5", lw=0.8, zorder=1)
     ax.set_aspect("equal", adjustable="box")
-    _logit_ticks(ax, "x")
-    _logit_ticks(ax, "y")
+    logit_ticks(ax, "x")
+    logit_ticks(ax, "y")
     better = int((pairs["log_odds_y"] > pairs["log_odds_x"]).sum())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return f"{better_label} in {better} of {len(pairs)} pairs"
-
-
-def _no_pairs_figure(message):
-    with matplotlib.rc_context(STYLE):
-        fig, ax = _subplots(figsize=(3.3, 3.0))
-        ax.text(0.5, 0.5, message, transform=ax.transAxes, ha="center", va="center", color="0.4", wrap=True)
-        ax.set_axis_off()
-    return fig
 
 
 def fig3_finetune_vs_logistic(accuracy):
@@ -277,10 +148,10 @@ def fig3_finetune_vs_logistic(accuracy):
     stats.check_accuracy_table(accuracy)
     pairs = _pairs(accuracy, "logistic_regression", "finetune")
     if pairs.empty:
-        return _no_pairs_figure("no (model, dataset) pair has both logistic-regression and fine-tune results")
+        return message_figure("no (model, dataset) pair has both logistic-regression and fine-tune results")
     colors = dataset_colors(_datasets(pairs))
     with matplotlib.rc_context(STYLE):
-        fig, ax = _subplots(figsize=(3.4, 2.9), layout="constrained")
+        fig, ax = subplots(figsize=(3.4, 2.9), layout="constrained")
         ax.set_title(_paired_scatter(ax, pairs, colors, "Logistic regression accuracy (%)",
                                      "Fine-tuned accuracy (%)", "fine-tuning better"), fontsize=8)
         fig.legend(loc="outside right center", frameon=False)
@@ -303,14 +174,14 @@ def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
     stats.check_accuracy_table(accuracy)
     pairs = _pairs(accuracy, "scratch", "finetune")
     if pairs.empty:
-        return _no_pairs_figure("no (model, dataset) pair has both fine-tune and scratch results")
+        return message_figure("no (model, dataset) pair has both fine-tune and scratch results")
     datasets = [d for d in _datasets(accuracy) if d in set(convergence["dataset"])]
     colors = dataset_colors([d for d in _datasets(accuracy) if d in set(pairs["dataset"])])
     model_color = model_colors(accuracy.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
     columns = max(1, min(PANELS_PER_ROW, len(datasets)))
     curve_rows = max(1, -(-len(datasets) // columns))
     with matplotlib.rc_context(STYLE):
-        fig = _figure(figsize=(7.0, 2.9 + 1.8 * curve_rows), layout="constrained")
+        fig = figure(figsize=(7.0, 2.9 + 1.8 * curve_rows), layout="constrained")
         top, bottom = fig.subfigures(2, 1, height_ratios=[2.9, 1.8 * curve_rows])
         ax_acc, ax_steps = top.subplots(1, 2)
         better = _paired_scatter(ax_acc, pairs, colors, "Random initialisation accuracy (%)",
@@ -375,14 +246,6 @@ def fig4_pretrained_vs_random(accuracy, convergence, steps_to_threshold):
     return fig
 
 
-def _point_and_range(ax, x, y, low, high, *, marker, color, label=None):
-    """A point and its interval drawn as a vertical range: a percentile bootstrap interval need not contain its
-    estimate, which symmetric-looking error bars (+- lengths) cannot show."""
-    if not (pd.isna(low) or pd.isna(high)):
-        ax.vlines(x, low, high, color=color, lw=0.9, zorder=2)
-    ax.plot(x, y, marker=marker, ls="", ms=4, color=color, label=label, zorder=3)
-
-
 def _variant_label(row):
     """A variant's tag (``ls-dropout`` of ``mini_vgg.ls-dropout``), or its switches."""
     prefix = f"{row['baseline']}."
@@ -396,13 +259,13 @@ def fig5_regularization_ablation(ablation, zoo_correlation):
     transfer for the controlled zoo and the mixed-recipe zoo."""
     settings = [s for s in SETTING_TITLES if s in set(ablation["setting"]) and s != "scratch"]
     if not settings:
-        return _no_pairs_figure("no model trained with pretraining switches has a baseline with results")
+        return message_figure("no model trained with pretraining switches has a baseline with results")
     colors = model_colors(sorted(ablation["arch"].unique()))
     tags = sorted({_variant_label(row) for _, row in ablation.iterrows()})
     # A marker per variant, not a text label beside each point: labels would cover points and each other.
     marker_of = {tag: VARIANT_MARKERS[i % len(VARIANT_MARKERS)] for i, tag in enumerate(tags)}
     with matplotlib.rc_context(STYLE):
-        fig, axes = _subplots(1, len(settings) + 1, figsize=(2.4 * (len(settings) + 1) + 1.4, 2.6), squeeze=False,
+        fig, axes = subplots(1, len(settings) + 1, figsize=(2.4 * (len(settings) + 1) + 1.4, 2.6), squeeze=False,
                               layout="constrained")
         axes = axes[0]
         for ax, setting in zip(axes, settings):
@@ -410,7 +273,7 @@ def fig5_regularization_ablation(ablation, zoo_correlation):
             ax.axhline(0, color="0.5", lw=0.6, ls="--", zorder=0)
             ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
             for _, row in part.iterrows():
-                _point_and_range(ax, row["source_top1_change"], row["transfer_logit_change"],
+                point_and_range(ax, row["source_top1_change"], row["transfer_logit_change"],
                                  row["transfer_logit_low"], row["transfer_logit_high"],
                                  marker=marker_of[_variant_label(row)], color=colors[row["arch"]])
             ax.set_title(SETTING_TITLES[setting])
@@ -430,7 +293,7 @@ def fig5_regularization_ablation(ablation, zoo_correlation):
                 if row.empty or pd.isna(row["pearson_r"].iloc[0]):
                     continue
                 r, low, high = row[["pearson_r", "pearson_low", "pearson_high"]].iloc[0]
-                _point_and_range(ax, i + offset, r, low, high, marker=marker, color=color,
+                point_and_range(ax, i + offset, r, low, high, marker=marker, color=color,
                                  label=label if i == 0 else None)
         ax.axhline(0, color="0.5", lw=0.6, ls="--", zorder=0)
         ax.set_xticks(range(len(labels)), [SETTING_TITLES[s] for s in labels], rotation=15)
@@ -452,7 +315,7 @@ def fig6_tsne(tsne):
     classes = sorted(tsne["label"].unique())
     cmap = matplotlib.colormaps.get_cmap("tab20" if len(classes) > 10 else "tab10")
     with matplotlib.rc_context(STYLE):
-        fig, axes = _subplots(1, len(order), figsize=(3.0 * len(order), 3.1), squeeze=False)
+        fig, axes = subplots(1, len(order), figsize=(3.0 * len(order), 3.1), squeeze=False)
         for ax, model in zip(axes[0], order):
             part = tsne[tsne["model"] == model]
             colors = [cmap(classes.index(label) % cmap.N) for label in part["label"]]
@@ -480,13 +343,13 @@ def fig7_transferability(transferability_evaluation):
     table = transferability_evaluation
     settings = [s for s in SETTING_TITLES if s in set(table["setting"])]
     if not settings:
-        return _no_pairs_figure("no transfer setting in the transferability evaluation")
+        return message_figure("no transfer setting in the transferability evaluation")
     estimators = list(pd.unique(table["estimator"]))
     datasets = [d for d in pd.unique(table["dataset"])  # those with a statistic (three models or more)
                 if d != MEAN_OVER_ESTIMATOR_DATASETS and table.loc[table["dataset"] == d, "weighted_tau"].notna().any()]
     colors = dataset_colors(datasets)
     with matplotlib.rc_context(STYLE):
-        fig, axes = _subplots(1, len(settings), figsize=(2.6 * len(settings) + 1.3, 0.45 * len(estimators) + 1.0),
+        fig, axes = subplots(1, len(settings), figsize=(2.6 * len(settings) + 1.3, 0.45 * len(estimators) + 1.0),
                               squeeze=False, sharey=True, layout="constrained")
         for ax, setting in zip(axes[0], settings):
             part = table[table["setting"] == setting]
@@ -545,7 +408,7 @@ def fig8_training_set_size(subsets_summary, subsets_correlation):
     sizes = _sizes(summary)
     colors = model_colors(summary.drop_duplicates("model").sort_values("source_top1")["model"].tolist())
     with matplotlib.rc_context(STYLE):
-        fig, axes = _subplots(len(settings), len(datasets) + 1, squeeze=False, layout="constrained",
+        fig, axes = subplots(len(settings), len(datasets) + 1, squeeze=False, layout="constrained",
                               figsize=(1.9 * (len(datasets) + 1) + 1.2, 1.9 * len(settings) + 0.3))
         for row, setting in enumerate(settings):
             for column, dataset in enumerate(datasets):
@@ -589,11 +452,11 @@ def fig9_subsets_pretrained_vs_random(subsets_summary):
     summary = subsets_summary.assign(examples_per_class=subsets_summary["examples_per_class"].astype(str))
     summary = summary[summary["setting"].isin(["finetune", "scratch"])]
     if set(summary["setting"]) != {"finetune", "scratch"}:
-        return _no_pairs_figure("fine-tuning and training from scratch were not both run on subsets")
+        return message_figure("fine-tuning and training from scratch were not both run on subsets")
     datasets = [d for d in _datasets(summary) if summary[summary.dataset == d]["setting"].nunique() == 2]
     sizes = _sizes(summary)
     with matplotlib.rc_context(STYLE):
-        fig, axes = _subplots(1, len(datasets), squeeze=False, layout="constrained",
+        fig, axes = subplots(1, len(datasets), squeeze=False, layout="constrained",
                               figsize=(2.3 * len(datasets) + 1.3, 2.4))
         for ax, dataset in zip(axes[0], datasets):
             where = _size_axis(ax, sizes)
@@ -627,23 +490,3 @@ FIGURES = {
     "fig8_training_set_size": fig8_training_set_size,
     "fig9_subsets_pretrained_vs_random": fig9_subsets_pretrained_vs_random,
 }
-
-
-def save(fig, paths):
-    for path in paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=Path(path).suffix.lstrip("."), bbox_inches="tight")
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("figure", choices=sorted(FIGURES))
-    for table in sorted({t for tables in FIGURE_TABLES.values() for t in tables}):
-        parser.add_argument("--" + table.replace("_", "-"), help=f"{table} table (CSV)")
-    parser.add_argument("--out", action="append", required=True, help="output file (.pdf, .png); repeatable")
-    args = vars(parser.parse_args(argv))
-    needed = FIGURE_TABLES[args["figure"]]
-    missing = [table for table in needed if not args[table]]
-    if missing:
-        parser.error(f"{args['figure']} needs " + ", ".join("--" + t.replace("_", "-") for t in missing))
-    save(FIGURES[args["figure"]](**{table: pd.read_csv(args[table]) for table in needed}), args["out"])

@@ -22,7 +22,6 @@ the correlation and mixed-effects tables records the models and datasets it used
 
 from __future__ import annotations
 
-import argparse
 import logging
 import warnings
 
@@ -38,8 +37,6 @@ from statsmodels.tools.tools import add_constant
 
 from .. import metrics
 from ..config import AnalysisOptions
-from ..io import write_csv
-from ..settings import LOGISTIC_REGRESSION, TRAINING_ARMS
 from .table_checks import SHOWN, TableError, check_accuracy_table, transfer_logit
 
 # Plots and thresholds of validation curves: accuracies clipped to [EPS, 1 - EPS] so that a perfect score
@@ -353,15 +350,3 @@ def pairwise_table(predictions, *, n_permutations=AnalysisOptions.permutations, 
             for row, adjusted in zip(rows[first:], multipletests(raw, method="holm")[1]):
                 row["p_permutation_holm"] = float(adjusted)
     return pd.DataFrame(rows).reindex(columns=PAIRWISE_COLUMNS)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1, ...)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--incomplete", choices=INCOMPLETE, default="error",
-                        help="a setting whose model x dataset matrix misses cells: refuse it (default), or analyse "
-                             "its complete sub-matrix")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    write_csv(correlation_table(pd.read_csv(args.accuracy), incomplete=args.incomplete), args.out)

@@ -20,13 +20,12 @@ complete_submatrix`` (``stats.for_means``).
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
 import pandas as pd
 
-from . import ablation, figures, stats
+from . import ablation, figures, plotting, stats
 from . import subsets as subsets_analysis
 from . import transferability as transferability_analysis
 from . import convergence as convergence_analysis
@@ -139,33 +138,6 @@ def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_t
             log.info("%s skipped: it needs the %s table(s)", name, ", ".join(FIGURE_TABLES[name]))
             continue
         outputs = [Path(out_dir) / f"{name}.pdf", Path(out_dir) / f"{name}.png"]
-        figures.save(figures.FIGURES[name](**{t: tables[t] for t in FIGURE_TABLES[name]}), outputs)
+        plotting.save(figures.FIGURES[name](**{t: tables[t] for t in FIGURE_TABLES[name]}), outputs)
         paths += outputs
     return paths
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1)")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--convergence", help="validation curves CSV of fine-tune and scratch runs")
-    parser.add_argument("--threshold", type=float, default=AnalysisOptions.convergence_threshold,
-                        help="steps-to-threshold: fraction of the best odds")
-    parser.add_argument("--mixed-zoo", nargs="+", help="the regularisation ablation's mixed-recipe models: adds "
-                        "ablation.csv, zoo_correlation.csv and their figure (the table needs the switches column)")
-    parser.add_argument("--incomplete", choices=stats.INCOMPLETE, default="error",
-                        help="a setting whose model x dataset matrix misses cells: refuse it, listing them "
-                             "(default), or analyse its complete sub-matrix (models or datasets dropped, reported)")
-    parser.add_argument("--transferability", help="transferability estimators' scores CSV (model, dataset, estimator, "
-                        "score): adds transferability_evaluation.csv and its figure")
-    parser.add_argument("--subsets", help="results on training-set-size subsets CSV (setting, model, dataset, "
-                        "examples_per_class, seed, value, source_top1): adds their summary, correlation by size and "
-                        "figures")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    table = pd.read_csv(args.accuracy)
-    curves = pd.read_csv(args.convergence) if args.convergence else None
-    scores = pd.read_csv(args.transferability) if args.transferability else None
-    subsets = pd.read_csv(args.subsets) if args.subsets else None
-    for path in analyse(table, args.out, curves, args.threshold, args.mixed_zoo, args.incomplete, scores, subsets):
-        print(path)

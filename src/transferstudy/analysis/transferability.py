@@ -26,14 +26,13 @@ note.
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import numpy as np
 import pandas as pd
 
 from ..config import AnalysisOptions
-from ..io import read_json, require_keys, write_csv
+from ..io import read_json, require_keys
 from ..settings import ESTIMATORS, FINETUNE, LOGISTIC_REGRESSION
 from . import stats
 from .table_checks import check_accuracy_table, transfer_logit
@@ -226,14 +225,3 @@ def _summaries(setting, per_dataset, estimators, seed):
             row["note"] = "one dataset: no interval over datasets"
         rows.append(row)
     return rows
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Collect transferability estimators' result JSONs (from "
-                                                 "`transferstudy transferability`) into the tidy scores table.")
-    parser.add_argument("scores", nargs="+", help="estimator result JSONs, one per (model, dataset)")
-    parser.add_argument("--probes", nargs="*", default=(), help="probe result JSONs of the same pairs (their wall "
-                                                                "time, probe_seconds)")
-    parser.add_argument("--out", required=True, help="transferability CSV")
-    args = parser.parse_args(argv)
-    write_csv(transferability_table(args.scores, args.probes), args.out)

@@ -16,7 +16,6 @@ stratified, seeded hold-out of its training split becomes one (``holdout_split``
 
 from __future__ import annotations
 
-import argparse
 import functools
 import itertools
 import logging
@@ -29,7 +28,7 @@ import numpy as np
 
 from . import declared, official, synthetic
 from .splits import holdout_split, stratified_take
-from ..config import DatasetDeclaration, SplitOptions, StudyOptions
+from ..config import DatasetDeclaration
 from ..io import open_hdf5, read_attrs, write_json, write_split_file
 from ..metrics import METRICS
 from ..provenance import library_versions
@@ -330,32 +329,3 @@ def summarize(split_files, out_path=None):
     if out_path is not None:
         write_json(out_path, summary)
     return summary
-
-
-def main(argv=None):
-    import json
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", help=f"a registered dataset ({', '.join(list_datasets())}), or any name with --declare")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--seed", type=int, default=StudyOptions.seed)
-    parser.add_argument("--split-seed", type=int, default=SplitOptions.seed)
-    parser.add_argument("--val-fraction", type=float, default=SplitOptions.val_fraction)
-    parser.add_argument("--root", help="directory of an official dataset (see official.OBTAIN)")
-    parser.add_argument("--download", action="store_true", help="fetch it there first (where torchvision can)")
-    parser.add_argument("--declare", type=json.loads, metavar="JSON",
-                        help='a dataset of one\'s own, as in the config: \'{"format": "csv", "manifest": "m.csv", '
-                             '"metric": "top1"}\'')
-    parser.add_argument("--unreadable", choices=("error", "skip"), default="error",
-                        help="declared data: an undecodable image fails, or is left out and counted")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    if args.declare:
-        options = args.declare
-    else:
-        if args.name not in _REGISTRY:
-            parser.error(f"unknown dataset {args.name!r}; valid: {', '.join(list_datasets())}, or declare one "
-                         "with --declare")
-        options = {"root": args.root, "download": args.download} if _REGISTRY[args.name].kind == "official" else {}
-    prepare_dataset(args.name, args.out, seed=args.seed, split_seed=args.split_seed, val_fraction=args.val_fraction,
-                    unreadable=args.unreadable, **options)

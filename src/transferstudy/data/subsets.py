@@ -22,7 +22,6 @@ extracted again.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import re
@@ -99,16 +98,3 @@ def write_subset(source_path, out_path, *, shots, seed):
                   "versions": library_versions()})
     write_split_file(out_path, splits, attrs)
     return attrs
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", help="a dataset's or a features split file (HDF5)")
-    parser.add_argument("--shots", type=int, required=True, help="examples per class in train and val")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    if args.shots < 1:
-        parser.error("--shots must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    write_subset(args.source, args.out, shots=args.shots, seed=args.seed)

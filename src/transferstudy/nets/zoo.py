@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import torch
@@ -103,24 +102,3 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
                    if getattr(info, key)})
     write_json(out_path, record)
     return record
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Check a pretrained network's weights are here and write its "
-                                                 "zoo record (source top-1, preprocessing, weights hash).")
-    parser.add_argument("model", help="torchvision:NAME[:WEIGHTS], timm:NAME.TAG, pretrainedmodels:NAME or "
-                                      "python:FILE.py:FUNCTION")
-    parser.add_argument("--out", required=True, help="record JSON")
-    parser.add_argument("--source-top1", type=float, help="ImageNet top-1 as a fraction, if the weights lack it")
-    parser.add_argument("--imagenet-val", help="ImageNet validation folder (ImageFolder layout): measure top-1")
-    parser.add_argument("--workers", type=int, default=FeatureOptions.workers)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    spec = registry.model_reference(args.model)
-    if not isinstance(spec, dict):
-        parser.error("give torchvision:NAME[:WEIGHTS], timm:NAME.TAG, pretrainedmodels:NAME or "
-                     "python:FILE.py:FUNCTION")
-    if args.source_top1 is not None:
-        spec["source_top1"] = args.source_top1
-    record = describe(spec, args.out, imagenet_val=args.imagenet_val, workers=args.workers, device=args.device)
-    print(f"{record['arch']}: source top-1 {record['source_top1']:.4f} ({record['source_top1_from']})")

@@ -21,7 +21,6 @@ uninterrupted one would. Both run through ``loop.StepLoop``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import time
@@ -31,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import FeatureOptions, PretrainRecipe, StudyOptions
+from ..config import PretrainRecipe, StudyOptions
 from ..data import images
 from ..data.preprocessing import PretrainedCfg
 from ..io import SPLIT_FILE_ATTRS, read_dataset, save_torch, write_json
@@ -166,23 +165,3 @@ def _pretrain_on_files(model, arch, source_path, splits, num_classes, recipe, se
                                 device=device, amp=amp)
     top1 = float((scores.argmax(1) == np.asarray(y_val)).mean())
     return {"source_top1": top1, "val_size": len(y_val), "cfg": cfg, "loop": loop}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("arch", help=f"one of {', '.join(architectures.list_models())}, or a torchvision "
-                                     "architecture")
-    parser.add_argument("source", help="source dataset HDF5 (from `transferstudy datasets`)")
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--metrics", required=True)
-    PretrainRecipe.add_arguments(parser)
-    parser.add_argument("--state", help="resumable state file (needed for sources of image files)")
-    parser.add_argument("--workers", type=int, default=FeatureOptions.workers,
-                        help="image-decoding processes (image-file sources)")
-    parser.add_argument("--seed", type=int, default=StudyOptions.seed)
-    parser.add_argument("--threads", type=int, default=StudyOptions.threads)
-    parser.add_argument("--device", default=StudyOptions.device)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    pretrain(args.arch, args.source, args.checkpoint, args.metrics, recipe=PretrainRecipe.from_arguments(args),
-             seed=args.seed, threads=args.threads, device=args.device, state_path=args.state, workers=args.workers)

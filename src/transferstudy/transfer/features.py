@@ -16,18 +16,16 @@ The model is a workflow checkpoint (``.pt``), a zoo record (``results/models/<mo
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
 import numpy as np
 import torch
 
-from ..config import FeatureOptions, StudyOptions
+from ..config import FeatureOptions
 from ..data import images
 from ..io import read_dataset, write_split_file
 from ..nets import pretrained
-from ..nets.sources import registry
 from ..nets.inference import MEMORY_FORMAT, penultimate_features, precision, precision_label
 from ..provenance import library_versions, sha256_file
 from ..switches import switches_label
@@ -94,19 +92,3 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
     })
     write_split_file(out_path, out, {k: v for k, v in attrs.items() if v is not None})
     return out, attrs
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="checkpoint .pt, zoo record .json, torchvision:NAME[:WEIGHTS], timm:NAME, "
-                                      "pretrainedmodels:NAME or python:FILE.py:FUNCTION")
-    parser.add_argument("dataset", help="dataset HDF5 (from `transferstudy datasets`)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--model-name")
-    FeatureOptions.add_arguments(parser)
-    parser.add_argument("--threads", type=int, default=StudyOptions.threads)
-    parser.add_argument("--device", default=StudyOptions.device)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    extract_features(registry.model_reference(args.model), args.dataset, args.out, model_name=args.model_name,
-                     options=FeatureOptions.from_arguments(args), threads=args.threads, device=args.device)

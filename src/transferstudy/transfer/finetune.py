@@ -23,13 +23,11 @@ same crops.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import hashlib
 import json
 import logging
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,10 +45,9 @@ from ..nets import pretrained
 from ..nets.network import Pretrained
 from ..nets.inference import MEMORY_FORMAT, network_outputs, precision_label, predict
 from ..provenance import library_versions, sha256_file
-from ..settings import ARM_INIT, INIT_ARM
+from ..settings import INIT_ARM
 from ..train.batches import CropBatches
 from ..train.loop import StepLoop, sgd_nesterov
-from .search import refit_options
 
 log = logging.getLogger(__name__)
 
@@ -261,36 +258,3 @@ def _result(setup, run, *, final_scores, diverged_at, started):
         "images_per_second": round(loop.steps_per_second * recipe.batch_size, 1),
         "wall_seconds": round(time.time() - started, 2), "versions": library_versions(), **(run.record or {}),
     }
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["select"]:
-        from . import search
-
-        return search.main(argv[1:])
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="pretrained checkpoint .pt or zoo record .json (for init=random: its "
-                                           "architecture)")
-    parser.add_argument("dataset", help="dataset HDF5 (from `transferstudy datasets`)")
-    parser.add_argument("--init", choices=INITS, default=ARM_INIT["finetune"])
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--weight-decay", type=float, default=0.0, help="divided by the learning rate, as in the paper")
-    parser.add_argument("--selection", help="selection JSON (from `select`): its lr and weight decay, recorded")
-    parser.add_argument("--fit", choices=sorted(FITS), default="train")
-    parser.add_argument("--out", required=True, help="result JSON")
-    parser.add_argument("--state", required=True, help="resumable state file")
-    parser.add_argument("--predictions", help="HDF5 for the evaluation split's scores")
-    parser.add_argument("--model-name")
-    parser.add_argument("--threads", type=int, default=StudyOptions.threads)
-    parser.add_argument("--device", default=StudyOptions.device, help="cpu, cuda, cuda:1, ...")
-    TrainingArm.add_arguments(parser, skip=("lr", "weight_decay", "enabled", "datasets", "recipe", "search"))
-    ArmRecipe.add_arguments(parser)
-    args = parser.parse_args(argv)
-    refit = refit_options(args.selection) if args.selection else {"lr": args.lr, "weight_decay": args.weight_decay}
-    if refit["lr"] is None:
-        parser.error("give --lr (and --weight-decay), or --selection")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    train(TrainRun(args.checkpoint, args.dataset, args.out, args.state, init=args.init, fit=args.fit,
-                   recipe=ArmRecipe.from_arguments(args), predictions=args.predictions, model_name=args.model_name,
-                   device=args.device, amp=args.amp, workers=args.workers, **refit), threads=args.threads)

@@ -12,7 +12,6 @@ file and writes its result JSON and test predictions.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from dataclasses import asdict
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 
 from .. import metrics
-from ..config import ProbeSolver, StudyOptions
+from ..config import ProbeSolver
 from ..io import SPLIT_FILE_ATTRS, read_split_file, write_json, write_predictions
 from ..provenance import library_versions, sha256_file
 from ..settings import LOGISTIC_REGRESSION
@@ -185,15 +184,3 @@ def run_probe(features_path, out_path=None, predictions_path=None, *, solver=Non
     if out_path is not None:
         write_json(out_path, result)
     return result
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("features", help="features HDF5 (from `transferstudy features`)")
-    parser.add_argument("--out", required=True, help="result JSON")
-    parser.add_argument("--predictions", help="HDF5 for the test split's scores (for pairwise comparisons)")
-    ProbeSolver.add_arguments(parser)
-    parser.add_argument("--device", default=StudyOptions.device)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    run_probe(args.features, args.out, args.predictions, solver=ProbeSolver.from_arguments(args), device=args.device)

@@ -19,7 +19,6 @@ refit's point (with every rung's outcome recorded), ``refit_options`` reads a se
 
 from __future__ import annotations
 
-import argparse
 import math
 
 from ..io import read_json, write_json
@@ -127,14 +126,3 @@ def refit_options(selection_path):
     the selection itself, recorded in the result."""
     selection = read_json(selection_path)
     return {"lr": selection["lr"], "weight_decay": selection["weight_decay"], "record": {"selection": selection}}
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="transferstudy finetune select",
-                                     description="Pick the grid point with the best validation metric.")
-    parser.add_argument("grid", nargs="+", help="grid-point result JSONs of one (model, dataset, setting)")
-    parser.add_argument("--out", required=True, help="selection JSON")
-    args = parser.parse_args(argv)
-    selection = select_hyperparameters(args.grid, args.out)
-    print(f"lr {selection['lr']:g}, weight decay {selection['weight_decay']:g}: "
-          f"validation {selection['metric']} {selection['val_metric']:.4f}")

@@ -33,7 +33,6 @@ loading the network and running its classifier on the features (``source_classif
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
@@ -280,15 +279,3 @@ def score_features(features_path, model_reference=None, out_path=None, *, estima
     if out_path is not None:
         write_json(out_path, result)
     return result
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("features", help="features HDF5 (from `transferstudy features`)")
-    parser.add_argument("--model", help="the checkpoint .pt or zoo record .json the features came from: its source "
-                                        "classifier for LEEP and NCE (without it they are not scored)")
-    parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
-    parser.add_argument("--out", required=True, help="result JSON")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    score_features(args.features, args.model, args.out, estimators=args.estimators)
