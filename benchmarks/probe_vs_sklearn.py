@@ -122,7 +122,7 @@ def main(argv=None):
             torch.cuda.synchronize()
         ours_seconds = time.perf_counter() - started
         ours_iterations = sum(g["iterations"] for g in ours["grid"])
-        print(f"ours     {ours_seconds:9.2f} s  test top-1 {100 * ours['test_metric']:.2f}%  chosen penalty "
+        print(f"ours     {ours_seconds:9.2f} s  test top-1 {100 * ours['value']:.2f}%  chosen penalty "
               f"{ours['chosen_penalty']:.3g}  path iterations {ours_iterations}  not converged {ours['not_converged']}")
         for dtype in args.sklearn_dtype:
             started = time.perf_counter()
@@ -131,7 +131,7 @@ def main(argv=None):
             print(f"sklearn {dtype} {sk_seconds:9.2f} s  test top-1 {100 * sk_test:.2f}%  chosen penalty "
                   f"{sk_chosen:.3g}  path iterations {sk_iterations}  not converged {sk_not_converged}")
             print(f"  speed-up (sklearn {dtype} time / ours): {sk_seconds / ours_seconds:.1f}x; test top-1 "
-                  f"difference (ours - sklearn): {100 * (ours['test_metric'] - sk_test):+.2f} points", flush=True)
+                  f"difference (ours - sklearn): {100 * (ours['value'] - sk_test):+.2f} points", flush=True)
 
 
 if __name__ == "__main__":

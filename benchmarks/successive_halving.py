@@ -77,7 +77,7 @@ def compare(runs, model, dataset, grid, steps, plan, double):
         from transferstudy.io import read_json
 
         path = runs(model, dataset, choice["lr"], choice["weight_decay"], refit_steps, fit="trainval")
-        return read_json(path)["final_metric"]
+        return read_json(path)["value"]
 
     row = {"model": model, "dataset": dataset, "same": (grid_choice["lr"], grid_choice["weight_decay"]) ==
            (halving_choice["lr"], halving_choice["weight_decay"]), "grid_test": refit(grid_choice),

@@ -26,7 +26,7 @@ def refits(workdir, arm):
     out = {}
     for path in sorted((Path(workdir) / "results" / arm).glob("*/*/refit.json")):
         result = json.loads(path.read_text())
-        out[result["model"], result["dataset"]] = (result["recipe"]["steps"], result["final_metric"])
+        out[result["model"], result["dataset"]] = (result["recipe"]["steps"], result["value"])
     return out
 
 

@@ -47,8 +47,8 @@ def test_finetune_and_scratch_runs_record_their_curve(artefacts, tmp_path):
     scratch = _run(artefacts, tmp_path, "sc", init="random")
     assert tuned["setting"] == "finetune" and scratch["setting"] == "scratch"
     assert [h["step"] for h in tuned["history"]] == [10, 20, 30]
-    assert tuned["eval_split"] == "val" and 0 <= tuned["final_metric"] <= 1
-    assert tuned["final_metric"] == tuned["history"][-1]["metric"]
+    assert tuned["eval_split"] == "val" and 0 <= tuned["value"] <= 1
+    assert tuned["value"] == tuned["history"][-1]["metric"]
     assert tuned["bn_momentum"] == pytest.approx(0.1)  # max(1 - 10/s, 0.9) with s = 5 steps per epoch
     assert tuned["resumed_from_step"] is None
 
@@ -87,7 +87,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_result(artefacts, tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     first, second = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("ref", "killed"))
     assert second["resumed_from_step"] is not None and second["resumed_from_step"] >= killed_at
-    assert second["history"] == first["history"] and second["final_metric"] == first["final_metric"]
+    assert second["history"] == first["history"] and second["value"] == first["value"]
     a, b = (torch.load(tmp_path / f, weights_only=False)["model"] for f in ("ref.pt", "killed.pt"))
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
@@ -126,7 +126,7 @@ def test_a_diverging_grid_point_is_recorded_not_fatal_and_a_diverging_refit_fail
     finite_loss = finetune._loss
     monkeypatch.setattr(finetune, "_loss", lambda *args: finite_loss(*args) * float("inf"))
     result = _run(artefacts, tmp_path, "hot", keep_state=False)
-    assert result["diverged_at_step"] == 10 and result["final_metric"] is None and result["history"] == []
+    assert result["diverged_at_step"] == 10 and result["value"] is None and result["history"] == []
     assert not (tmp_path / "hot.state.pt").exists()
     with pytest.raises(FloatingPointError, match="refit diverged"):
         _run(artefacts, tmp_path, "hot_refit", fit="trainval")
@@ -135,7 +135,7 @@ def test_a_diverging_grid_point_is_recorded_not_fatal_and_a_diverging_refit_fail
 def test_mixed_precision_path_runs_and_records_its_dtype(artefacts, tmp_path):
     # bfloat16 autocast is what CUDA runs use; CPU autocast exercises the same code path here.
     result = _run(artefacts, tmp_path, "bf16", amp=True)
-    assert result["amp"] == "bfloat16" and 0 <= result["final_metric"] <= 1
+    assert result["amp"] == "bfloat16" and 0 <= result["value"] <= 1
     assert precision("cpu", None) is None and precision("cpu", True) == torch.bfloat16
 
 
@@ -214,7 +214,7 @@ def test_a_training_job_starts_without_torchvision_or_torch_dynamo(artefacts, tm
 
 def _grid_result(tmp_path, lr, wd, metric, **extra):
     result = {"model": "m", "dataset": "d", "setting": "finetune", "fit": "train", "metric": "top1", "lr": lr,
-              "weight_decay": wd, "final_metric": metric, "diverged_at_step": None if metric is not None else 10,
+              "weight_decay": wd, "value": metric, "diverged_at_step": None if metric is not None else 10,
               "history": [{"step": 10, "metric": metric}], "recipe": {"steps": 10}, "config_hash": f"{lr}-{wd}",
               **extra}
     path = tmp_path / f"lr{lr}_wd{wd}.json"
@@ -247,12 +247,12 @@ def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(ar
     refit = _run(artefacts, tmp_path, "refit", fit="trainval", init="random", model_name="mini",
                  record={"selection": {"lr": 0.05, "model": "mini", "dataset": "textures", "setting": "scratch"}})
     row = accuracy_table([tmp_path / "refit.json"], [tmp_path / "mini" / "pretrain.json"]).iloc[0]
-    assert (row.model, row.setting, row.value, row.source_top1) == ("mini", "scratch", refit["final_metric"], 0.4)
+    assert (row.model, row.setting, row.value, row.source_top1) == ("mini", "scratch", refit["value"], 0.4)
     assert row.checkpoint_sha256 == refit["checkpoint_sha256"] and row.split_seed == 0 and row.n_test == 48
     assert json.loads(row.hyperparameters) == {"lr": 0.05, "weight_decay": 1e-4}
     assert refit["selection"]["lr"] == 0.05 and pd.isna(row.not_converged)
     _run(artefacts, tmp_path, "grid", model_name="mini")
-    with pytest.raises(ValueError, match="scores validation, not test"):
+    with pytest.raises(ValueError, match="a result scored on 'val' \\(a grid point\\), not on test"):
         accuracy_table([tmp_path / "grid.json"], [tmp_path / "mini" / "pretrain.json"])
     # Two pretrain JSONs in directories of the same name describe one model twice: refused, not overwritten.
     (tmp_path / "elsewhere" / "mini").mkdir(parents=True)
@@ -265,11 +265,11 @@ def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(ar
     pretrain = [tmp_path / "mini" / "pretrain.json"]
     with pytest.raises(ValueError, match=r"duplicate \(model, dataset, setting\) rows"):
         accuracy_table([tmp_path / "refit.json"] * 2, pretrain)
-    (tmp_path / "odd.json").write_text(json.dumps({**refit, "final_metric": 1.7}))
+    (tmp_path / "odd.json").write_text(json.dumps({**refit, "value": 1.7}))
     with pytest.raises(ValueError, match=r"'value' value\(s\) outside \[0, 1\]"):
         accuracy_table([tmp_path / "odd.json"], pretrain)
     (tmp_path / "bare.json").write_text(json.dumps({key: refit[key] for key in ("model", "dataset", "setting")}))
-    with pytest.raises(ValueError, match=r"bare.json: lacks the key\(s\) metric, sizes"):
+    with pytest.raises(ValueError, match=r"bare.json: lacks the key\(s\) metric, value, eval_split, sizes"):
         accuracy_table([tmp_path / "bare.json"], pretrain)
     (tmp_path / "noarch.json").write_text(json.dumps({k: v for k, v in refit.items() if k != "arch"}))
     with pytest.raises(ValueError, match=r"noarch.json: lacks the key\(s\) arch;"):
@@ -326,7 +326,7 @@ def test_a_dataset_of_image_files_trains_exactly_as_the_same_images_in_memory(ar
     streamed = finetune.train(finetune.TrainRun(checkpoint, tmp_path / "files.h5", tmp_path / "b.json",
                                                 tmp_path / "b.pt", workers=2, **options))
     assert streamed["history"] == in_memory["history"]
-    assert streamed["final_metric"] == in_memory["final_metric"] and streamed["n_fit"] == 96
+    assert streamed["value"] == in_memory["value"] and streamed["n_fit"] == 96
 
 
 def test_pretraining_with_every_switch_records_them_and_the_checkpoint_loads_without_its_aux_head(artefacts,

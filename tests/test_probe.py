@@ -113,7 +113,7 @@ def test_run_probe_records_the_whole_path_and_selects_on_val(tmp_path):
     solver = {"num_penalties": 7, "penalty_min": 1e-3, "penalty_max": 1e3}
     result = probe.run_probe(path, tmp_path / "r.json", solver=solver)
     on_disk = json.loads((tmp_path / "r.json").read_text())
-    assert on_disk["test_metric"] == result["test_metric"]
+    assert on_disk["value"] == result["value"]
     grid = result["grid"]
     assert [g["penalty"] for g in grid] == pytest.approx(np.logspace(3, -3, 7))
     for entry in grid:
@@ -122,14 +122,14 @@ def test_run_probe_records_the_whole_path_and_selects_on_val(tmp_path):
     assert result["chosen_penalty"] == best["penalty"]
     assert result["sizes"] == {"train": 80, "val": 80, "test": 80}
     assert result["features"]["attrs"]["checkpoint_sha256"] == "0" * 64
-    assert 0.25 < result["test_metric"] <= 1.0
+    assert 0.25 < result["value"] <= 1.0
     assert result["not_converged"] == 0
 
 
 def test_multilabel_probe_scores_11_point_map(tmp_path):
     path = _features_file(tmp_path / "f.h5", multilabel=True, metric="map11")
     result = probe.run_probe(path, solver={"num_penalties": 5, "penalty_min": 1e-2, "penalty_max": 1e2})
-    assert result["metric"] == "map11" and 0.3 < result["test_metric"] <= 1.0
+    assert result["metric"] == "map11" and 0.3 < result["value"] <= 1.0
 
 
 def test_non_convergence_is_reported_not_silenced(tmp_path, caplog):
@@ -186,7 +186,7 @@ def test_command_line_runs_the_same_code_and_saves_test_predictions(tmp_path):
     assert len(result["grid"]) == 3 and result["solver"]["num_penalties"] == 3
     labels, scores, attrs = read_predictions(tmp_path / "pred.h5")
     assert scores.shape == (80, 4) and attrs["setting"] == "logistic_regression"
-    assert metrics.top1(labels, scores) == pytest.approx(result["test_metric"])
+    assert metrics.top1(labels, scores) == pytest.approx(result["value"])
 
 
 @pytest.mark.parametrize("whiten", [False, True])

@@ -7,7 +7,7 @@ from transferstudy.transfer import search
 
 def _result(tmp_path, lr, wd, metric, steps, rung=0, **extra):
     result = {"model": "m", "dataset": "d", "setting": "finetune", "fit": "train", "metric": "top1", "lr": lr,
-              "weight_decay": wd, "final_metric": metric, "diverged_at_step": None if metric is not None else 3,
+              "weight_decay": wd, "value": metric, "diverged_at_step": None if metric is not None else 3,
               "history": [{"step": steps, "metric": metric}], "recipe": {"steps": steps}, "config_hash": f"{lr}-{wd}",
               **extra}
     path = tmp_path / f"rung{rung}_lr{lr}_wd{wd}.json"

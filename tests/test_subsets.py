@@ -118,15 +118,16 @@ def _results(tmp_path):
             for seed in (0, 1):
                 name = subsets.subset_name("d1", shots, seed)
                 value = 0.2 + 0.05 * i + 0.04 * shots + 0.01 * seed
-                common = {"model": model, "dataset": name, "metric": "top1",
-                          "sizes": {"train": 4 * shots, "val": 4 * shots, "test": 200}}
-                probe = {**common, "setting": "logistic_regression", "test_metric": value, "chosen_penalty": 1.0,
+                common = {"model": model, "dataset": name, "metric": "top1", "eval_split": "test",
+                          "sizes": {"train": 4 * shots, "val": 4 * shots, "test": 200}, "arch": model,
+                          "checkpoint_sha256": "0" * 64, "split_seed": 0}
+                trained = {"hyperparameters": {"lr": 0.1, "weight_decay": 0.0}, "not_converged": None}
+                probe = {**common, "setting": "logistic_regression", "value": value,
+                         "hyperparameters": {"penalty": 1.0}, "not_converged": 0,
                          "features": {"attrs": {"subset": {"train": {"capped": {"3": 3} if shots == 5 else {}}}}}}
                 for setting, result in (("logistic_regression", probe),
-                                        ("finetune", {**common, "setting": "finetune", "final_metric": value + 0.1,
-                                                      "lr": 0.1, "weight_decay": 0.0}),
-                                        ("scratch", {**common, "setting": "scratch", "final_metric": value - 0.1,
-                                                     "lr": 0.1, "weight_decay": 0.0})):
+                                        ("finetune", {**common, **trained, "setting": "finetune", "value": value + 0.1}),
+                                        ("scratch", {**common, **trained, "setting": "scratch", "value": value - 0.1})):
                     paths.append(tmp_path / f"{setting}_{model}_{name}.json")
                     paths[-1].write_text(json.dumps(result))
     return paths

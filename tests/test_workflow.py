@@ -195,7 +195,7 @@ def test_tiny_study_end_to_end(tiny_study):
             assert len(probe["grid"]) == 9
             row = accuracy[(accuracy.model == model) & (accuracy.dataset == name)
                            & (accuracy.setting == "logistic_regression")].iloc[0]
-            assert row.value == probe["test_metric"] and row.n_test == len(feats["test"]["labels"])
+            assert row.value == probe["value"] and row.n_test == len(feats["test"]["labels"])
         for setting, grid in (("finetune", 2), ("scratch", 2)):
             run = tmp_path / f"results/{setting}/{model}/textures"
             selection = json.loads((run / "selected.json").read_text())
@@ -206,7 +206,7 @@ def test_tiny_study_end_to_end(tiny_study):
             assert refit["checkpoint_sha256"] == pretrain["checkpoint_sha256"]
             assert not list(run.rglob("*.state.pt")), "finished runs leave no state behind"
             row = accuracy[(accuracy.model == model) & (accuracy.setting == setting)].iloc[0]
-            assert row.value == refit["final_metric"]
+            assert row.value == refit["value"]
 
     correlation = pd.read_csv(tmp_path / "results/tables/correlation.csv")
     assert set(correlation.dataset) == set(dataset_names) | {"mean (logit)"}

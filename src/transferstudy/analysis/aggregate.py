@@ -15,38 +15,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io import read_json, read_predictions, require_keys
-from ..settings import LOGISTIC_REGRESSION
+from ..io import read_json, read_predictions
+from ..results import TransferResult
 from ..switches import switches_label
 from .table_checks import check_accuracy_table
 
-# What the table reads from each result JSON.
-RESULT_KEYS = ("model", "dataset", "setting", "metric", "sizes")
-PROBE_KEYS = ("features", "test_metric", "chosen_penalty", "not_converged")
-REFIT_KEYS = ("fit", "final_metric", "arch", "checkpoint_sha256", "split_seed", "lr", "weight_decay")
 COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "switches", "checkpoint_sha256",
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
 
 
-def _probe_row(result):
-    attrs = result["features"]["attrs"]
+def _row(result, path):
+    """A result's row (without its model's source top-1 and switches): results on test only."""
+    if result.eval_split != "test":
+        raise ValueError(f"{path}: a result scored on {result.eval_split!r} (a grid point), not on test; the table "
+                         "takes probes and refits")
     return {
-        "value": result["test_metric"], "arch": attrs.get("arch"), "checkpoint_sha256": attrs.get("checkpoint_sha256"),
-        "split_seed": attrs.get("split_seed"), "n_train": result["sizes"]["train"], "n_val": result["sizes"]["val"],
-        "n_test": result["sizes"]["test"], "hyperparameters": json.dumps({"penalty": result["chosen_penalty"]}),
-        "not_converged": result["not_converged"],
-    }
-
-
-def _training_row(result, path):
-    if result["fit"] != "trainval":
-        raise ValueError(f"{path}: a {result['fit']!r} run scores validation, not test; the table takes refits")
-    return {
-        "value": result["final_metric"], "arch": result["arch"], "checkpoint_sha256": result["checkpoint_sha256"],
-        "split_seed": result["split_seed"], "n_train": result["sizes"]["train"], "n_val": result["sizes"]["val"],
-        "n_test": result["sizes"]["test"],
-        "hyperparameters": json.dumps({"lr": result["lr"], "weight_decay": result["weight_decay"]}),
-        "not_converged": pd.NA,  # SGD for a fixed number of steps has no convergence criterion
+        "model": result.model, "dataset": result.dataset, "setting": result.setting, "metric": result.metric,
+        "value": result.value, "arch": result.arch, "checkpoint_sha256": result.checkpoint_sha256,
+        "split_seed": result.split_seed, "n_train": result.sizes["train"], "n_val": result.sizes["val"],
+        "n_test": result.sizes["test"], "hyperparameters": json.dumps(result.hyperparameters),
+        # SGD for a fixed number of steps has no convergence criterion
+        "not_converged": pd.NA if result.not_converged is None else result.not_converged,
     }
 
 
@@ -72,15 +61,11 @@ def accuracy_table(result_paths, pretrain_paths):
         source[model], where[model] = metrics, path
     rows = []
     for path in result_paths:
-        result = read_json(path, required=RESULT_KEYS)
-        require_keys(result, PROBE_KEYS if result["setting"] == LOGISTIC_REGRESSION else REFIT_KEYS, path)
-        model = result["model"]
-        if model not in source:
-            raise ValueError(f"{path}: no pretrain metrics for model {model!r} (have: {sorted(source)})")
-        row = {"model": model, "dataset": result["dataset"], "setting": result["setting"], "metric": result["metric"],
-               "source_top1": source[model]["source_top1"], "switches": _switches(source[model])}
-        row.update(_probe_row(result) if result["setting"] == LOGISTIC_REGRESSION else _training_row(result, path))
-        rows.append(row)
+        result = TransferResult.read(path)
+        if result.model not in source:
+            raise ValueError(f"{path}: no pretrain metrics for model {result.model!r} (have: {sorted(source)})")
+        rows.append({**_row(result, path), "source_top1": source[result.model]["source_top1"],
+                     "switches": _switches(source[result.model])})
     table = pd.DataFrame(rows, columns=COLUMNS)
     check_accuracy_table(table)  # duplicates, NaN, values outside [0, 1]: refused here, not only by the analysis
     # Datasets and settings keep the order the results came in (the workflow's: the config's, which for the

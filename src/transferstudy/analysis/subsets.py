@@ -24,7 +24,8 @@ from scipy import stats as scipy_stats
 
 from ..config import AnalysisOptions
 from ..data.subsets import parse_subset_name
-from ..io import read_json, require_keys, write_csv
+from ..io import read_json, write_csv
+from ..results import TransferResult
 from ..settings import LOGISTIC_REGRESSION
 from . import stats
 from .table_checks import TableError, check_accuracy_table, transfer_logit
@@ -59,25 +60,20 @@ def subsets_table(result_paths, accuracy):
     top1 = accuracy.drop_duplicates("model").set_index("model")["source_top1"]
     rows, capped = [], {}
     for path in result_paths:
-        result = read_json(path, required=("model", "dataset", "setting", "metric", "sizes"))
-        parsed = parse_subset_name(result["dataset"])
+        raw = read_json(path)
+        result = TransferResult.of(raw, path)
+        parsed = parse_subset_name(result.dataset)
         if parsed is None:
-            raise ValueError(f"{path}: dataset {result['dataset']!r} is not a subset (<dataset>.<k>shot.seed<s>)")
-        probe = result["setting"] == LOGISTIC_REGRESSION
-        require_keys(result, ("test_metric", "chosen_penalty") if probe else ("final_metric", "lr", "weight_decay"),
-                     path)
-        if result["model"] not in top1:
-            raise ValueError(f"{path}: model {result['model']!r} has no row in the accuracy table (its source top-1)")
-        if probe:
-            capped[result["dataset"]] = _capped(result)
-        rows.append({"setting": result["setting"], "model": result["model"], "dataset": parsed[0],
-                     "examples_per_class": str(parsed[1]), "seed": parsed[2], "metric": result["metric"],
-                     "value": result["test_metric"] if probe else result["final_metric"],
-                     "source_top1": top1[result["model"]], "n_train": result["sizes"]["train"],
-                     "n_val": result["sizes"]["val"], "n_test": result["sizes"]["test"],
-                     "subset": result["dataset"],
-                     "hyperparameters": str({"penalty": result["chosen_penalty"]} if probe else
-                                            {"lr": result["lr"], "weight_decay": result["weight_decay"]})})
+            raise ValueError(f"{path}: dataset {result.dataset!r} is not a subset (<dataset>.<k>shot.seed<s>)")
+        if result.model not in top1:
+            raise ValueError(f"{path}: model {result.model!r} has no row in the accuracy table (its source top-1)")
+        if result.setting == LOGISTIC_REGRESSION:
+            capped[result.dataset] = _capped(raw)
+        rows.append({"setting": result.setting, "model": result.model, "dataset": parsed[0],
+                     "examples_per_class": str(parsed[1]), "seed": parsed[2], "metric": result.metric,
+                     "value": result.value, "source_top1": top1[result.model], "n_train": result.sizes["train"],
+                     "n_val": result.sizes["val"], "n_test": result.sizes["test"], "subset": result.dataset,
+                     "hyperparameters": str(result.hyperparameters)})
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError("no subset results given")

@@ -45,6 +45,7 @@ from ..nets import pretrained
 from ..nets.network import Pretrained
 from ..nets.inference import MEMORY_FORMAT, network_outputs, precision_label, predict
 from ..provenance import library_versions, sha256_file
+from ..results import TransferResult
 from ..settings import INIT_ARM
 from ..train.batches import CropBatches
 from ..train.loop import StepLoop, sgd_nesterov
@@ -243,18 +244,19 @@ def _classification_step(model, x, y, *, multilabel):
 def _result(setup, run, *, final_scores, diverged_at, started):
     """What a run's JSON records: the outcome, its curve, and what traces it."""
     loop, metric, steps_per_epoch, recipe = setup.loop, setup.attrs["metric"], setup.batches.steps_per_epoch, run.recipe
+    core = TransferResult(
+        model=run.model_name or setup.loaded.info.arch, dataset=setup.attrs["dataset"], setting=INIT_ARM[run.init],
+        metric=metric, value=None if diverged_at else metrics.score(metric, setup.eval_labels, final_scores),
+        eval_split=FITS[run.fit][1], sizes=setup.sizes, arch=setup.loaded.info.arch,
+        checkpoint_sha256=setup.config["checkpoint_sha256"], split_seed=setup.attrs.get("split_seed"),
+        hyperparameters={"lr": run.lr, "weight_decay": run.weight_decay})
     return {
-        "model": run.model_name or setup.loaded.info.arch, "arch": setup.loaded.info.arch,
-        "dataset": setup.attrs["dataset"], "setting": INIT_ARM[run.init], "init": run.init, "fit": run.fit,
-        "lr": run.lr, "weight_decay": run.weight_decay, "metric": metric, "eval_split": FITS[run.fit][1],
-        "final_metric": None if diverged_at else metrics.score(metric, setup.eval_labels, final_scores),
+        **core.as_dict(), "init": run.init, "fit": run.fit, "lr": run.lr, "weight_decay": run.weight_decay,
         "diverged_at_step": diverged_at, "history": loop.history,
-        "steps_per_epoch": steps_per_epoch, "bn_momentum": _bn_momentum(steps_per_epoch),
-        "sizes": setup.sizes, "n_fit": setup.n_fit, "split_seed": setup.attrs.get("split_seed"),
+        "steps_per_epoch": steps_per_epoch, "bn_momentum": _bn_momentum(steps_per_epoch), "n_fit": setup.n_fit,
         "recipe": recipe.as_dict(), "device": str(loop.device), "amp": precision_label(loop.amp_dtype),
         "resumed_from_step": loop.resumed_from, "config_hash": _config_hash(setup.config),
-        "checkpoint": str(run.checkpoint), "checkpoint_sha256": setup.config["checkpoint_sha256"],
-        "dataset_sha256": setup.config["dataset_sha256"], "train_seconds": round(loop.seconds, 3),
+        "checkpoint": str(run.checkpoint), "dataset_sha256": setup.config["dataset_sha256"], "train_seconds": round(loop.seconds, 3),
         "images_per_second": round(loop.steps_per_second * recipe.batch_size, 1),
         "wall_seconds": round(time.time() - started, 2), "versions": library_versions(), **(run.record or {}),
     }

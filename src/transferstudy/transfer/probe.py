@@ -23,6 +23,7 @@ from .. import metrics
 from ..config import ProbeSolver
 from ..io import SPLIT_FILE_ATTRS, read_split_file, write_json, write_predictions
 from ..provenance import library_versions, sha256_file
+from ..results import TransferResult
 from ..settings import LOGISTIC_REGRESSION
 from .logistic import LogisticProblem, evaluate, minimize_lbfgs, shift_curvature_pairs
 
@@ -149,7 +150,8 @@ def probe_arrays(splits, num_classes, multilabel, metric, *, solver=None, device
     return test_scores, {
         "setting": LOGISTIC_REGRESSION,
         "metric": metric,
-        "test_metric": test_metric,
+        "value": test_metric,
+        "eval_split": "test",
         "chosen_penalty": chosen,
         "val_metric": grid[best]["val_metric"],
         "refit": asdict(refit),
@@ -171,7 +173,12 @@ def run_probe(features_path, out_path=None, predictions_path=None, *, solver=Non
     num_classes, multilabel, metric = int(attrs["num_classes"]), bool(attrs["multilabel"]), attrs["metric"]
     check_features(features_path, splits, num_classes, multilabel)
     test_scores, fitted = probe_arrays(splits, num_classes, multilabel, metric, solver=solver, device=device)
-    result = {"model": attrs.get("model"), "dataset": attrs.get("dataset"), **fitted}
+    core = TransferResult(model=attrs.get("model"), dataset=attrs.get("dataset"), setting=fitted["setting"],
+                          metric=metric, value=fitted["value"], eval_split=fitted["eval_split"], sizes=fitted["sizes"],
+                          arch=attrs.get("arch"), checkpoint_sha256=attrs.get("checkpoint_sha256"),
+                          split_seed=attrs.get("split_seed"), hyperparameters={"penalty": fitted["chosen_penalty"]},
+                          not_converged=fitted["not_converged"])
+    result = {**fitted, **core.as_dict()}
     result.update({
         "wall_seconds": round(time.time() - started, 3),
         "features": {"path": str(features_path), "sha256": sha256_file(features_path), "attrs": attrs},

@@ -53,16 +53,16 @@ def _runs(paths, what):
 
 def _ranked(runs):
     """Finished runs, best final validation metric first (ties: the smaller learning rate, then weight decay)."""
-    finished = [run for run in runs if run["final_metric"] is not None]
+    finished = [run for run in runs if run["value"] is not None]
     if not finished:
         raise ValueError("every grid point diverged: " + ", ".join(run["path"] for run in runs)
                          + "; lower the learning rates in the config")
-    return sorted(finished, key=lambda run: -run["final_metric"])  # stable: (lr, wd) order among equals
+    return sorted(finished, key=lambda run: -run["value"])  # stable: (lr, wd) order among equals
 
 
 def _outcome(run):
     return {"lr": run["lr"], "weight_decay": run["weight_decay"], "steps": run["recipe"]["steps"],
-            "val_metric": run["final_metric"], "diverged_at_step": run["diverged_at_step"],
+            "val_metric": run["value"], "diverged_at_step": run["diverged_at_step"],
             "config_hash": run["config_hash"], "path": run["path"]}
 
 
@@ -112,7 +112,7 @@ def select_hyperparameters(grid_paths, out_path=None, rungs=()):
         search["steps_spent"] = sum(point["steps"] for rung in search["rungs"] for point in rung["points"])
     selection = {
         "model": best["model"], "dataset": best["dataset"], "setting": best["setting"], "metric": best["metric"],
-        "lr": best["lr"], "weight_decay": best["weight_decay"], "val_metric": best["final_metric"],
+        "lr": best["lr"], "weight_decay": best["weight_decay"], "val_metric": best["value"],
         "history": best["history"], "steps": best["recipe"]["steps"],
         "grid": [_outcome(run) for run in runs], "search": search,
     }
