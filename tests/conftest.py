@@ -1,46 +1,13 @@
-import os
-import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+"""Shared fixtures: the tiny study and the own-models study run once per session, configurations of the
+default study with a change, a TORCH_HOME of the test's own, and accuracy tables of a given pattern."""
 
+import copy
+
+import pandas as pd
 import pytest
+import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_CONFIG = ROOT / "tests" / "config" / "tiny.yaml"
-
-
-def snakemake_executable():
-    beside_python = Path(sys.executable).with_name("snakemake")
-    return str(beside_python) if beside_python.exists() else shutil.which("snakemake")
-
-
-def _snakemake_command(args, workdir, configfile, env, root=ROOT):
-    cmd = [snakemake_executable(), "--snakefile", str(root / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(configfile), *args]
-    return cmd, {**(env or os.environ), "PYTHONUNBUFFERED": "1"}
-
-
-def job_counts(output):
-    """``{rule: jobs}`` from the "Job stats" table Snakemake prints for a run or a dry-run."""
-    table = output[output.index("Job stats"):]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-
-
-def run_snakemake(*args, workdir, configfile=TINY_CONFIG, timeout=600, env=None, root=ROOT):
-    """Run the workflow of the checkout ``root`` (this repository) in ``workdir`` from that root (where
-    `--profile slurm` is found); returns the CompletedProcess (never raises)."""
-    cmd, env = _snakemake_command(args, workdir, configfile, env, root)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=root)
-
-
-def start_snakemake(*args, workdir, output, configfile=TINY_CONFIG, env=None):
-    """Like run_snakemake, in the background, with stdout and stderr going to the file ``output`` (a pipe
-    nobody reads would block it): the Popen."""
-    cmd, env = _snakemake_command(args, workdir, configfile, env)
-    with open(output, "w") as sink:
-        return subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+from workflow_runs import ROOT, TINY_CONFIG, run_snakemake
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +31,39 @@ def own_study(tmp_path_factory):
 @pytest.fixture
 def tiny_config():
     return TINY_CONFIG
+
+
+@pytest.fixture(scope="session")
+def default_config():
+    """The default study's configuration (config/config.yaml), as loaded; copy it before changing it."""
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+@pytest.fixture
+def config_with(default_config):
+    """A function of a change (a function that edits a config in place) giving a changed copy of the default
+    study's configuration."""
+    def changed(change):
+        config = copy.deepcopy(default_config)
+        change(config)
+        return config
+    return changed
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """TORCH_HOME of the test's own (torchvision's and pretrainedmodels' weights cache), empty."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch"
+
+
+@pytest.fixture
+def accuracy_of():
+    """A function giving a tidy accuracy table: one row per (model, dataset, setting) whose ``value(i, model,
+    dataset, setting)`` is not None, the i-th model's ``source_top1(i)``, and ``columns`` the same in every row."""
+    def table(value, *, models, datasets, source_top1, settings=("logistic_regression",), **columns):
+        rows = [{"model": model, "dataset": dataset, "setting": setting, "metric": "top1",
+                 "value": value(i, model, dataset, setting), "source_top1": source_top1(i), **columns}
+                for i, model in enumerate(models) for dataset in datasets for setting in settings]
+        return pd.DataFrame([row for row in rows if row["value"] is not None])
+    return table

@@ -10,7 +10,7 @@ import torchvision
 import yaml
 from PIL import Image
 
-from conftest import ROOT
+from workflow_runs import ROOT
 from transferstudy.nets.sources import torchvision as tv_source
 
 

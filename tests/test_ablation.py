@@ -1,15 +1,13 @@
 """The regularisation ablation: config expansion, the per-switch table, the zoo contrast and t-SNE."""
 
-import copy
 import io
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import ROOT, job_counts, run_snakemake
+from workflow_runs import ROOT, job_counts, run_snakemake
 from transferstudy import cli
 from transferstudy.analysis import ablation, catalogue, figures, plotting
 from transferstudy.config import ConfigError
@@ -17,15 +15,16 @@ from transferstudy.io import write_split_file
 from transferstudy.nets import zoo
 from transferstudy.study import Study
 
-# The default config holds the ablation switched off (it doubles the study's time); these tests switch it on.
-DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-DEFAULT["ablation"]["enabled"] = True
-
-
-def _with(change):
-    config = copy.deepcopy(DEFAULT)
-    change(config)
-    return config
+@pytest.fixture
+def with_ablation(config_with):
+    """The default study with the ablation on (the default config holds it off: it doubles the study's time), and
+    ``change`` made."""
+    def changed(change=lambda config: None):
+        def both(config):
+            config["ablation"]["enabled"] = True
+            change(config)
+        return config_with(both)
+    return changed
 
 
 def check_models(config):
@@ -34,25 +33,25 @@ def check_models(config):
     return zoo.check_models(study.models, study.recipes)
 
 
-def test_the_ablation_adds_each_switch_alone_all_four_and_the_mixed_zoo():
-    study = Study(DEFAULT)
+def test_the_ablation_adds_each_switch_alone_all_four_and_the_mixed_zoo(with_ablation):
+    config = with_ablation()
+    study = Study(config)
     models = study.models
-    base = DEFAULT["ablation"]["model"]
+    base = config["ablation"]["model"]
     for tag, recipe in [("no_gamma", {"bn_gamma": False}), ("ls", {"label_smoothing": 0.1}),
                         ("dropout", {"dropout": 0.2}), ("aux", {"aux_head": True}),
                         ("all", {"bn_gamma": False, "label_smoothing": 0.1, "dropout": 0.2, "aux_head": True})]:
-        assert models[f"{base}.{tag}"] == {"arch": DEFAULT["models"][base]["arch"], "pretrain": recipe}
+        assert models[f"{base}.{tag}"] == {"arch": config["models"][base]["arch"], "pretrain": recipe}
     assert models["mini_densenet.dropout-aux"]["pretrain"] == {"dropout": 0.2, "aux_head": True}
     # The mixed zoo's twin of the ablation model with all four is the ablation's own `.all`, trained once.
-    assert f"{base}.all" in study.mixed_zoo and len(models) == len(DEFAULT["models"]) + 5 + 4
-    assert study.recipes[f"{base}.ls"].epochs == DEFAULT["pretrain"]["epochs"]
+    assert f"{base}.all" in study.mixed_zoo and len(models) == len(config["models"]) + 5 + 4
+    assert study.recipes[f"{base}.ls"].epochs == config["pretrain"]["epochs"]
     assert study.recipes[f"{base}.ls"].label_smoothing == 0.1 and study.recipes[base].label_smoothing == 0
     # Training from random initialisation does not depend on the pretraining recipe: once per architecture.
-    assert study.arm_models("scratch") == list(DEFAULT["models"])
+    assert study.arm_models("scratch") == list(config["models"])
     assert study.arm_models("finetune") == list(models)
-    disabled = Study(_with(lambda c: c["ablation"].__setitem__("enabled", False)))
-    assert disabled.models == DEFAULT["models"] and disabled.mixed_zoo == []
-    assert Study(_with(lambda c: c["ablation"].__setitem__("enabled", True))).models == models
+    disabled = Study(with_ablation(lambda c: c["ablation"].__setitem__("enabled", False)))
+    assert disabled.models == config["models"] and disabled.mixed_zoo == []
 
 
 @pytest.mark.parametrize("change, message", [
@@ -64,9 +63,9 @@ def test_the_ablation_adds_each_switch_alone_all_four_and_the_mixed_zoo():
     (lambda c: c["ablation"].__setitem__("tsne", {"dataset": "cifar10"}), "ablation.tsne.dataset = 'cifar10' is not"),
     (lambda c: c["models"].__setitem__("mini_vgg.ls", {"arch": "mini_vgg"}), "may hold only letters"),
 ])
-def test_bad_ablation_settings_name_the_key(change, message):
+def test_bad_ablation_settings_name_the_key(change, message, with_ablation):
     with pytest.raises(ConfigError, match=message):
-        Study(_with(change))
+        Study(with_ablation(change))
 
 
 # Three architectures, each with a baseline (every switch off): "a" with two variants (a.ls, a.all), "b" and
@@ -214,9 +213,9 @@ def test_the_full_scale_ablation_plans_resumable_imagenet_pretraining(tmp_path):
      r"the ablation's variant r18.dropout: torchvision's resnet18 has no dropout"),
     (lambda c: c["source"].__setitem__("dataset", "imagenet"), r"source.options.root is missing.*ILSVRC 2012"),
 ])
-def test_switches_the_architecture_lacks_and_an_imagenet_without_root_are_refused(change, message):
+def test_switches_the_architecture_lacks_and_an_imagenet_without_root_are_refused(change, message, with_ablation):
     with pytest.raises(ConfigError, match=message):
-        check_models(_with(change))
+        check_models(with_ablation(change))
 
 
 def test_the_long_pretraining_ablation_config_plans_the_six_networks_and_the_probe(tmp_path):

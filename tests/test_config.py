@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, run_snakemake
+from workflow_runs import ROOT, run_snakemake
 from transferstudy import config, schema
 from transferstudy.nets.sources import registry
 from transferstudy.cli import STAGES
@@ -15,15 +15,6 @@ from transferstudy.config import ConfigError
 from transferstudy.nets import zoo
 from transferstudy.settings import ESTIMATORS
 from transferstudy.study import Study
-
-DEFAULT = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-
-
-def _with(change):
-    config = copy.deepcopy(DEFAULT)
-    change(config)
-    return config
-
 
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["models"].__setitem__("big", {"arch": "resnet9000"}),
@@ -46,23 +37,23 @@ def _with(change):
      "timm has no pretrained weights 'inception_v4.imagined_in1k'; valid tags: inception_v4.tf_in1k"),
     (lambda c: c.pop("source"), "source.dataset = None is not a source dataset"),
 ])
-def test_check_config_names_the_key_and_the_valid_choices(change, message):
+def test_check_config_names_the_key_and_the_valid_choices(change, message, config_with):
     # What the plan checks, then what the first job (check_models) checks with torchvision and timm.
     with pytest.raises(ConfigError, match=message):
-        study = Study(_with(change))
+        study = Study(config_with(change))
         zoo.check_models(study.models, study.recipes)
 
 
-def test_default_config_passes():
-    study = Study(copy.deepcopy(DEFAULT))
+def test_default_config_passes(default_config):
+    study = Study(copy.deepcopy(default_config))
     checked = zoo.check_models(study.models, study.recipes)
-    assert set(checked) == set(DEFAULT["models"]) and checked["mini_vgg"]["switches"] == "none"
+    assert set(checked) == set(default_config["models"]) and checked["mini_vgg"]["switches"] == "none"
 
 
-def test_training_arms_are_enabled_by_their_section():
-    assert list(Study(DEFAULT).arms) == ["finetune", "scratch"]
-    assert list(Study(_with(lambda c: c["scratch"].__setitem__("enabled", False))).arms) == ["finetune"]
-    assert list(Study(_with(lambda c: c.pop("finetune"))).arms) == ["scratch"]
+def test_training_arms_are_enabled_by_their_section(config_with, default_config):
+    assert list(Study(default_config).arms) == ["finetune", "scratch"]
+    assert list(Study(config_with(lambda c: c["scratch"].__setitem__("enabled", False))).arms) == ["finetune"]
+    assert list(Study(config_with(lambda c: c.pop("finetune"))).arms) == ["scratch"]
 
 
 @pytest.mark.parametrize("change, expected", [
@@ -79,9 +70,9 @@ def test_training_arms_are_enabled_by_their_section():
                                                                                 "'squeezenet1_0': no known penultimate"]),
     (lambda c: c["finetune"].__setitem__("lr", [0.1, 50]), ["finetune", "50 is greater than the maximum of 10"]),
 ])
-def test_workflow_stops_before_any_job_with_the_key_named(tmp_path, change, expected):
+def test_workflow_stops_before_any_job_with_the_key_named(tmp_path, change, expected, config_with):
     configfile = tmp_path / "bad.yaml"
-    configfile.write_text(yaml.safe_dump(_with(change)))
+    configfile.write_text(yaml.safe_dump(config_with(change)))
     result = run_snakemake("-n", workdir=tmp_path / "run", configfile=configfile)
     assert result.returncode != 0
     output = result.stdout + result.stderr
@@ -154,21 +145,21 @@ def test_a_settings_group_refuses_bad_values_naming_the_key(group, mapping, mess
         group.from_mapping(mapping)
 
 
-def test_a_disabled_section_needs_nothing_but_enabled_false():
-    disabled = _with(lambda c: c.update(finetune={"enabled": False}, ablation={"enabled": False}))
+def test_a_disabled_section_needs_nothing_but_enabled_false(config_with):
+    disabled = config_with(lambda c: c.update(finetune={"enabled": False}, ablation={"enabled": False}))
     schema.validate_config(disabled, SCHEMA)
     study = Study(disabled)
     assert "finetune" not in study.arms and "scratch" in study.arms and study.ablation is None
     with pytest.raises(ConfigError, match="finetune lacks the required key"):
-        schema.validate_config(_with(lambda c: c.update(finetune={"enabled": True})), SCHEMA)
+        schema.validate_config(config_with(lambda c: c.update(finetune={"enabled": True})), SCHEMA)
     with pytest.raises(ConfigError, match="finetune.enabled = 'no' is not true or false"):
-        Study(_with(lambda c: c.update(finetune={"enabled": "no"})))
+        Study(config_with(lambda c: c.update(finetune={"enabled": "no"})))
     with pytest.raises(ConfigError, match="ablation.switches = 3 is not a mapping"):
-        Study(_with(lambda c: c["ablation"].update(enabled=True, switches=3)))
+        Study(config_with(lambda c: c["ablation"].update(enabled=True, switches=3)))
 
 
-def test_a_grid_job_trains_the_configs_exact_values_not_their_text_in_its_path():
-    study = Study(_with(lambda c: c["finetune"].update(lr=[0.0123456789, 0.1], weight_decay=[0, 1e-4])))
+def test_a_grid_job_trains_the_configs_exact_values_not_their_text_in_its_path(config_with):
+    study = Study(config_with(lambda c: c["finetune"].update(lr=[0.0123456789, 0.1], weight_decay=[0, 1e-4])))
     assert ("0.0123457", "0.0001") in study.grid("finetune")
     assert study.grid_point("finetune", "0.0123457", "0.0001") == {"lr": 0.0123456789, "weight_decay": 1e-4}
 
@@ -185,23 +176,23 @@ def test_settings_groups_fill_defaults_and_give_the_commands_their_flags():
         config.ProbeSolver(tol=-1.0)
 
 
-def test_grid_values_that_print_alike_are_refused():
+def test_grid_values_that_print_alike_are_refused(config_with):
     with pytest.raises(ConfigError, match=r"finetune.lr = \[0.1, 0.1000001\]: values that print alike"):
-        Study(_with(lambda c: c["finetune"].__setitem__("lr", [0.1, 0.1000001])))
+        Study(config_with(lambda c: c["finetune"].__setitem__("lr", [0.1, 0.1000001])))
 
 
-def test_a_missing_weights_file_is_found_by_the_first_job(tmp_path, monkeypatch):
+def test_a_missing_weights_file_is_found_by_the_first_job(tmp_path, monkeypatch, config_with):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    study = Study(_with(lambda c: c["models"].__setitem__("r18", {"torchvision": "resnet18"})))
+    study = Study(config_with(lambda c: c["models"].__setitem__("r18", {"torchvision": "resnet18"})))
     with pytest.raises(ConfigError, match=r"models.r18: torchvision weights .* are expected at .*resnet18-"):
         zoo.check_models(study.models, study.recipes)
 
 
-def test_an_architecture_torchvision_lacks_stops_the_run_at_its_first_job(tmp_path):
+def test_an_architecture_torchvision_lacks_stops_the_run_at_its_first_job(tmp_path, config_with):
     # `arch` beyond the embedded zoo names a torchvision architecture, which planning (no torch) cannot check:
     # the first job does, before any network is trained.
     configfile = tmp_path / "typo.yaml"
-    configfile.write_text(yaml.safe_dump(_with(lambda c: c["models"]["mini_vgg"].__setitem__("arch", "vgg99"))))
+    configfile.write_text(yaml.safe_dump(config_with(lambda c: c["models"]["mini_vgg"].__setitem__("arch", "vgg99"))))
     result = run_snakemake("--cores", "1", workdir=tmp_path / "run", configfile=configfile)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "models.mini_vgg: arch = 'vgg99' is not a known architecture" in output

@@ -85,7 +85,7 @@ def test_atomic_output_gets_the_usual_permissions(tmp_path):
 def test_each_rule_is_rerun_by_edits_to_the_library_modules_its_script_uses(tmp_path):
     import shutil
 
-    from conftest import ROOT
+    from workflow_runs import ROOT
     from transferstudy import provenance
 
     scripts = ROOT / "workflow" / "scripts"

@@ -11,7 +11,7 @@ import torch
 import torchvision
 import yaml
 
-from conftest import run_snakemake
+from workflow_runs import run_snakemake
 from official_copies import COPIES, make_copy
 from transferstudy.nets.sources import torchvision as tv_source
 from transferstudy.io import read_split_file

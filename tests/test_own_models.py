@@ -192,12 +192,6 @@ def test_state_dict_hash_sees_values_names_and_scalars():
     assert weights.state_dict_sha256(a) != weights.state_dict_sha256(b)
 
 
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    return tmp_path / "torch"
-
-
 @pytest.mark.parametrize("name", sorted(pm_source.PORTS))
 def test_pretrainedmodels_ports_load_offline_with_their_preprocessing(torch_home, name):
     import pretrainedmodels

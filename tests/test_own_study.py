@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import job_counts, run_snakemake
+from workflow_runs import job_counts, run_snakemake
 from transferstudy.io import read_attrs
 
 pytestmark = pytest.mark.slow

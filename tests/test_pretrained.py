@@ -49,12 +49,6 @@ def test_unknown_torchvision_family_and_names_are_refused():
         tv_source.weights_enum("resnet50", "IMAGENET1K_V9")
 
 
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    return tmp_path / "torch"
-
-
 def test_torchvision_weights_load_offline_from_torch_home(torch_home):
     # GoogLeNet: its builder drops the auxiliary heads and switches on the input transform for pretrained
     # weights; the file must go through that builder, not a plain load_state_dict.
@@ -195,7 +189,7 @@ def test_every_timm_network_of_the_paper_config_has_a_published_top1():
     import timm
     import yaml
 
-    from conftest import ROOT
+    from workflow_runs import ROOT
 
     models = yaml.safe_load((ROOT / "config" / "kornblith2019.yaml").read_text())["models"]
     names = [spec["timm"] for spec in models.values() if "timm" in spec]

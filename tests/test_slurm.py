@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import slurm_cluster
-from conftest import ROOT, TINY_CONFIG, run_snakemake, start_snakemake
+from workflow_runs import ROOT, TINY_CONFIG, run_snakemake, start_snakemake
 
 GPU_RULES = ("train_grid_point", "train_refit")
 TEST_CLUSTER_OPTIONS = (

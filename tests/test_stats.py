@@ -6,15 +6,16 @@ from scipy import stats as scipy_stats
 from transferstudy.analysis import stats
 
 
-def _table(n_models=5, datasets=("a", "b"), setting="logistic_regression"):
-    rng = np.random.default_rng(0)
-    rows = []
-    for m in range(n_models):
-        top1 = 0.3 + 0.08 * m
-        for d in datasets:
-            rows.append({"model": f"m{m}", "dataset": d, "setting": setting, "metric": "top1",
-                         "value": float(np.clip(top1 + rng.normal(0, 0.05), 0.01, 0.99)), "source_top1": top1})
-    return pd.DataFrame(rows)
+@pytest.fixture
+def toy_table(accuracy_of):
+    """Accuracy around source top-1 plus noise (seeded): ``n_models`` models, cells in (model, dataset) order."""
+    def table(n_models=5, datasets=("a", "b"), setting="logistic_regression"):
+        rng = np.random.default_rng(0)
+        return accuracy_of(lambda i, model, dataset, _: float(np.clip(0.3 + 0.08 * i + rng.normal(0, 0.05), 0.01,
+                                                                      0.99)),
+                           models=[f"m{m}" for m in range(n_models)], datasets=datasets, settings=(setting,),
+                           source_top1=lambda i: 0.3 + 0.08 * i)
+    return table
 
 
 def test_logit_is_log_odds_and_finite_at_the_ends():
@@ -23,8 +24,8 @@ def test_logit_is_log_odds_and_finite_at_the_ends():
     assert np.isfinite(stats.logit([0.0, 1.0])).all()
 
 
-def test_correlations_equal_scipy_on_log_odds():
-    table = _table()
+def test_correlations_equal_scipy_on_log_odds(toy_table):
+    table = toy_table()
     result = stats.correlation_table(table)
     for dataset, part in table.groupby("dataset"):
         row = result[result.dataset == dataset].iloc[0]
@@ -38,8 +39,8 @@ def test_correlations_equal_scipy_on_log_odds():
     assert mean_row.n_models == 5
 
 
-def test_fewer_than_three_models_gives_a_note_not_a_number():
-    result = stats.correlation_table(_table(n_models=2))
+def test_fewer_than_three_models_gives_a_note_not_a_number(toy_table):
+    result = stats.correlation_table(toy_table(n_models=2))
     assert result.pearson_r.isna().all()
     assert result.note.str.contains("fewer than 3 models").all()
 
@@ -49,13 +50,13 @@ def test_fewer_than_three_models_gives_a_note_not_a_number():
     (lambda t: pd.concat([t, t.iloc[:1]]), "duplicate \\(model, dataset, setting\\)"),
     (lambda t: t.drop(columns="source_top1"), "lacks column\\(s\\) \\['source_top1'\\]"),
 ])
-def test_bad_tables_are_refused_with_the_reason(change, message):
+def test_bad_tables_are_refused_with_the_reason(change, message, toy_table):
     with pytest.raises(ValueError, match=message):
-        stats.correlation_table(change(_table()))
+        stats.correlation_table(change(toy_table()))
 
 
-def test_bootstrap_interval_is_seeded_repeatable_and_covers_the_estimate():
-    table = _table(n_models=8)
+def test_bootstrap_interval_is_seeded_repeatable_and_covers_the_estimate(toy_table):
+    table = toy_table(n_models=8)
     first = stats.correlation_table(table, seed=3)
     again = stats.correlation_table(table, seed=3)
     other = stats.correlation_table(table, seed=4)
@@ -76,10 +77,10 @@ def test_bootstrap_interval_matches_scipy_percentile_interval():
     assert degenerate == 2000 - len(finite)
 
 
-def test_mixed_effects_equals_statsmodels_and_ols_band_brackets_the_fit():
+def test_mixed_effects_equals_statsmodels_and_ols_band_brackets_the_fit(toy_table):
     import statsmodels.formula.api as smf
 
-    table = _table(n_models=6, datasets=("a", "b", "c", "d"))
+    table = toy_table(n_models=6, datasets=("a", "b", "c", "d"))
     offsets = table.dataset.map({"a": -0.25, "b": 0.0, "c": 0.1, "d": 0.3})  # datasets differ in difficulty
     table = table.assign(value=(table.value + offsets).clip(0.01, 0.99))
     result = stats.mixed_effects_table(table).iloc[0]
@@ -95,14 +96,14 @@ def test_mixed_effects_equals_statsmodels_and_ols_band_brackets_the_fit():
     assert (low < mean).all() and (mean < high).all()
 
 
-def test_mixed_effects_needs_models_and_datasets():
-    result = stats.mixed_effects_table(_table(n_models=5, datasets=("a",)))
+def test_mixed_effects_needs_models_and_datasets(toy_table):
+    result = stats.mixed_effects_table(toy_table(n_models=5, datasets=("a",)))
     assert result.slope.isna().all() and "2 datasets" in result.note.iloc[0]
 
 
-def test_mixed_effects_records_fitting_warnings_instead_of_hiding_them():
+def test_mixed_effects_records_fitting_warnings_instead_of_hiding_them(toy_table):
     # Datasets that do not differ put the random-effect variance on the boundary of its space.
-    result = stats.mixed_effects_table(_table(n_models=6, datasets=("a", "b", "c"))).iloc[0]
+    result = stats.mixed_effects_table(toy_table(n_models=6, datasets=("a", "b", "c"))).iloc[0]
     assert "boundary" in result.warnings or not result.converged
 
 

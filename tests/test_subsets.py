@@ -8,7 +8,7 @@ import pytest
 import yaml
 from scipy import stats as scipy_stats
 
-from conftest import ROOT
+from workflow_runs import ROOT
 from transferstudy import cli
 from transferstudy.analysis import subsets as subset_analysis
 from transferstudy.analysis.catalogue import figures_for
@@ -101,13 +101,12 @@ def test_bad_subsets_are_refused_naming_the_key(options, message):
         Study(_config(**options))
 
 
-def _accuracy():
-    rows = []
-    for i, model in enumerate(("a", "b", "c", "d")):
-        for setting in ("logistic_regression", "finetune", "scratch"):
-            rows.append({"model": model, "dataset": "d1", "setting": setting, "value": 0.6 + 0.05 * i,
-                         "source_top1": 0.5 + 0.1 * i, "n_test": 200, "metric": "top1", "n_train": 400, "n_val": 100})
-    return pd.DataFrame(rows)
+@pytest.fixture
+def toy_accuracy(accuracy_of):
+    """Four models on d1 in all three settings, accuracy rising with source top-1."""
+    return accuracy_of(lambda i, *_: 0.6 + 0.05 * i, models=("a", "b", "c", "d"), datasets=("d1",),
+                       settings=("logistic_regression", "finetune", "scratch"), source_top1=lambda i: 0.5 + 0.1 * i,
+                       n_test=200, n_train=400, n_val=100)
 
 
 def _results(tmp_path):
@@ -133,8 +132,8 @@ def _results(tmp_path):
     return paths
 
 
-def test_subset_tables_summarise_seeds_and_correlate_at_each_size(tmp_path):
-    table = subset_analysis.subsets_table(_results(tmp_path), _accuracy())
+def test_subset_tables_summarise_seeds_and_correlate_at_each_size(tmp_path, toy_accuracy):
+    table = subset_analysis.subsets_table(_results(tmp_path), toy_accuracy)
     assert len(table) == 3 * 4 * (2 * 2 + 1)  # settings x models x (sizes x seeds + the full split)
     assert list(pd.unique(table["examples_per_class"])) == ["2", "5", "all"]
     probe = table[table.setting == "logistic_regression"]
@@ -153,10 +152,10 @@ def test_subset_tables_summarise_seeds_and_correlate_at_each_size(tmp_path):
     assert len(means) == 3 * 3 and (means["pearson_r"] > 0.99).all() and (means["n_models"] == 4).all()
 
 
-def test_the_standalone_analysis_draws_the_training_set_size_figures(tmp_path):
-    table = subset_analysis.subsets_table(_results(tmp_path), _accuracy())
+def test_the_standalone_analysis_draws_the_training_set_size_figures(tmp_path, toy_accuracy):
+    table = subset_analysis.subsets_table(_results(tmp_path), toy_accuracy)
     accuracy_csv, subsets_csv = tmp_path / "accuracy.csv", tmp_path / "subsets.csv"
-    _accuracy().to_csv(accuracy_csv, index=False)
+    toy_accuracy.to_csv(accuracy_csv, index=False)
     table.to_csv(subsets_csv, index=False)
     cli.main(["analysis", str(accuracy_csv), "--out", str(tmp_path / "out"), "--subsets", str(subsets_csv)])
     for name in ("subsets_summary.csv", "subsets_correlation.csv", "fig8_training_set_size.pdf",

@@ -156,14 +156,13 @@ def test_score_features_reads_the_training_split(tmp_path):
 MODELS = ("a", "b", "c", "d", "e")
 
 
-def _accuracy():
+@pytest.fixture
+def toy_accuracy(accuracy_of):
     """Five models on three datasets: on d1 accuracy rises with source top-1, on d2 it falls; d3 has two models."""
-    rows = []
-    for i, model in enumerate(MODELS):
-        values = {"d1": 0.3 + 0.1 * i, "d2": 0.8 - 0.1 * i, **({"d3": 0.5} if i < 2 else {})}
-        rows += [{"model": model, "dataset": dataset, "value": value, "setting": "logistic_regression",
-                  "source_top1": 0.5 + 0.1 * i, "n_test": 100, "metric": "top1"} for dataset, value in values.items()]
-    return pd.DataFrame(rows)
+    def value(i, model, dataset, setting):
+        return {"d1": 0.3 + 0.1 * i, "d2": 0.8 - 0.1 * i, "d3": 0.5 if i < 2 else None}[dataset]
+    return accuracy_of(value, models=MODELS, datasets=("d1", "d2", "d3"), source_top1=lambda i: 0.5 + 0.1 * i,
+                       n_test=100)
 
 
 def _scores(accuracy):
@@ -191,8 +190,8 @@ def test_weighted_tau_is_scipys_vectorised_over_resamples_with_ties():
     assert np.isnan(weighted_tau(np.ones(5), np.arange(5.0)))
 
 
-def test_the_evaluation_ranks_estimators_against_top1():
-    accuracy = _accuracy()
+def test_the_evaluation_ranks_estimators_against_top1(toy_accuracy):
+    accuracy = toy_accuracy
     table = evaluation_table(accuracy, _scores(accuracy)).set_index(["dataset", "estimator"])
     assert table.loc[("d1", "source_top1"), "weighted_tau"] == pytest.approx(1.0)
     assert table.loc[("d2", "source_top1"), "weighted_tau"] == pytest.approx(-1.0)
@@ -212,8 +211,8 @@ def test_the_evaluation_ranks_estimators_against_top1():
     assert top1["weighted_tau"] == pytest.approx(0.0) and top1["tau_low"] <= 0 <= top1["tau_high"]
 
 
-def test_the_evaluation_refuses_a_table_it_cannot_read():
-    accuracy = _accuracy()
+def test_the_evaluation_refuses_a_table_it_cannot_read(toy_accuracy):
+    accuracy = toy_accuracy
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['score'\]"):
         evaluation_table(accuracy, _scores(accuracy).drop(columns="score"))
     named = _scores(accuracy).replace({"estimator": {"nce": "source_top1"}})
@@ -240,10 +239,10 @@ def test_the_scores_table_collects_the_jobs_results(tmp_path):
         transferability_table([paths[0], paths[0]])
 
 
-def test_the_standalone_analysis_judges_estimators_of_a_table_made_elsewhere(tmp_path):
+def test_the_standalone_analysis_judges_estimators_of_a_table_made_elsewhere(tmp_path, toy_accuracy):
     accuracy, scores = tmp_path / "accuracy.csv", tmp_path / "transferability.csv"
-    _accuracy().to_csv(accuracy, index=False)
-    _scores(_accuracy()).to_csv(scores, index=False)
+    toy_accuracy.to_csv(accuracy, index=False)
+    _scores(toy_accuracy).to_csv(scores, index=False)
     assert cli.main(["analysis", str(accuracy), "--out", str(tmp_path / "out"), "--transferability", str(scores),
                         "--incomplete", "complete_submatrix"]) is None
     assert len(pd.read_csv(tmp_path / "out" / "transferability_evaluation.csv")) == 3 * 3 + 3

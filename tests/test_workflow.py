@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, TINY_CONFIG, job_counts, run_snakemake
+from workflow_runs import ROOT, TINY_CONFIG, job_counts, run_snakemake
 from transferstudy.analysis import figures
 from transferstudy.data import datasets
 from transferstudy.nets import architectures
@@ -145,40 +145,57 @@ def test_dag_and_rulegraph_are_graphviz(tmp_path):
         assert "pretrain" in result.stdout and "probe" in result.stdout
 
 
-@pytest.mark.slow
-def test_tiny_study_end_to_end(tiny_study):
-    tmp_path, result = tiny_study
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    model_names, dataset_names = ["mini_convnet", "mini_vgg", "mini_resnet8"], ["digits", "textures",
-                                                                                 "glyphs_multilabel", "glyphs_fewshot"]
-    # The ablation's variants: mini_convnet with each switch alone and all four; two mixed-recipe twins.
-    variants = ["mini_convnet.no_gamma", "mini_convnet.ls", "mini_convnet.dropout", "mini_convnet.aux",
-                "mini_convnet.all", "mini_vgg.dropout", "mini_resnet8.ls-aux"]
-    everyone = model_names + variants
+# The tiny study (tests/config/tiny.yaml), run once per session by the fixture: its models, its datasets, and the
+# ablation's variants (mini_convnet with each switch alone and all four; two mixed-recipe twins).
+TINY_MODELS = ["mini_convnet", "mini_vgg", "mini_resnet8"]
+TINY_DATASETS = ["digits", "textures", "glyphs_multilabel", "glyphs_fewshot"]
+TINY_VARIANTS = ["mini_convnet.no_gamma", "mini_convnet.ls", "mini_convnet.dropout", "mini_convnet.aux",
+                 "mini_convnet.all", "mini_vgg.dropout", "mini_resnet8.ls-aux"]
+TINY_EVERYONE = TINY_MODELS + TINY_VARIANTS
 
-    accuracy = pd.read_csv(tmp_path / "results/tables/accuracy.csv")
+
+def _finished(tiny_study):
+    """The tiny study's directory, once it has run to the end."""
+    workdir, result = tiny_study
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return workdir
+
+
+def _accuracy(workdir):
+    return pd.read_csv(workdir / "results/tables/accuracy.csv")
+
+
+@pytest.mark.slow
+def test_the_tiny_study_runs_every_setting_on_every_pair_it_plans(tiny_study):
+    workdir = _finished(tiny_study)
+    accuracy = _accuracy(workdir)
     # Probe on every dataset and fine-tuning on textures for every model; scratch only per architecture.
-    assert len(accuracy) == len(everyone) * (len(dataset_names) + 1) + len(model_names)
-    assert set(accuracy.model) == set(everyone) and set(accuracy.dataset) == set(dataset_names)
-    assert set(accuracy[accuracy.setting == "scratch"].model) == set(model_names)
+    assert len(accuracy) == len(TINY_EVERYONE) * (len(TINY_DATASETS) + 1) + len(TINY_MODELS)
+    assert set(accuracy.model) == set(TINY_EVERYONE) and set(accuracy.dataset) == set(TINY_DATASETS)
+    assert set(accuracy[accuracy.setting == "scratch"].model) == set(TINY_MODELS)
     assert accuracy.value.between(0, 1).all()
     trained = accuracy[accuracy.setting != "logistic_regression"]
     assert set(trained.setting) == {"finetune", "scratch"} and set(trained.dataset) == {"textures"}
-    for name in dataset_names:
+    for name in TINY_DATASETS:
         assert set(accuracy[accuracy.dataset == name].metric) == {datasets.get_dataset_info(name).metric}
     # Digits are easy even for tiny networks pretrained for two epochs: well above chance (0.1).
     assert accuracy[accuracy.dataset == "digits"].value.min() > 0.5
 
-    for model in model_names:
-        checkpoint = tmp_path / f"results/models/{model}/checkpoint.pt"
-        pretrain = json.loads((tmp_path / f"results/models/{model}/pretrain.json").read_text())
+
+@pytest.mark.slow
+def test_the_tiny_studys_features_and_results_trace_to_their_checkpoints(tiny_study):
+    workdir = _finished(tiny_study)
+    accuracy = _accuracy(workdir)
+    for model in TINY_MODELS:
+        checkpoint = workdir / f"results/models/{model}/checkpoint.pt"
+        pretrain = json.loads((workdir / f"results/models/{model}/pretrain.json").read_text())
         assert pretrain["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
         assert 0 < pretrain["source_top1"] <= 1
         assert (accuracy[accuracy.model == model].source_top1 == pretrain["source_top1"]).all()
         assert len(pretrain["history"]) == (3 if model == "mini_resnet8" else 2)  # per-model override applied
-        for name in dataset_names:
-            feats, attrs = read_split_file(tmp_path / f"results/features/{model}/{name}.h5", ("features", "labels"))
-            data, _ = read_split_file(tmp_path / f"results/data/{name}.h5", ("images", "labels"))
+        for name in TINY_DATASETS:
+            feats, attrs = read_split_file(workdir / f"results/features/{model}/{name}.h5", ("features", "labels"))
+            data, _ = read_split_file(workdir / f"results/data/{name}.h5", ("images", "labels"))
             dim = architectures.create_model(model, num_classes=2).num_features
             for split in ("train", "val", "test"):
                 assert feats[split]["features"].dtype == np.float32
@@ -191,13 +208,13 @@ def test_tiny_study_end_to_end(tiny_study):
             assert attrs["val_split"] in {"official", "holdout"} and "torch" in attrs["versions"]
             if attrs["val_split"] == "holdout":
                 assert attrs["split_seed"] == 0 and attrs["val_fraction"] == 0.2
-            probe = json.loads((tmp_path / f"results/logistic_regression/{model}/{name}.json").read_text())
+            probe = json.loads((workdir / f"results/logistic_regression/{model}/{name}.json").read_text())
             assert len(probe["grid"]) == 9
             row = accuracy[(accuracy.model == model) & (accuracy.dataset == name)
                            & (accuracy.setting == "logistic_regression")].iloc[0]
             assert row.value == probe["value"] and row.n_test == len(feats["test"]["labels"])
         for setting, grid in (("finetune", 2), ("scratch", 2)):
-            run = tmp_path / f"results/{setting}/{model}/textures"
+            run = workdir / f"results/{setting}/{model}/textures"
             selection = json.loads((run / "selected.json").read_text())
             refit = json.loads((run / "refit.json").read_text())
             assert len(selection["grid"]) == grid and refit["selection"] == selection
@@ -208,22 +225,27 @@ def test_tiny_study_end_to_end(tiny_study):
             row = accuracy[(accuracy.model == model) & (accuracy.setting == setting)].iloc[0]
             assert row.value == refit["value"]
 
-    correlation = pd.read_csv(tmp_path / "results/tables/correlation.csv")
-    assert set(correlation.dataset) == set(dataset_names) | {"mean (logit)"}
+
+@pytest.mark.slow
+def test_the_tiny_studys_statistics_cover_every_setting_and_pair_of_models(tiny_study):
+    workdir = _finished(tiny_study)
+    accuracy = _accuracy(workdir)
+    correlation = pd.read_csv(workdir / "results/tables/correlation.csv")
+    assert set(correlation.dataset) == set(TINY_DATASETS) | {"mean (logit)"}
     assert (correlation.n_models == correlation.setting.map({"logistic_regression": 10, "finetune": 10,
                                                              "scratch": 3})).all()
     assert correlation.pearson_r.between(-1, 1).all()
     assert (correlation.pearson_low <= correlation.pearson_high).all()
     assert set(correlation.setting) == {"logistic_regression", "finetune", "scratch"}
-    mixed = pd.read_csv(tmp_path / "results/tables/mixed_effects.csv").set_index("setting")
+    mixed = pd.read_csv(workdir / "results/tables/mixed_effects.csv").set_index("setting")
     assert mixed.n_datasets["logistic_regression"] == 4 and np.isfinite(mixed.slope["logistic_regression"])
-    matrix = pd.read_csv(tmp_path / "results/tables/accuracy_matrix_logistic_regression.csv")
-    assert list(matrix.columns[:2]) == ["model", "source_top1"] and len(matrix) == len(everyone)
-    assert "tabular" in (tmp_path / "results/tables/correlation.tex").read_text()
+    matrix = pd.read_csv(workdir / "results/tables/accuracy_matrix_logistic_regression.csv")
+    assert list(matrix.columns[:2]) == ["model", "source_top1"] and len(matrix) == len(TINY_EVERYONE)
+    assert "tabular" in (workdir / "results/tables/correlation.tex").read_text()
 
-    pairwise = pd.read_csv(tmp_path / "results/tables/pairwise.csv")
+    pairwise = pd.read_csv(workdir / "results/tables/pairwise.csv")
     # Every pair of models, per (setting, dataset): 10 models on the probe's 4 datasets and fine-tuning, 3 scratch.
-    assert len(pairwise) == 45 * (len(dataset_names) + 1) + 3
+    assert len(pairwise) == 45 * (len(TINY_DATASETS) + 1) + 3
     assert pairwise.p_permutation.between(0, 1).all() and (pairwise.n_permutations == 200).all()
     for _, row in pairwise.iterrows():
         value = accuracy[(accuracy.model == row.model_a) & (accuracy.dataset == row.dataset)
@@ -231,37 +253,46 @@ def test_tiny_study_end_to_end(tiny_study):
         assert row.value_a == pytest.approx(value)
     assert pairwise[pairwise.metric == "top1"].p_mcnemar.notna().all()
 
-    curves = pd.read_csv(tmp_path / "results/tables/convergence.csv")
-    assert len(curves) == len(everyone) * 10 // 5 + 3 * 20 // 5  # fine-tune and scratch validation curves
-    steps = pd.read_csv(tmp_path / "results/tables/steps_to_threshold.csv")
+    curves = pd.read_csv(workdir / "results/tables/convergence.csv")
+    assert len(curves) == len(TINY_EVERYONE) * 10 // 5 + 3 * 20 // 5  # fine-tune and scratch validation curves
+    steps = pd.read_csv(workdir / "results/tables/steps_to_threshold.csv")
     assert len(steps) == 3 and set(steps.censored) <= {"none", "scratch", "finetune"}
-    speedup = pd.read_csv(tmp_path / "results/tables/speedup.csv").set_index("pairs")
+    speedup = pd.read_csv(workdir / "results/tables/speedup.csv").set_index("pairs")
     assert speedup.loc["all, censored as bounds", "n_pairs"] == 3
 
+
+@pytest.mark.slow
+def test_the_tiny_studys_ablation_compares_every_variant_with_its_baseline(tiny_study):
+    workdir = _finished(tiny_study)
     # The regularisation ablation: every variant against its architecture's model with every switch off.
-    for variant in variants:
-        pretrain = json.loads((tmp_path / f"results/models/{variant}/pretrain.json").read_text())
+    for variant in TINY_VARIANTS:
+        pretrain = json.loads((workdir / f"results/models/{variant}/pretrain.json").read_text())
         assert pretrain["switches"] and pretrain["recipe"]["epochs"] == (3 if "resnet8" in variant else 2)
-        attrs = read_split_file(tmp_path / f"results/features/{variant}/textures.h5", ("labels",))[1]
+        attrs = read_split_file(workdir / f"results/features/{variant}/textures.h5", ("labels",))[1]
         assert attrs["switches"] == "+".join(pretrain["switches"])
-    assert json.loads((tmp_path / "results/models/mini_convnet.all/pretrain.json").read_text())["recipe"] == {
-        **json.loads((tmp_path / "results/models/mini_convnet/pretrain.json").read_text())["recipe"],
+    assert json.loads((workdir / "results/models/mini_convnet.all/pretrain.json").read_text())["recipe"] == {
+        **json.loads((workdir / "results/models/mini_convnet/pretrain.json").read_text())["recipe"],
         "bn_gamma": False, "label_smoothing": 0.1, "dropout": 0.2, "aux_head": True}
-    table = pd.read_csv(tmp_path / "results/tables/ablation.csv")
-    assert len(table) == 2 * len(variants)  # logistic regression and fine-tuning
-    assert dict(zip(table.model, table.baseline)) == {v: v.split(".")[0] for v in variants}
+    table = pd.read_csv(workdir / "results/tables/ablation.csv")
+    assert len(table) == 2 * len(TINY_VARIANTS)  # logistic regression and fine-tuning
+    assert dict(zip(table.model, table.baseline)) == {v: v.split(".")[0] for v in TINY_VARIANTS}
     lr = table[table.setting == "logistic_regression"]
     assert (lr.n_datasets == 4).all() and (lr.transfer_logit_low <= lr.transfer_logit_change).all()
     assert (lr.transfer_logit_change <= lr.transfer_logit_high).all()
-    zoos = pd.read_csv(tmp_path / "results/tables/zoo_correlation.csv")
+    zoos = pd.read_csv(workdir / "results/tables/zoo_correlation.csv")
     assert set(zoos.models) == {"mini_convnet;mini_resnet8;mini_vgg",
                                 "mini_convnet.all;mini_resnet8.ls-aux;mini_vgg.dropout"}
-    tsne = pd.read_csv(tmp_path / "results/tables/tsne.csv")
+    tsne = pd.read_csv(workdir / "results/tables/tsne.csv")
     assert tsne.groupby("model").size().to_dict() == {"mini_convnet": 60, "mini_convnet.all": 60}
 
+
+@pytest.mark.slow
+def test_the_tiny_studys_estimators_score_every_pair_and_are_judged_on_every_dataset(tiny_study):
+    workdir = _finished(tiny_study)
+    accuracy = _accuracy(workdir)
     # Every estimator scored every (model, dataset) the probe has, multi-label data per label, in less time than
     # the probe; the evaluation judges them and top-1 on every dataset of both transfer settings.
-    scores = pd.read_csv(tmp_path / "results/tables/transferability.csv")
+    scores = pd.read_csv(workdir / "results/tables/transferability.csv")
     probes = accuracy[accuracy.setting == "logistic_regression"]
     assert len(scores) == 4 * len(probes) and scores["score"].notna().all()
     assert set(scores[scores.dataset == "glyphs_multilabel"].query("estimator != 'logme'")["note"]) == {
@@ -269,56 +300,66 @@ def test_tiny_study_end_to_end(tiny_study):
     assert (scores["source_classes"] == 64).all() and (scores["probe_seconds"] > 0).all()
     pairs = scores.groupby(["model", "dataset"]).agg(seconds=("seconds", "sum"), probe=("probe_seconds", "first"))
     assert (pairs["seconds"] < pairs["probe"]).mean() > 0.5
-    evaluation = pd.read_csv(tmp_path / "results/tables/transferability_evaluation.csv")
+    evaluation = pd.read_csv(workdir / "results/tables/transferability_evaluation.csv")
     for setting, n_datasets in (("logistic_regression", 4), ("finetune", 1)):
         part = evaluation[evaluation.setting == setting]
         assert set(part.estimator) == {"source_top1", "logme", "leep", "nce", "hscore"}
         assert part.dataset.nunique() == n_datasets + 1  # and the mean over datasets
         per_dataset = part[part.dataset != "mean over datasets"]
-        assert per_dataset.weighted_tau.between(-1, 1).all() and (per_dataset.n_models == len(everyone)).all()
+        assert per_dataset.weighted_tau.between(-1, 1).all() and (per_dataset.n_models == len(TINY_EVERYONE)).all()
         assert (per_dataset.tau_low <= per_dataset.tau_high).all()
 
+
+@pytest.mark.slow
+def test_the_tiny_studys_subsets_hold_k_examples_per_class_and_the_full_split(tiny_study):
+    workdir = _finished(tiny_study)
+    accuracy = _accuracy(workdir)
     # Training-set-size curves: the probe on every model, scratch on each architecture, two 2-shot subsets of
     # textures each, and the full training split as size "all".
-    subset_rows = pd.read_csv(tmp_path / "results/tables/subsets.csv")
-    assert subset_rows.groupby("setting").size().to_dict() == {"logistic_regression": len(everyone) * 3,
-                                                               "scratch": len(model_names) * 3}
+    subset_rows = pd.read_csv(workdir / "results/tables/subsets.csv")
+    assert subset_rows.groupby("setting").size().to_dict() == {"logistic_regression": len(TINY_EVERYONE) * 3,
+                                                               "scratch": len(TINY_MODELS) * 3}
     two_shot = subset_rows[subset_rows.examples_per_class == "2"]
     assert (two_shot.n_train == 2 * 12).all() and (two_shot.n_val == 2 * 12).all() and set(two_shot.seed) == {0, 1}
     full = subset_rows[subset_rows.examples_per_class == "all"].set_index(["setting", "model"])["value"]
     textures = accuracy[accuracy.dataset == "textures"].set_index(["setting", "model"])["value"]
     assert full.to_dict() == textures[full.index].to_dict()
-    by_size = pd.read_csv(tmp_path / "results/tables/subsets_correlation.csv")
+    by_size = pd.read_csv(workdir / "results/tables/subsets_correlation.csv")
     assert set(by_size.examples_per_class.astype(str)) == {"2", "all"}
-    with h5py.File(tmp_path / "results/features/mini_vgg/textures.2shot.seed1.h5") as f:
+    with h5py.File(workdir / "results/features/mini_vgg/textures.2shot.seed1.h5") as f:
         assert f["train/features"].shape == (2 * 12, 64) and f["test/features"].shape[0] == 5 * 12
 
+
+@pytest.mark.slow
+def test_the_tiny_study_draws_every_figure_rebuilds_one_alone_and_reports_them(tiny_study):
+    workdir = _finished(tiny_study)
     # Every figure but the subsets' pretrained-vs-random one (fine-tuning does not run on the tiny subsets).
     drawn = set(figures.FIGURES) - {"fig9_subsets_pretrained_vs_random"}
     for name in drawn:
-        assert (tmp_path / f"figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
-    figure = tmp_path / "figures/fig1_imagenet_vs_transfer.pdf"
-    with h5py.File(tmp_path / "results/features/mini_vgg/digits.h5") as f:
+        assert (workdir / f"figures/{name}.pdf").read_bytes()[:4] == b"%PDF"
+    figure = workdir / "figures/fig1_imagenet_vs_transfer.pdf"
+    with h5py.File(workdir / "results/features/mini_vgg/digits.h5") as f:
         assert f["train/features"].shape[1] == 64
 
     # Nothing left to do; one figure is rebuilt alone, by its target.
-    again = run_snakemake("-n", workdir=tmp_path)
+    again = run_snakemake("-n", workdir=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
     figure.unlink()
-    rebuilt = run_snakemake("--cores", "2", "figures/fig1_imagenet_vs_transfer.pdf", workdir=tmp_path)
+    rebuilt = run_snakemake("--cores", "2", "figures/fig1_imagenet_vs_transfer.pdf", workdir=workdir)
     assert rebuilt.returncode == 0 and figure.exists()
     assert job_counts(rebuilt.stdout + rebuilt.stderr) == {"figure": 1, "total": 1}
 
     # A self-contained report with every figure and table, and the figures' captions.
-    report = run_snakemake("--report", str(tmp_path / "report.html"), workdir=tmp_path)
+    report = run_snakemake("--report", str(workdir / "report.html"), workdir=workdir)
     assert report.returncode == 0, report.stderr[-2000:]
-    html = (tmp_path / "report.html").read_text()
+    html = (workdir / "report.html").read_text()
     for name in [*drawn, "accuracy.csv", "correlation.csv", "mixed_effects.csv", "pairwise.csv",
                  "convergence.csv", "steps_to_threshold.csv", "ablation.csv", "zoo_correlation.csv",
                  "transferability.csv", "transferability_evaluation.csv", "subsets.csv", "subsets_summary.csv",
                  "subsets_correlation.csv"]:
         assert name in html
     assert "least-squares fit with its 95% confidence band" in html
+
 
 
 def _clone(tmp_path):

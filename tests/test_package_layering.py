@@ -4,7 +4,7 @@ study imports none of the heavy libraries."""
 import subprocess
 import sys
 
-from conftest import ROOT
+from workflow_runs import ROOT
 from transferstudy.provenance import imported_modules
 
 PACKAGE = ROOT / "src" / "transferstudy"
