@@ -26,6 +26,7 @@ test: install
 lock: install
 	$(VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^transferstudy' > constraints.txt
 
-# Regenerate the workflow's config schema after changing a settings group (src/transferstudy/config.py).
+# Regenerate the workflow's config schema and config/README.md's key table after changing a settings group
+# (src/transferstudy/config.py).
 schema: install
-	$(VENV)/bin/python -m transferstudy schema --out workflow/schemas/config.schema.yaml
+	$(VENV)/bin/python -m transferstudy schema --out workflow/schemas/config.schema.yaml --readme config/README.md

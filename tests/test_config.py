@@ -13,7 +13,7 @@ from transferstudy.nets.sources import registry
 from transferstudy.cli import STAGES
 from transferstudy.config import ConfigError
 from transferstudy.nets import zoo
-from transferstudy.settings import ESTIMATORS
+from transferstudy.settings import ESTIMATORS, TRAINING_ARMS
 from transferstudy.study import Study
 
 @pytest.mark.parametrize("change, message", [
@@ -88,6 +88,32 @@ SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
 
 def test_the_workflow_schema_is_the_one_the_settings_groups_generate():
     assert SCHEMA_FILE.read_text() == schema.schema_text(), "stale: run `make schema` after editing config.py"
+
+
+def test_config_readmes_key_table_is_the_one_the_settings_groups_generate():
+    readme = (ROOT / "config" / "README.md").read_text()
+    assert schema.with_key_table(readme) == readme, "stale: run `make schema` after editing config.py"
+
+
+def test_the_notes_on_the_keys_name_only_keys_that_exist():
+    readme = (ROOT / "config" / "README.md").read_text()
+    keys = {line.split("`")[1] for line in schema.key_table().splitlines()[2:]}
+    sections = {key.rsplit(".", 1)[0] for key in keys} | {key.split(".")[0] for key in keys} | set(TRAINING_ARMS)
+    builder_options = {"datasets.<name>", "datasets.<name>.download"}  # a registered dataset's, not a group's
+    notes = readme[readme.index("## Notes on the keys"):]
+    named = []
+    for row in notes.split("\n| key | notes |")[1].splitlines()[2:]:
+        if not row.startswith("| `"):
+            break
+        previous = ""
+        for token in row.split("|")[1].split("`")[1::2]:
+            if token.startswith("."):
+                token = previous.rsplit(".", 1)[0] + token
+            elif "." not in token and previous and token not in sections:
+                token = previous.rsplit(".", 1)[0] + "." + token
+            named.append(token)
+            previous = token
+    assert named and not [key for key in named if key not in keys | sections | builder_options]
 
 
 def test_the_generated_schema_holds_each_groups_keys_defaults_ranges_and_required_keys():

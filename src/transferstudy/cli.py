@@ -369,15 +369,22 @@ def analysis_command(argv):
         print(path)
 
 
-@stage("schema", "write the workflow's configuration schema from the settings groups")
+@stage("schema", "write the workflow's configuration schema and key table from the settings groups")
 def schema_command(argv):
     from . import schema
 
-    parser = _parser(schema, "Write the workflow's configuration schema, generated from the settings groups.")
+    parser = _parser(schema, "Write the workflow's configuration schema, and the table of keys of a README, "
+                             "generated from the settings groups.")
     parser.add_argument("--out", required=True, help="the schema file (workflow/schemas/config.schema.yaml)")
+    parser.add_argument("--readme", help="a README whose generated key table is rewritten (config/README.md)")
     args = parser.parse_args(argv)
     with open(args.out, "w") as f:
         f.write(schema.schema_text())
+    if args.readme:
+        with open(args.readme) as f:
+            text = f.read()
+        with open(args.readme, "w") as f:
+            f.write(schema.with_key_table(text))
 
 
 def usage():

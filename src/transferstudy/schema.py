@@ -2,7 +2,9 @@
 defaults and ranges; validation against it with errors of one or two lines; and Snakemake's nested ``--config``
 text read as the schema's types. Free of torch.
 
-    python -m transferstudy schema --out workflow/schemas/config.schema.yaml
+    python -m transferstudy schema --out workflow/schemas/config.schema.yaml --readme config/README.md
+
+The same groups give config/README.md its table of every key (``key_table``).
 """
 
 import re
@@ -11,13 +13,13 @@ from dataclasses import MISSING, fields
 
 import yaml
 
-from .config import (BOUNDS, KEY_MAP_SCHEMA, MODEL_SPECS, AblationOptions, AnalysisOptions, ConfigError,
-                     DatasetDeclaration, FeatureOptions, Group, PretrainRecipe, ProbeSolver, SourceOptions, SplitOptions,
-                     StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions)
+from .config import (BOUNDS, KEY_MAP_SCHEMA, MODEL_SPECS, AblationOptions, AnalysisOptions, ArmRecipe, ArmSearch,
+                     ConfigError, DatasetDeclaration, FeatureOptions, Group, PretrainRecipe, ProbeSolver, SourceOptions,
+                     SplitOptions, StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, TsneOptions)
 
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object"}
-HEADER = ("# Generated from the settings groups of src/transferstudy/config.py by `python -m transferstudy schema "
-          "--out\n# workflow/schemas/config.schema.yaml` (`make schema`): edit the groups, not this file.\n")
+HEADER = ("# Generated from the settings groups of src/transferstudy/config.py by `make schema` (python -m "
+          "transferstudy schema):\n# edit the groups, not this file.\n")
 
 
 def _words(text):
@@ -112,6 +114,87 @@ def config_schema():
             "recipe": group_schema(PretrainRecipe),
         },
     }
+
+
+def _valid(f, kind):
+    """What a field accepts, in words: its type, choices and bounds."""
+    meta = f.metadata
+    if typing.get_origin(kind) is typing.Union:
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if meta.get("choices"):
+        return ", ".join(map(str, meta["choices"]))
+    if meta.get("items") is not None:
+        items = meta["items"]
+        what = ", ".join(map(str, items["enum"])) if "enum" in items else JSON_TYPES_WORDS[items["type"]]
+        bounds = _bounds_words(items)
+        return f"list of {what}{bounds}" + ("" if meta.get("allow_empty") else ", not empty")
+    if meta.get("schema") is not None or (isinstance(kind, type) and issubclass(kind, Group)):
+        return "mapping"
+    return {int: "integer", float: "number", bool: "true, false", str: "text", dict: "mapping"}[kind] + \
+        _bounds_words(meta)
+
+
+JSON_TYPES_WORDS = {"number": "numbers", "integer": "integers", "string": "names"}
+
+
+def _bounds_words(meta):
+    """' >= 0', ' in (0, 1]', ... of a field's (or list items') JSON-schema bounds."""
+    low = ("[", meta["minimum"]) if "minimum" in meta else ("(", meta["exclusiveMinimum"]) \
+        if "exclusiveMinimum" in meta else None
+    high = ("]", meta["maximum"]) if "maximum" in meta else (")", meta["exclusiveMaximum"]) \
+        if "exclusiveMaximum" in meta else None
+    if low and high:
+        return f" in {low[0]}{low[1]:g}, {high[1]:g}{high[0]}"
+    if low:
+        return f" {'>=' if low[0] == '[' else '>'} {low[1]:g}"
+    if high:
+        return f" {'<=' if high[0] == ']' else '<'} {high[1]:g}"
+    return ""
+
+
+def _default(f):
+    if f.default is MISSING:
+        return "required"
+    if f.default is None or isinstance(f.default, Group):
+        return ""
+    value = list(f.default) if isinstance(f.default, tuple) else f.default
+    return f"`{yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix('...').strip()}`"
+
+
+# Each documented section: the key prefix and its group, in the order of config/config.yaml.
+SECTIONS = ((StudyOptions, ""), (SourceOptions, "source."), (PretrainRecipe, "pretrain."),
+            *((spec, "models.<name>.") for spec in MODEL_SPECS.values()), (DatasetDeclaration, "datasets.<name>."),
+            (SplitOptions, "split."), (FeatureOptions, "features."), (ProbeSolver, "probe."),
+            (AnalysisOptions, "analysis."), (TransferabilityOptions, "transferability."), (SubsetOptions, "subsets."),
+            (AblationOptions, "ablation."), (TsneOptions, "ablation.tsne."), (TrainingArm, "<arm>."),
+            (ArmRecipe, "<arm>.recipe."), (ArmSearch, "<arm>.search."))
+
+
+def key_table():
+    """config/README.md's table of every key: its default, what it accepts and what it means (Markdown)."""
+    rows, seen = ["| key | default | valid | meaning |", "|---|---|---|---|"], set()
+    for group, prefix in SECTIONS:
+        kinds = typing.get_type_hints(group)
+        for f in fields(group):
+            key = prefix + f.name
+            nested = isinstance(kinds[f.name], type) and issubclass(kinds[f.name], Group) and f.name != "tsne"
+            if key in seen or nested or (group is AblationOptions and f.name == "tsne"):
+                continue
+            seen.add(key)
+            meaning = _words(f.metadata["help"]).replace("|", "\\|")
+            rows.append(f"| `{key}` | {_default(f)} | {_valid(f, kinds[f.name])} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+KEY_TABLE_START = "<!-- keys: generated from src/transferstudy/config.py by `make schema`; do not edit -->\n"
+KEY_TABLE_END = "<!-- end of the generated keys -->\n"
+
+
+def with_key_table(readme_text):
+    """``readme_text`` with the generated key table between its markers."""
+    start = readme_text.index(KEY_TABLE_START) + len(KEY_TABLE_START)
+    end = readme_text.index(KEY_TABLE_END)
+    return readme_text[:start] + key_table() + readme_text[end:]
 
 
 def schema_text():
