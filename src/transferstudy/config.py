@@ -540,7 +540,15 @@ KEY_MAP_SCHEMA = {"description": "how a weights file's names map to the architec
                                  "their replacements, applied in order, or `positional` (the file's tensors in "
                                  "stored order, shapes checked)",
                   "oneOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"const": "positional"}]}
-TOP1 = {"minimum": 0, "maximum": 1}
+
+
+def _top1_option(help="ImageNet top-1 as a fraction"):
+    return option(None, minimum=0, maximum=1, help=help)
+
+
+def _key_map_option():
+    return option(None, schema={"$ref": "#/$defs/key_map"},
+                  help="how the weights file's parameter names map to the architecture's")
 
 
 @dataclass(frozen=True)
@@ -562,8 +570,7 @@ class TorchvisionSpec(Group):
 
     torchvision: str = option(help="torchvision model name, e.g. resnet50")
     weights: str = option("DEFAULT", help="weights enum member, e.g. IMAGENET1K_V1")
-    source_top1: Optional[float] = option(None, **TOP1, help="ImageNet top-1 as a fraction; overrides the weights' "
-                                                             "metadata")
+    source_top1: Optional[float] = _top1_option("ImageNet top-1 as a fraction; overrides the weights' metadata")
     check_hash: bool = option(True, help="check the file against the hash in its published name")
 
 
@@ -575,9 +582,8 @@ class TimmSpec(Group):
 
     timm: str = option(help="timm model name with its pretrained tag, e.g. inception_v4.tf_in1k")
     weights_file: Optional[str] = option(None, help="a local weights file instead of the Hugging Face cache")
-    key_map: Optional[object] = option(None, schema={"$ref": "#/$defs/key_map"},
-                                       help="how the weights file's parameter names map to the architecture's")
-    source_top1: Optional[float] = option(None, **TOP1, help="ImageNet top-1 as a fraction")
+    key_map: Optional[object] = _key_map_option()
+    source_top1: Optional[float] = _top1_option()
 
 
 @dataclass(frozen=True)
@@ -588,7 +594,7 @@ class PretrainedmodelsSpec(Group):
 
     pretrainedmodels: str = option(choices=("bninception", "nasnetamobile"),
                                    help="a port of Cadene's pretrainedmodels")
-    source_top1: Optional[float] = option(None, **TOP1, help="ImageNet top-1 as a fraction")
+    source_top1: Optional[float] = _top1_option()
     check_hash: bool = option(True, help="check the file against the hash in its published name")
 
 
@@ -601,9 +607,8 @@ class PythonSpec(Group):
     python: str = option(help="path/to/file.py:function or package.module:function, returning (model, cfg)")
     penultimate: Optional[str] = option(None, help="module path of the final nn.Linear (default: the last one)")
     weights_file: Optional[str] = option(None, help="weights loaded into the built network")
-    key_map: Optional[object] = option(None, schema={"$ref": "#/$defs/key_map"},
-                                       help="how the weights file's parameter names map to the architecture's")
-    source_top1: Optional[float] = option(None, **TOP1, help="ImageNet top-1 as a fraction")
+    key_map: Optional[object] = _key_map_option()
+    source_top1: Optional[float] = _top1_option()
 
 
 # The spec group of each source, by the key that names it (``nets.sources.registry`` holds the same keys).
