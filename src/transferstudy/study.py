@@ -421,4 +421,3 @@ class Study:
                 if len(set(texts)) < len(texts):
                     raise ConfigError(f"{arm}.{key} = {list(values)}: values that print alike ({', '.join(texts)}) "
                                       "would share one job; make them differ in their first 6 significant digits")
-

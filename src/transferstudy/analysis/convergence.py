@@ -18,7 +18,6 @@ a bound), each with a percentile bootstrap interval over (model, dataset) pairs.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 

@@ -315,4 +315,3 @@ def flowers102(root, rng):
         ids = np.atleast_1d(set_ids[key]).astype(int)
         out[split] = ([f"flowers-102/jpg/image_{i:05d}.jpg" for i in ids], labels[ids - 1].astype(np.int64))
     return out
-
