@@ -134,6 +134,10 @@ def _results(tmp_path):
 
 def test_subset_tables_summarise_seeds_and_correlate_at_each_size(tmp_path, toy_accuracy):
     table = subset_analysis.subsets_table(_results(tmp_path), toy_accuracy)
+    # Hyper-parameters as JSON, as in the accuracy table (they were Python's repr).
+    subset_rows = table[table["examples_per_class"] != "all"]
+    assert {json.loads(text)["penalty"] for text in subset_rows[subset_rows.setting == "logistic_regression"]
+            ["hyperparameters"]} == {1.0}
     assert len(table) == 3 * 4 * (2 * 2 + 1)  # settings x models x (sizes x seeds + the full split)
     assert list(pd.unique(table["examples_per_class"])) == ["2", "5", "all"]
     probe = table[table.setting == "logistic_regression"]

@@ -16,6 +16,7 @@ Three tables:
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -73,7 +74,7 @@ def subsets_table(result_paths, accuracy):
                      "examples_per_class": str(parsed[1]), "seed": parsed[2], "metric": result.metric,
                      "value": result.value, "source_top1": top1[result.model], "n_train": result.sizes["train"],
                      "n_val": result.sizes["val"], "n_test": result.sizes["test"], "subset": result.dataset,
-                     "hyperparameters": str(result.hyperparameters)})
+                     "hyperparameters": json.dumps(result.hyperparameters)})
     table = pd.DataFrame(rows)
     if table.empty:
         raise ValueError("no subset results given")
