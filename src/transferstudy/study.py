@@ -63,8 +63,107 @@ def _checked_builder_option(key, value, default):
     return value
 
 
+def _builder_options(key, name, options):
+    """A registered dataset's builder options, checked (text read as its option's type); an official dataset
+    needs its root, and may be downloaded only where torchvision can."""
+    info = datasets.get_dataset_info(name)
+    unknown = set(options or {}) - set(info.options)
+    if unknown:
+        raise ConfigError(f"{key} has unknown option(s) {sorted(unknown)} for dataset {name!r}; "
+                          f"valid: {sorted(info.options)}")
+    checked = {option: _checked_builder_option(f"{key}.{option}", value, info.options[option])
+               for option, value in (options or {}).items()}
+    if info.kind == "official":
+        options = options or {}
+        if not options.get("root"):
+            raise ConfigError(f"{key}.root is missing: the directory of the dataset in its official layout "
+                              f"({official.OBTAIN[name]})")
+        if options.get("download") and name not in official.DOWNLOADERS:
+            raise ConfigError(f"{key}.download: torchvision cannot download {name}; get it by hand: "
+                              f"{official.OBTAIN[name]}")
+    return checked
+
+
+class StudyDatasets:
+    """The study's datasets, checked when made: the targets (registered, with their builder options, or declared
+    with a ``format``) and the source the workflow pretrains its own models on (``needs_source``)."""
+
+    def __init__(self, config, source_options, *, needs_source):
+        self.names = list(config["datasets"])
+        self.imagenet_val = source_options.imagenet_val
+        self._declared, self._options = {}, {}
+        targets = datasets.list_datasets(role="target")
+        for name, options in config["datasets"].items():
+            if (options or {}).get("format"):
+                self._declared[name] = self._declared_info(name, options)
+                self._options[name] = dict(options)
+            elif name not in targets:
+                raise ConfigError(f"datasets.{name} is not a known target dataset; valid: {', '.join(targets)}, or "
+                                  "data of one's own declared with a format (image_folder, csv, arrays)")
+            else:
+                self._options[name] = _builder_options(f"datasets.{name}", name, options)
+        self.source = None
+        if needs_source:
+            name, sources = source_options.dataset, datasets.list_datasets(role="source")
+            if name not in sources:
+                raise ConfigError(f"source.dataset = {name!r} is not a source dataset (models with `arch` are "
+                                  f"pretrained on it); valid: {', '.join(sources)}")
+            self._options[name] = _builder_options("source.options", name, source_options.options)
+            self.source = name
+
+    @staticmethod
+    def _declared_info(name, options):
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"dataset name {name!r} may hold only letters, digits, '_' and '-' (it names files)")
+        try:
+            info = datasets.dataset_info(name, options)
+            declared.check_location(name, options)
+        except ValueError as error:
+            raise ConfigError(str(error).removeprefix("config: ")) from error
+        return info
+
+    def info(self, name):
+        """The registry's entry of a dataset, or its declaration's."""
+        return self._declared.get(name) or datasets.get_dataset_info(name)
+
+    def options(self, name):
+        """The builder options of the source or a target dataset (checked, text read as its option's type)."""
+        return dict(self._options[name])
+
+    def files(self, name):
+        """The declared file a target dataset is read from (its manifest or arrays), so that changing it makes
+        the dataset outdated; none for folders and registered datasets."""
+        info = self._declared.get(name)
+        if info is None or info.options["format"] == "image_folder":
+            return []
+        return [info.options["manifest"] or info.options["file"]]
+
+    def missing(self):
+        """The official datasets' roots (and ``source.imagenet_val``) that are not here, each a line naming the key,
+        the path and how to get the data; checked before a run starts (``snakemake -n`` plans without the data).
+        A root to be downloaded (``download: true``) may be missing."""
+        lines = []
+        for name, options in self._options.items():
+            if self.info(name).kind != "official" or options.get("download"):
+                continue
+            root = Path(options["root"])
+            if not root.is_dir() or not any(root.iterdir()):
+                found = "is empty" if root.is_dir() else "is not a directory" if root.exists() else "does not exist"
+                key = "source.options" if name == self.source else f"datasets.{name}"
+                lines.append(f"{key}.root = {str(root)!r} ({root.resolve()}) {found}. To get {name}: "
+                             f"{official.OBTAIN[name]}" + (", or set download: true" if name in official.DOWNLOADERS
+                                                           else ""))
+        if self.imagenet_val and not Path(self.imagenet_val).is_dir():
+            lines.append(f"source.imagenet_val = {self.imagenet_val!r} is not a directory: the ImageNet validation "
+                         "images in class folders (DIR/<wnid>/<image>)")
+        return lines
+
+
 class Study:
-    """One configuration, checked and expanded. Raises ``ConfigError`` naming the first invalid key."""
+    """One configuration, checked and expanded. Raises ``ConfigError`` naming the first invalid key.
+
+    Its datasets are a section of their own (``data``, a ``StudyDatasets``), checked when made, before the models
+    (the source is needed when any model has ``arch``)."""
 
     def __init__(self, config):
         self.config = config
@@ -78,9 +177,9 @@ class Study:
         self.source_options = SourceOptions.from_mapping(config.get("source"))
         self.shared_recipe = dict(config.get("pretrain") or {})
         PretrainRecipe.from_mapping(self.shared_recipe)
-        self.datasets = list(config["datasets"])
-        self._declared, self._builder_options = {}, {}
-        self._check_datasets()
+        self.data = StudyDatasets(config, self.source_options,
+                                  needs_source=any("arch" in spec for spec in config["models"].values()))
+        self.datasets, self.source = self.data.names, self.data.source
         for name, entry in config["models"].items():
             self._check_model(name, entry)
         enabled = AblationOptions.is_enabled(config.get("ablation"))
@@ -92,7 +191,6 @@ class Study:
         self.recipes = {name: PretrainRecipe.from_mapping({**self.shared_recipe, **(spec.get("pretrain") or {})},
                                                           f"models.{name}.pretrain")
                         for name, spec in self.models.items() if "arch" in spec}
-        self.source = self._source()
         self.arms = {arm: TrainingArm.from_mapping(config[arm], arm) for arm in TRAINING_ARMS
                      if TrainingArm.is_enabled(config.get(arm), arm)}
         self._check_arms()
@@ -159,31 +257,17 @@ class Study:
             return []
         return search.rung_plan(len(self.grid(arm)), options.recipe.steps, options.search.eta, options.search.rungs)
 
+    def dataset_info(self, name):
+        return self.data.info(name)
+
     def dataset_options(self, name):
-        """The builder options of the source or a target dataset (checked, text read as its option's type)."""
-        return dict(self._builder_options[name])
+        return self.data.options(name)
+
+    def dataset_files(self, name):
+        return self.data.files(name)
 
     def missing_data(self):
-        """The official datasets' roots (and ``source.imagenet_val``) that are not here, each a line naming the key,
-        the path and how to get the data; checked before a run starts (``snakemake -n`` plans without the data).
-        A root to be downloaded (``download: true``) may be missing."""
-        places = [("source" if name == self.source else f"datasets.{name}", name, options)
-                  for name, options in self._builder_options.items()]
-        lines = []
-        for key, name, options in places:
-            if self.dataset_info(name).kind != "official" or options.get("download"):
-                continue
-            root = Path(options["root"])
-            if not root.is_dir() or not any(root.iterdir()):
-                found = "is empty" if root.is_dir() else "is not a directory" if root.exists() else "does not exist"
-                options_key = f"{key}.options" if key == "source" else key
-                lines.append(f"{options_key}.root = {str(root)!r} ({root.resolve()}) {found}. To get {name}: "
-                             f"{official.OBTAIN[name]}" + (", or set download: true" if name in official.DOWNLOADERS
-                                                           else ""))
-        if self.imagenet_val and not Path(self.imagenet_val).is_dir():
-            lines.append(f"source.imagenet_val = {self.imagenet_val!r} is not a directory: the ImageNet validation "
-                         "images in class folders (DIR/<wnid>/<image>)")
-        return lines
+        return self.data.missing()
 
     def dataset_split(self, name):
         """The hold-out options a dataset's file depends on (``prepare_dataset``'s split_seed and val_fraction):
@@ -267,67 +351,6 @@ class Study:
                                             + self.subset_tables)
 
     # --- checks ---------------------------------------------------------------------------------------------
-
-    def _source(self):
-        """The source dataset, needed when the workflow pretrains models itself."""
-        if not self.recipes:
-            return None
-        name, sources = self.source_options.dataset, datasets.list_datasets(role="source")
-        if name not in sources:
-            raise ConfigError(f"source.dataset = {name!r} is not a source dataset (models with `arch` are "
-                              f"pretrained on it); valid: {', '.join(sources)}")
-        self._check_dataset_options("source.options", name, self.source_options.options)
-        return name
-
-    def _check_dataset_options(self, key, name, options):
-        info = datasets.get_dataset_info(name)
-        unknown = set(options or {}) - set(info.options)
-        if unknown:
-            raise ConfigError(f"{key} has unknown option(s) {sorted(unknown)} for dataset {name!r}; "
-                              f"valid: {sorted(info.options)}")
-        self._builder_options[name] = {option: _checked_builder_option(f"{key}.{option}", value, info.options[option])
-                                       for option, value in (options or {}).items()}
-        if info.kind == "official":
-            options = options or {}
-            if not options.get("root"):
-                raise ConfigError(f"{key}.root is missing: the directory of the dataset in its official layout "
-                                  f"({official.OBTAIN[name]})")
-            if options.get("download") and name not in official.DOWNLOADERS:
-                raise ConfigError(f"{key}.download: torchvision cannot download {name}; get it by hand: "
-                                  f"{official.OBTAIN[name]}")
-
-    def _check_datasets(self):
-        targets = datasets.list_datasets(role="target")
-        for name, options in self.config["datasets"].items():
-            if (options or {}).get("format"):
-                self._check_declared(name, options)
-                self._builder_options[name] = dict(options)
-                continue
-            if name not in targets:
-                raise ConfigError(f"datasets.{name} is not a known target dataset; valid: {', '.join(targets)}, or "
-                                  "data of one's own declared with a format (image_folder, csv, arrays)")
-            self._check_dataset_options(f"datasets.{name}", name, options)
-
-    def _check_declared(self, name, options):
-        if not name.replace("_", "").replace("-", "").isalnum():
-            raise ConfigError(f"dataset name {name!r} may hold only letters, digits, '_' and '-' (it names files)")
-        try:
-            self._declared[name] = datasets.dataset_info(name, options)
-            declared.check_location(name, options)
-        except ValueError as error:
-            raise ConfigError(str(error).removeprefix("config: ")) from error
-
-    def dataset_info(self, name):
-        """The registry's entry of a target dataset, or its declaration's."""
-        return self._declared.get(name) or datasets.get_dataset_info(name)
-
-    def dataset_files(self, name):
-        """The declared file a target dataset is read from (its manifest or arrays), so that changing it makes
-        the dataset outdated; none for folders and registered datasets."""
-        info = self._declared.get(name)
-        if info is None or info.options["format"] == "image_folder":
-            return []
-        return [info.options["manifest"] or info.options["file"]]
 
     def _check_model(self, name, entry):
         if not name.replace("_", "").replace("-", "").isalnum():
