@@ -60,13 +60,19 @@ BOUNDS = {"minimum": (lambda v, b: v >= b, "at least"), "maximum": (lambda v, b:
           "exclusiveMaximum": (lambda v, b: v < b, "less than")}
 
 
+def value_kind(kind):
+    """The type a field's value has when given: ``X`` of ``Optional[X]``, else ``kind``."""
+    if typing.get_origin(kind) is typing.Union:
+        return next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    return kind
+
+
 def _checked(key, value, kind, metadata):
     """``value`` as ``kind`` (int as float where a float is asked for), or a ConfigError naming the key."""
     optional = typing.get_origin(kind) is typing.Union
-    if optional:
-        if value is None:
-            return None
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if optional and value is None:
+        return None
+    kind = value_kind(kind)
     given = value  # as the user wrote it, for messages
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)

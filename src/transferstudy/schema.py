@@ -15,7 +15,8 @@ import yaml
 
 from .config import (BOUNDS, KEY_MAP_SCHEMA, MODEL_SPECS, AblationOptions, AnalysisOptions, ArmRecipe, ArmSearch,
                      ConfigError, DatasetDeclaration, FeatureOptions, Group, PretrainRecipe, ProbeSolver, SourceOptions,
-                     SplitOptions, StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, TsneOptions)
+                     SplitOptions, StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, TsneOptions,
+                     value_kind)
 
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object"}
 HEADER = ("# Generated from the settings groups of src/transferstudy/config.py by `make schema` (python -m "
@@ -28,9 +29,7 @@ def _words(text):
 
 def _field_schema(f, kind):
     """The JSON schema of one field of a settings group."""
-    meta = f.metadata
-    if typing.get_origin(kind) is typing.Union:
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    meta, kind = f.metadata, value_kind(kind)
     if meta.get("schema") is not None:
         node = dict(meta["schema"])
     elif isinstance(kind, type) and issubclass(kind, Group):
@@ -118,9 +117,7 @@ def config_schema():
 
 def _valid(f, kind):
     """What a field accepts, in words: its type, choices and bounds."""
-    meta = f.metadata
-    if typing.get_origin(kind) is typing.Union:
-        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    meta, kind = f.metadata, value_kind(kind)
     if meta.get("choices"):
         return ", ".join(map(str, meta["choices"]))
     if meta.get("items") is not None:
@@ -176,9 +173,8 @@ def key_table():
     for group, prefix in SECTIONS:
         kinds = typing.get_type_hints(group)
         for f in fields(group):
-            key = prefix + f.name
-            nested = isinstance(kinds[f.name], type) and issubclass(kinds[f.name], Group) and f.name != "tsne"
-            if key in seen or nested or (group is AblationOptions and f.name == "tsne"):
+            key, kind = prefix + f.name, value_kind(kinds[f.name])
+            if key in seen or (isinstance(kind, type) and issubclass(kind, Group)):  # a nested group: its own section
                 continue
             seen.add(key)
             meaning = _words(f.metadata["help"]).replace("|", "\\|")
