@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-PLANNING_IMPORTS = "import transferstudy.study, transferstudy.analysis.catalogue, transferstudy.settings"
+PLANNING_IMPORTS = "import transferstudy.study.plan, transferstudy.analysis.catalogue, transferstudy.settings"
 PAPER = ["--configfile", "config/kornblith2019.yaml", "--replace-workflow-config"]
 CONFIGS = {  # name: (arguments after `snakemake -n`, target in seconds)
     "default": ([], 3.0),

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from transferstudy.config import ArmRecipe  # noqa: E402
 from transferstudy.settings import ARM_INIT  # noqa: E402
-from transferstudy.study import Study  # noqa: E402
+from transferstudy.study.plan import Study  # noqa: E402
 from transferstudy.transfer import search  # noqa: E402
 from transferstudy.transfer.finetune import TrainRun, train  # noqa: E402
 
@@ -49,7 +49,7 @@ class Runs:
         if key not in self.done:
             recipe = search.rung_recipe(self.study.arms[self.arm].recipe.as_dict(), steps)
             out = self.scratch / f"{len(self.done)}.json"
-            reference = self.workdir / "results/models" / model / ("checkpoint.pt" if model in self.study.recipes
+            reference = self.workdir / "results/models" / model / ("checkpoint.pt" if model in self.study.zoo.recipes
                                                                     else "pretrain.json")
             data = self.workdir / "results/data" / f"{dataset}.h5"
             run = TrainRun(reference, data, out, out.with_suffix(".state.pt"), init=ARM_INIT[self.arm], lr=lr,
@@ -109,7 +109,7 @@ def main(argv=None):
     if args.steps:
         arm["recipe"] = {**arm.get("recipe", {}), "steps": args.steps}
     study = Study(config)
-    grid = [(float(lr), float(wd)) for lr, wd in study.grid(args.arm)]
+    grid = [(float(lr), float(wd)) for lr, wd in study.arms.grid(args.arm)]
     steps = study.arms[args.arm].recipe.steps
     plan = search.rung_plan(len(grid), steps, args.eta, args.rungs)
     pairs = [(model, dataset) for model, dataset in study.pairs(args.arm) if not args.models or model in args.models]

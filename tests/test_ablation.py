@@ -13,7 +13,7 @@ from transferstudy.analysis import ablation, catalogue, figures, plotting
 from transferstudy.config import ConfigError
 from transferstudy.io import write_split_file
 from transferstudy.nets import zoo
-from transferstudy.study import Study
+from transferstudy.study.plan import Study
 
 @pytest.fixture
 def with_ablation(config_with):
@@ -30,13 +30,13 @@ def with_ablation(config_with):
 def check_models(config):
     """The plan's checks and the first job's (check_models), as the workflow runs them."""
     study = Study(config)
-    return zoo.check_models(study.models, study.recipes)
+    return zoo.check_models(study.zoo.models, study.zoo.recipes)
 
 
 def test_the_ablation_adds_each_switch_alone_all_four_and_the_mixed_zoo(with_ablation):
     config = with_ablation()
     study = Study(config)
-    models = study.models
+    models = study.zoo.models
     base = config["ablation"]["model"]
     for tag, recipe in [("no_gamma", {"bn_gamma": False}), ("ls", {"label_smoothing": 0.1}),
                         ("dropout", {"dropout": 0.2}), ("aux", {"aux_head": True}),
@@ -44,14 +44,14 @@ def test_the_ablation_adds_each_switch_alone_all_four_and_the_mixed_zoo(with_abl
         assert models[f"{base}.{tag}"] == {"arch": config["models"][base]["arch"], "pretrain": recipe}
     assert models["mini_densenet.dropout-aux"]["pretrain"] == {"dropout": 0.2, "aux_head": True}
     # The mixed zoo's twin of the ablation model with all four is the ablation's own `.all`, trained once.
-    assert f"{base}.all" in study.mixed_zoo and len(models) == len(config["models"]) + 5 + 4
-    assert study.recipes[f"{base}.ls"].epochs == config["pretrain"]["epochs"]
-    assert study.recipes[f"{base}.ls"].label_smoothing == 0.1 and study.recipes[base].label_smoothing == 0
+    assert f"{base}.all" in study.zoo.ablation.mixed_zoo and len(models) == len(config["models"]) + 5 + 4
+    assert study.zoo.recipes[f"{base}.ls"].epochs == config["pretrain"]["epochs"]
+    assert study.zoo.recipes[f"{base}.ls"].label_smoothing == 0.1 and study.zoo.recipes[base].label_smoothing == 0
     # Training from random initialisation does not depend on the pretraining recipe: once per architecture.
-    assert study.arm_models("scratch") == list(config["models"])
-    assert study.arm_models("finetune") == list(models)
+    assert study.arms.models("scratch") == list(config["models"])
+    assert study.arms.models("finetune") == list(models)
     disabled = Study(with_ablation(lambda c: c["ablation"].__setitem__("enabled", False)))
-    assert disabled.models == config["models"] and disabled.mixed_zoo == []
+    assert disabled.zoo.models == config["models"] and disabled.zoo.ablation.mixed_zoo == []
 
 
 @pytest.mark.parametrize("change, message", [

@@ -14,7 +14,7 @@ from transferstudy.cli import STAGES
 from transferstudy.config import ConfigError
 from transferstudy.nets import zoo
 from transferstudy.settings import ESTIMATORS, TRAINING_ARMS
-from transferstudy.study import Study
+from transferstudy.study.plan import Study
 
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["models"].__setitem__("big", {"arch": "resnet9000"}),
@@ -41,12 +41,12 @@ def test_check_config_names_the_key_and_the_valid_choices(change, message, confi
     # What the plan checks, then what the first job (check_models) checks with torchvision and timm.
     with pytest.raises(ConfigError, match=message):
         study = Study(config_with(change))
-        zoo.check_models(study.models, study.recipes)
+        zoo.check_models(study.zoo.models, study.zoo.recipes)
 
 
 def test_default_config_passes(default_config):
     study = Study(copy.deepcopy(default_config))
-    checked = zoo.check_models(study.models, study.recipes)
+    checked = zoo.check_models(study.zoo.models, study.zoo.recipes)
     assert set(checked) == set(default_config["models"]) and checked["mini_vgg"]["switches"] == "none"
 
 
@@ -175,7 +175,7 @@ def test_a_disabled_section_needs_nothing_but_enabled_false(config_with):
     disabled = config_with(lambda c: c.update(finetune={"enabled": False}, ablation={"enabled": False}))
     schema.validate_config(disabled, SCHEMA)
     study = Study(disabled)
-    assert "finetune" not in study.arms and "scratch" in study.arms and study.ablation is None
+    assert "finetune" not in study.arms and "scratch" in study.arms and study.zoo.ablation.options is None
     with pytest.raises(ConfigError, match="finetune lacks the required key"):
         schema.validate_config(config_with(lambda c: c.update(finetune={"enabled": True})), SCHEMA)
     with pytest.raises(ConfigError, match="finetune.enabled = 'no' is not true or false"):
@@ -186,8 +186,8 @@ def test_a_disabled_section_needs_nothing_but_enabled_false(config_with):
 
 def test_a_grid_job_trains_the_configs_exact_values_not_their_text_in_its_path(config_with):
     study = Study(config_with(lambda c: c["finetune"].update(lr=[0.0123456789, 0.1], weight_decay=[0, 1e-4])))
-    assert ("0.0123457", "0.0001") in study.grid("finetune")
-    assert study.grid_point("finetune", "0.0123457", "0.0001") == {"lr": 0.0123456789, "weight_decay": 1e-4}
+    assert ("0.0123457", "0.0001") in study.arms.grid("finetune")
+    assert study.arms.grid_point("finetune", "0.0123457", "0.0001") == {"lr": 0.0123456789, "weight_decay": 1e-4}
 
 
 def test_settings_groups_fill_defaults_and_give_the_commands_their_flags():
@@ -211,7 +211,7 @@ def test_a_missing_weights_file_is_found_by_the_first_job(tmp_path, monkeypatch,
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     study = Study(config_with(lambda c: c["models"].__setitem__("r18", {"torchvision": "resnet18"})))
     with pytest.raises(ConfigError, match=r"models.r18: torchvision weights .* are expected at .*resnet18-"):
-        zoo.check_models(study.models, study.recipes)
+        zoo.check_models(study.zoo.models, study.zoo.recipes)
 
 
 def test_an_architecture_torchvision_lacks_stops_the_run_at_its_first_job(tmp_path, config_with):

@@ -78,7 +78,7 @@ def test_unknown_dataset_option_is_named(tmp_path):
 ])
 def test_builder_options_of_the_wrong_type_or_range_are_refused_when_planning(options, message):
     from transferstudy.config import ConfigError
-    from transferstudy.study import Study
+    from transferstudy.study.plan import Study
 
     with pytest.raises(ConfigError, match=message):
         Study({"models": {"net": {"arch": "mini_vgg"}}, "source": {"dataset": "shapes64"},
@@ -86,9 +86,9 @@ def test_builder_options_of_the_wrong_type_or_range_are_refused_when_planning(op
 
 
 def test_builder_options_given_as_text_are_read_as_their_type():
-    from transferstudy.study import Study
+    from transferstudy.study.plan import Study
 
     study = Study({"models": {"net": {"arch": "mini_vgg"}}, "source": {"dataset": "shapes64"},
                    "datasets": {"textures": {"train_per_class": "10"}, "digits": {"test_fraction": "0.25"}}})
-    assert study.dataset_options("textures") == {"train_per_class": 10}
-    assert study.dataset_options("digits") == {"test_fraction": 0.25} and study.dataset_options("shapes64") == {}
+    assert study.data.options("textures") == {"train_per_class": 10}
+    assert study.data.options("digits") == {"test_fraction": 0.25} and study.data.options("shapes64") == {}

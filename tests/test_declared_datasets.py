@@ -10,7 +10,7 @@ from transferstudy.cli import main as cli
 from transferstudy.config import ConfigError
 from transferstudy.data import datasets, declared
 from transferstudy.io import read_attrs
-from transferstudy.study import Study
+from transferstudy.study.plan import Study
 
 
 def _png(path, value, mode="RGB"):
@@ -196,8 +196,8 @@ def test_the_study_plans_a_declared_dataset(tmp_path):
     np.savez(tmp_path / "a.npz", train_images=np.zeros((4, 3, 3), np.uint8), train_labels=np.array([0, 1, 0, 1]))
     study = Study(_config({"mine": {"format": "arrays", "file": str(tmp_path / "a.npz"), "metric": "map11"},
                            "textures": {}}))
-    assert study.dataset_info("mine").multilabel and study.dataset_files("mine") == [str(tmp_path / "a.npz")]
-    assert study.dataset_files("textures") == []
+    assert study.data.info("mine").multilabel and study.data.files("mine") == [str(tmp_path / "a.npz")]
+    assert study.data.files("textures") == []
     with pytest.raises(ConfigError, match=r"datasets.textures declares data of its own .* under the name of a "
                                           r"built-in dataset"):
         Study(_config({"textures": {"format": "arrays", "file": str(tmp_path / "a.npz"), "metric": "top1"}}))

@@ -13,7 +13,7 @@ from transferstudy.io import read_json
 from transferstudy.nets import pretrained, weights, zoo
 from transferstudy.nets.sources.base import WeightsNotFound
 from transferstudy.nets.sources import pretrainedmodels as pm_source
-from transferstudy.study import Study
+from transferstudy.study.plan import Study
 
 BUILDER = '''
 import torch
@@ -230,8 +230,8 @@ def _config(models, **extra):
 def test_the_study_checks_models_of_ones_own(builder_file, tmp_path):
     study = Study(_config({"mine": {"python": f"{builder_file}:build", "source_top1": 0.6},
                            "bn": {"pretrainedmodels": "bninception"}}))
-    assert study.model_files("mine") == [str(builder_file)] and study.model_files("bn") == []
-    assert study.downloaded == ["mine", "bn"]
+    assert study.zoo.files("mine") == [str(builder_file)] and study.zoo.files("bn") == []
+    assert study.zoo.downloaded == ["mine", "bn"]
     for models, message in [
         ({"mine": {"python": f"{tmp_path}/nowhere.py:build", "source_top1": 0.6}}, r"models.mine: python = .*: file "
                                                                                    r".*nowhere.py .* not found"),

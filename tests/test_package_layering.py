@@ -69,7 +69,7 @@ HEAVY = ("torch", "torchvision", "timm", "matplotlib", "statsmodels", "sklearn")
 
 def test_planning_a_study_imports_no_heavy_library(tmp_path):
     # What the workflow's DAG is built from (workflow/rules/common.smk), then a whole dry-run of the workflow.
-    code = ("import sys; import transferstudy.study, transferstudy.analysis.catalogue, transferstudy.settings; "
+    code = ("import sys; import transferstudy.study.plan, transferstudy.analysis.catalogue, transferstudy.settings; "
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     plan = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert plan.stdout.strip() == "[]"

@@ -15,7 +15,7 @@ from transferstudy.analysis.catalogue import figures_for
 from transferstudy.config import ConfigError
 from transferstudy.data import subsets
 from transferstudy.io import read_split_file, write_split_file
-from transferstudy.study import Study
+from transferstudy.study.plan import Study
 
 LABELS = np.repeat(np.arange(4), [10, 10, 10, 3])  # class 3 has only three examples
 
@@ -78,17 +78,17 @@ def _config(**subset_options):
 
 def test_the_study_plans_subsets_as_datasets():
     study = Study(_config(datasets=["textures"], examples_per_class=[5, 2], seeds=2, arms=["scratch"]))
-    assert study.subset_datasets == ["textures.2shot.seed0", "textures.2shot.seed1", "textures.5shot.seed0",
-                                     "textures.5shot.seed1"]
-    assert len(study.subset_pairs("logistic_regression")) == 7 * 4
-    assert len(study.subset_pairs("scratch")) == len(study.arm_models("scratch")) * 4
-    assert study.subset_pairs("finetune") == []
+    assert study.subsets.names == ["textures.2shot.seed0", "textures.2shot.seed1", "textures.5shot.seed0",
+                                   "textures.5shot.seed1"]
+    assert len(study.subsets.pairs("logistic_regression")) == 7 * 4
+    assert len(study.subsets.pairs("scratch")) == len(study.arms.models("scratch")) * 4
+    assert study.subsets.pairs("finetune") == []
     assert "fig8_training_set_size" in study.figures and "fig9_subsets_pretrained_vs_random" not in study.figures
     both = Study(_config(arms=["finetune", "scratch"]))
     assert "fig9_subsets_pretrained_vs_random" in both.figures
     # Every single-label dataset by default (not the multi-label one).
-    assert both.subset_bases == ["digits", "stars_fine", "textures", "glyphs_fewshot"]
-    assert Study(_config(enabled=False)).subset_datasets == []
+    assert both.subsets.bases == ["digits", "stars_fine", "textures", "glyphs_fewshot"]
+    assert Study(_config(enabled=False)).subsets.names == []
 
 
 @pytest.mark.parametrize("options, message", [

@@ -73,7 +73,7 @@ def config_schema():
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "description": "Configuration of a transferstudy run. Unknown keys are errors (a typo must not silently fall "
                        "back to a default). Names and cross-references are checked after this schema by "
-                       "transferstudy.study.Study, and what only torchvision and timm know by the workflow's first "
+                       "transferstudy.study.plan.Study, and what only torchvision and timm know by the workflow's first "
                        "job, check_models.",
         "type": "object",
         "additionalProperties": False,

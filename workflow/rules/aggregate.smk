@@ -131,7 +131,7 @@ rule ablation_tables:
         CONDA_ENV
     params:
         code=library_code("ablation_tables.py"),
-        mixed_zoo=STUDY.mixed_zoo,
+        mixed_zoo=STUDY.zoo.ablation.mixed_zoo,
         seed=STUDY.analysis.seed,
     script:
         "../scripts/ablation_tables.py"
@@ -151,7 +151,7 @@ rule tsne_table:
     threads: STUDY.options.threads
     params:
         code=library_code("tsne_table.py"),
-        tsne=STUDY.tsne.as_dict() if STUDY.tsne else None,
+        tsne=STUDY.zoo.ablation.tsne.as_dict() if STUDY.zoo.ablation.tsne else None,
         seed=STUDY.analysis.seed,
     script:
         "../scripts/tsne_table.py"

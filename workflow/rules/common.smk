@@ -11,7 +11,8 @@ from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
 from transferstudy.schema import coerce_text_values, validate_config
 from transferstudy.provenance import code_hash
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
-from transferstudy.study import Study, grid_value
+from transferstudy.study.arms import grid_value
+from transferstudy.study.plan import Study
 from transferstudy.transfer.search import promoted_points, rung_recipe
 
 # The schema checks types, ranges and keys; the study (transferstudy.study, free of torch) checks names and
@@ -47,12 +48,12 @@ def _alternatives(names):
 
 # The datasets built from their sources (the rules `dataset`, `extract_features`); the subsets of
 # training-set-size curves (`stars_fine.5shot.seed1`) are cut from them (workflow/rules/subsets.smk).
-BUILT_DATASETS = _alternatives(([STUDY.source] if STUDY.source else []) + STUDY.datasets)
+BUILT_DATASETS = _alternatives(STUDY.data.built)
 
 
 wildcard_constraints:
-    model=_alternatives(STUDY.models),
-    dataset=_alternatives(([STUDY.source] if STUDY.source else []) + STUDY.datasets + STUDY.subset_datasets),
+    model=_alternatives(STUDY.zoo.models),
+    dataset=_alternatives(STUDY.data.built + STUDY.subsets.names),
     arm=_alternatives(TRAINING_ARMS),
     lr=r"[0-9.e+-]+",
     wd=r"[0-9.e+-]+",
@@ -72,60 +73,60 @@ def final_outputs():
 
 def model_reference(wildcards):
     """What stands for a pretrained model downstream: its checkpoint (pretrained here) or its zoo record."""
-    if wildcards.model in STUDY.recipes:
+    if wildcards.model in STUDY.zoo.recipes:
         return f"results/models/{wildcards.model}/checkpoint.pt"
     return f"results/models/{wildcards.model}/pretrain.json"
 
 
 def model_files(wildcards):
-    return STUDY.model_files(wildcards.model)
+    return STUDY.zoo.files(wildcards.model)
 
 
 def model_arch(wildcards):
-    return STUDY.models[wildcards.model]["arch"]
+    return STUDY.zoo.models[wildcards.model]["arch"]
 
 
 def model_spec(wildcards):
-    return STUDY.models[wildcards.model]
+    return STUDY.zoo.models[wildcards.model]
 
 
 def model_recipe(wildcards):
-    return STUDY.recipes[wildcards.model].as_dict()
+    return STUDY.zoo.recipes[wildcards.model].as_dict()
 
 
 def pretrain_metrics(wildcards):
-    return expand("results/models/{model}/pretrain.json", model=STUDY.models)
+    return expand("results/models/{model}/pretrain.json", model=STUDY.zoo.models)
 
 
 # --- data ------------------------------------------------------------------------------------------------
 
 
 def dataset_options(wildcards):
-    return STUDY.dataset_options(wildcards.dataset)
+    return STUDY.data.options(wildcards.dataset)
 
 
 def dataset_split(wildcards):
-    return STUDY.dataset_split(wildcards.dataset)
+    return STUDY.data.split(wildcards.dataset)
 
 
 def declared_dataset_files(wildcards):
-    return STUDY.dataset_files(wildcards.dataset)
+    return STUDY.data.files(wildcards.dataset)
 
 
 def declared_unreadable(wildcards):
     """A declared dataset leaves unreadable images out when asked (`features.unreadable: skip`); the others
     check their files when features are extracted."""
-    if STUDY.dataset_info(wildcards.dataset).kind == "declared":
+    if STUDY.data.info(wildcards.dataset).kind == "declared":
         return STUDY.features.unreadable
     return "error"
 
 
 def source_data(wildcards):
-    return f"results/data/{STUDY.source}.h5"
+    return f"results/data/{STUDY.data.source}.h5"
 
 
 def target_data(wildcards):
-    return expand("results/data/{dataset}.h5", dataset=STUDY.datasets)
+    return expand("results/data/{dataset}.h5", dataset=STUDY.data.names)
 
 
 # --- training arms ---------------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def rung_points(wildcards, rung):
     """The grid points (lr, wd as in paths) that successive halving trains at ``rung``: all at rung 0, then those
     the previous rung promoted (known once its checkpoint rule has run)."""
     if rung == 0:
-        return STUDY.grid(wildcards.arm)
+        return STUDY.arms.grid(wildcards.arm)
     promoted = checkpoints.promote_rung.get(
         arm=wildcards.arm, model=wildcards.model, dataset=wildcards.dataset, rung=str(rung - 1)
     ).output[0]
@@ -144,7 +145,7 @@ def rung_points(wildcards, rung):
 
 def grid_point(wildcards):
     """The grid point a job trains, as the config gives it (its path holds the values as text: lr0.03_wd0)."""
-    return STUDY.grid_point(wildcards.arm, wildcards.lr, wildcards.wd)
+    return STUDY.arms.grid_point(wildcards.arm, wildcards.lr, wildcards.wd)
 
 
 def _run_paths(wildcards, folder, points):
@@ -154,9 +155,9 @@ def _run_paths(wildcards, folder, points):
 
 def grid_results(wildcards):
     """What the selection chooses from: every grid point, or the last rung of successive halving."""
-    plan = STUDY.rung_plan(wildcards.arm)
+    plan = STUDY.arms.rung_plan(wildcards.arm)
     if not plan:
-        return _run_paths(wildcards, "grid", STUDY.grid(wildcards.arm))
+        return _run_paths(wildcards, "grid", STUDY.arms.grid(wildcards.arm))
     last = len(plan) - 1
     return _run_paths(wildcards, f"rung{last}", rung_points(wildcards, last))
 
@@ -164,7 +165,7 @@ def grid_results(wildcards):
 def earlier_rungs(wildcards):
     """The promote files of successive halving's rungs before the last (none for a grid search)."""
     run = f"results/{wildcards.arm}/{wildcards.model}/{wildcards.dataset}"
-    return [f"{run}/rung{rung}/promoted.json" for rung in range(len(STUDY.rung_plan(wildcards.arm)) - 1)]
+    return [f"{run}/rung{rung}/promoted.json" for rung in range(len(STUDY.arms.rung_plan(wildcards.arm)) - 1)]
 
 
 def rung_results(wildcards):
@@ -182,7 +183,7 @@ def rung_promoted_from(wildcards):
 
 def rung_keep(wildcards):
     """How many points a rung promotes: the next rung's size."""
-    return STUDY.rung_plan(wildcards.arm)[int(wildcards.rung) + 1][0]
+    return STUDY.arms.rung_plan(wildcards.arm)[int(wildcards.rung) + 1][0]
 
 
 # Per arm, made once: a grid job's parameters are looked up, not rebuilt, for each of the paper's ~19,000 jobs.
@@ -205,7 +206,7 @@ def train_options(wildcards):
 RUNG_OPTIONS = {
     arm: [
         {**TRAIN_OPTIONS[arm], "recipe": rung_recipe(TRAIN_OPTIONS[arm]["recipe"], steps)}
-        for _, steps in STUDY.rung_plan(arm)
+        for _, steps in STUDY.arms.rung_plan(arm)
     ]
     for arm in STUDY.arms
 }
@@ -271,8 +272,8 @@ def subset_results(wildcards):
             if setting == LOGISTIC_REGRESSION
             else f"results/{setting}/{model}/{subset}/refit.json"
         )
-        for setting in STUDY.subset_settings
-        for model, subset in STUDY.subset_pairs(setting)
+        for setting in STUDY.subsets.settings
+        for model, subset in STUDY.subsets.pairs(setting)
     ]
 
 
@@ -280,8 +281,8 @@ def tsne_features(wildcards):
     """Features of the t-SNE dataset for the ablation's model with every switch off and with all four."""
     return expand(
         "results/features/{model}/{dataset}.h5",
-        model=STUDY.tsne_models,
-        dataset=STUDY.tsne.dataset,
+        model=STUDY.zoo.ablation.tsne_models,
+        dataset=STUDY.zoo.ablation.tsne.dataset,
     )
 
 
@@ -300,7 +301,7 @@ def check_before_running():
     """What a run needs beyond the config, checked before its first job (a dry-run plans without it): the
     official datasets' files, and a GPU when `device: cuda` runs here (a cluster submission from a login node
     without one is fine)."""
-    missing = STUDY.missing_data()
+    missing = STUDY.data.missing()
     if missing:
         raise ValueError("data not found:\n" + "\n".join(missing))
     if STUDY.options.device == "cuda" and workflow.local_exec:

@@ -15,8 +15,8 @@ rule check_models:
         CONDA_ENV
     params:
         code=library_code("check_models.py"),
-        specs=STUDY.models,
-        recipes={name: recipe.as_dict() for name, recipe in STUDY.recipes.items()},
+        specs=STUDY.zoo.models,
+        recipes={name: recipe.as_dict() for name, recipe in STUDY.zoo.recipes.items()},
     script:
         "../scripts/check_models.py"
 
@@ -35,7 +35,7 @@ rule pretrain:
     benchmark:
         "results/benchmarks/pretrain/{model}.tsv"
     wildcard_constraints:
-        model=_alternatives(STUDY.recipes),
+        model=_alternatives(STUDY.zoo.recipes),
     conda:
         CONDA_ENV
     threads: FEATURE_THREADS
@@ -69,18 +69,18 @@ rule pretrained_model:
     benchmark:
         "results/benchmarks/pretrained_model/{model}.tsv"
     wildcard_constraints:
-        model=_alternatives(STUDY.downloaded),
+        model=_alternatives(STUDY.zoo.downloaded),
     conda:
         CONDA_ENV
     threads: FEATURE_THREADS
     resources:
         mem_mb=8000,
         runtime=60,
-        gpu=GPUS if STUDY.imagenet_val else 0,
+        gpu=GPUS if STUDY.data.imagenet_val else 0,
     params:
         code=library_code("pretrained_model.py"),
         spec=model_spec,
-        imagenet_val=STUDY.imagenet_val,
+        imagenet_val=STUDY.data.imagenet_val,
         batch_size=STUDY.features.batch_size,
         workers=STUDY.features.workers,
         device=STUDY.options.device,
