@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= 2
 PYTHON ?= python3
 
-.PHONY: install study test lock schema
+.PHONY: install study test lock schema network-costs
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,9 @@ lock: install
 # (src/transferstudy/config.py).
 schema: install
 	$(VENV)/bin/python -m transferstudy schema --out workflow/schemas/config.schema.yaml --readme config/README.md
+
+# Recount the networks of the shipped configurations into the cost plan's table (src/transferstudy/nets/
+# network_costs.csv) after adding a network to one of them or changing how networks are counted.
+network-costs: install
+	$(VENV)/bin/python -m transferstudy network-costs --configfile config/config.yaml \
+		--configfile config/kornblith2019.yaml --configfile config/kornblith2019.yaml config/kornblith2019_ablation.yaml

@@ -21,6 +21,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/transferability.smk"
 include: "workflow/rules/subsets.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/plan.smk"
 
 
 rule all:

@@ -87,7 +87,7 @@ def test_planning_a_study_imports_no_heavy_library(tmp_path):
 # statsmodels (statsmodels.api), pyplot's backends, torchvision's package (which pulls in torch._dynamo).
 TORCH_FREE_SCRIPTS = ("accuracy_table", "select_hyperparameters", "promote_rung", "make_dataset", "check_data",
                       "analysis_tables", "figure", "pairwise_table", "convergence_tables", "ablation_tables",
-                      "tsne_table", "transferability_table", "transferability_evaluation")
+                      "tsne_table", "transferability_table", "transferability_evaluation", "cost_plan")
 SLOW_IMPORTS = ("statsmodels.api", "matplotlib.pyplot", "torchvision", "torch._dynamo")
 
 

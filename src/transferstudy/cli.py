@@ -387,6 +387,86 @@ def schema_command(argv):
             f.write(schema.with_key_table(text))
 
 
+def _study(configfiles):
+    from .schema import load_config
+    from .study.plan import Study
+
+    return Study(load_config(configfiles))
+
+
+@stage("network-costs", "count networks' FLOPs, parameters and activations into the cost table (torch, meta device)")
+def network_costs_command(argv):
+    from .nets import costs
+    from .study.cost import input_size
+
+    parser = _parser(costs)
+    parser.add_argument("--configfile", nargs="+", required=True, action="append",
+                        help="a configuration whose networks are counted (its files merged in order); repeat the "
+                             "option for several")
+    parser.add_argument("--out", default=str(costs.TABLE), help="the cost table (default: the library's)")
+    args = parser.parse_args(argv)
+    counted = {}
+    for paths in args.configfile:
+        study = _study(paths)
+        for model, spec in study.zoo.models.items():
+            name = costs.spec_name(spec)
+            if name not in counted:
+                counted[name] = costs.count(spec, input_size(study, model))
+                print(f"{name}: {counted[name].forward_flops / 1e9:.3f} GFLOP at {counted[name].input_size} px")
+    costs.write_table(counted.values(), args.out)
+
+
+@stage("calibrate", "measure a study's networks' throughputs on this machine, for its cost plan")
+def calibrate_command(argv):
+    from .io import write_json
+    from .nets.costs import spec_name
+    from .study.cost import STAGE_MODULES, input_size
+    from .train import calibrate
+
+    parser = _parser(calibrate)
+    parser.add_argument("--configfile", nargs="+", required=True, action="extend", help="the study's configuration")
+    parser.add_argument("--out", required=True, help="the calibration file (JSON; the config's cost.calibration)")
+    parser.add_argument("--device", help="default: the config's")
+    parser.add_argument("--batch-size", type=int, help="forward passes' batch (default: the config's features)")
+    parser.add_argument("--train-batch-size", type=int, help="training steps' batch (default: the first arm's)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed batches after a warm-up one")
+    parser.add_argument("--threads", type=int, help="threads per job (default: the config's)")
+    parser.add_argument("--parallel", type=int, default=1, help="jobs sharing the machine at once: N for a "
+                        "workstation running `snakemake --cores N` jobs of one thread, 1 on a cluster node")
+    args = parser.parse_args(argv)
+    _log()
+    study = _study(args.configfile)
+    arms = list(study.arms.values())
+    networks = {}
+    for model, spec in study.zoo.models.items():
+        networks.setdefault(spec_name(spec), (spec, input_size(study, model)))
+    result = calibrate.calibrate(
+        networks, device=args.device or study.options.device, batch_size=args.batch_size or study.features.batch_size,
+        train_batch_size=args.train_batch_size or (arms[0].recipe.batch_size if arms else 32), repeats=args.repeats,
+        threads=args.threads or study.options.threads, parallel=args.parallel, job_modules=STAGE_MODULES)
+    write_json(args.out, result)
+
+
+@stage("plan", "what a configuration will cost before it runs: jobs, device-hours, FLOPs, disk, memory")
+def plan_command(argv):
+    from .schema import load_config
+    from .study import cost
+
+    parser = _parser(cost, "What a configuration will cost before it runs: per job type and (model, dataset), "
+                           "jobs, images, FLOPs, bytes written, peak memory and device-hours.")
+    parser.add_argument("--configfile", nargs="+", required=True, action="extend", help="the study's configuration")
+    parser.add_argument("--calibration", help="a calibration file (default: the config's cost.calibration)")
+    parser.add_argument("--data-dir", default="results/data", help="built datasets' exact sizes are read here")
+    parser.add_argument("--out", help="write the plan as CSV here")
+    parser.add_argument("--top", type=int, default=10, help="the most expensive jobs listed")
+    args = parser.parse_args(argv)
+    plan, text = cost.plan_study(load_config(args.configfile), calibration=args.calibration,
+                                 data_dir=args.data_dir, top=args.top)
+    if args.out:
+        cost.write_rows(plan, args.out)
+    print(text)
+
+
 def usage():
     width = max(map(len, STAGES))
     lines = [f"  {name:<{width}}  {summary}" for name, (_, summary) in STAGES.items()]

@@ -623,6 +623,20 @@ MODEL_SPECS = {"arch": EmbeddedSpec, "torchvision": TorchvisionSpec, "timm": Tim
 
 
 @dataclass(frozen=True)
+class CostOptions(Group):
+    """What the jobs request from a scheduler, from the study's cost plan (``transferstudy plan``)."""
+
+    KEY: ClassVar[str] = "cost"
+
+    calibration: Optional[str] = option(None, help="a calibration file (`transferstudy calibrate` on the device that "
+                                                   "runs the jobs): measured throughputs; without it, times are "
+                                                   "guesses")
+    safety_factor: float = option(1.5, minimum=1, help="each job requests its estimated peak memory and time times "
+                                                       "this (and that again for each retry)")
+    min_runtime: int = option(5, minimum=1, help="minutes: the least time a job requests")
+
+
+@dataclass(frozen=True)
 class SourceOptions(Group):
     """The source dataset; needed when the workflow pretrains models itself (models with `arch`)."""
 

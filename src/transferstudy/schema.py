@@ -10,13 +10,14 @@ The same groups give config/README.md its table of every key (``key_table``).
 import re
 import typing
 from dataclasses import MISSING, fields
+from pathlib import Path
 
 import yaml
 
 from .config import (BOUNDS, KEY_MAP_SCHEMA, MODEL_SPECS, AblationOptions, AnalysisOptions, ArmRecipe, ArmSearch,
-                     ConfigError, DatasetDeclaration, FeatureOptions, Group, PretrainRecipe, ProbeSolver, SourceOptions,
-                     SplitOptions, StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions, TsneOptions,
-                     value_kind)
+                     ConfigError, CostOptions, DatasetDeclaration, FeatureOptions, Group, PretrainRecipe, ProbeSolver,
+                     SourceOptions, SplitOptions, StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions,
+                     TsneOptions, value_kind)
 
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object"}
 HEADER = ("# Generated from the settings groups of src/transferstudy/config.py by `make schema` (python -m "
@@ -81,6 +82,7 @@ def config_schema():
         "properties": {
             **top,
             "source": group_schema(SourceOptions),
+            "cost": group_schema(CostOptions),
             "pretrain": {"$ref": "#/$defs/recipe"},
             "models": {"type": "object", "minProperties": 1,
                        "description": "the zoo; each key names a model, each value says where it comes from: "
@@ -164,7 +166,7 @@ SECTIONS = ((StudyOptions, ""), (SourceOptions, "source."), (PretrainRecipe, "pr
             (SplitOptions, "split."), (FeatureOptions, "features."), (ProbeSolver, "probe."),
             (AnalysisOptions, "analysis."), (TransferabilityOptions, "transferability."), (SubsetOptions, "subsets."),
             (AblationOptions, "ablation."), (TsneOptions, "ablation.tsne."), (TrainingArm, "<arm>."),
-            (ArmRecipe, "<arm>.recipe."), (ArmSearch, "<arm>.search."))
+            (ArmRecipe, "<arm>.recipe."), (ArmSearch, "<arm>.search."), (CostOptions, "cost."))
 
 
 def key_table():
@@ -311,3 +313,20 @@ def validate_config(config, schema):
     if errors:
         raise ConfigError(_schema_message(errors[0], schema) +
                           (f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""))
+
+
+def _merged(base, update):
+    """``update`` merged into ``base`` key by key, as Snakemake merges several config files."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_config(paths):
+    """A configuration as the workflow reads it: the YAML files merged in order, checked against the schema."""
+    config = {}
+    for path in paths:
+        config = _merged(config, yaml.safe_load(Path(path).read_text()) or {})
+    validate_config(config, config_schema())
+    return config

@@ -12,6 +12,7 @@ from transferstudy.schema import coerce_text_values, validate_config
 from transferstudy.provenance import code_hash
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
 from transferstudy.study.arms import grid_value
+from transferstudy.study.cost import CostPlan, read_calibration
 from transferstudy.study.plan import Study
 from transferstudy.transfer.search import promoted_points, rung_recipe
 
@@ -33,6 +34,19 @@ GPUS = 1 if STUDY.options.device == "cuda" else 0
 CONDA_ENV = "../../envs/transferstudy.yaml"
 # Threads of a job that also decodes images in worker processes.
 FEATURE_THREADS = STUDY.options.threads + STUDY.features.workers
+# What each computing job will cost (transferstudy.study.cost; `transferstudy plan` prints it): its memory and
+# time requests are its estimate times cost.safety_factor, and that again for each retry of a killed job.
+COSTS = CostPlan(STUDY, read_calibration(STUDY.cost.calibration))
+
+
+def estimated(resource, rule):
+    """A rule's `mem_mb` or `runtime` (minutes) for one job, from the cost plan."""
+
+    def request(wildcards, attempt):
+        found = {key: getattr(wildcards, key, None) for key in ("model", "dataset", "arm", "rung")}
+        return COSTS.request(rule, attempt=attempt, **found)[resource]
+
+    return request
 
 
 def library_code(script):

@@ -14,8 +14,8 @@ rule extract_features:
         CONDA_ENV
     threads: FEATURE_THREADS
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=estimated("mem_mb", "extract_features"),
+        runtime=estimated("runtime", "extract_features"),
         gpu=GPUS,
     params:
         code=library_code("extract_features.py"),

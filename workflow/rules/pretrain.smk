@@ -40,8 +40,8 @@ rule pretrain:
         CONDA_ENV
     threads: FEATURE_THREADS
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=estimated("mem_mb", "pretrain"),
+        runtime=estimated("runtime", "pretrain"),
         gpu=GPUS,
     params:
         code=library_code("pretrain.py"),
@@ -74,8 +74,8 @@ rule pretrained_model:
         CONDA_ENV
     threads: FEATURE_THREADS
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=estimated("mem_mb", "pretrained_model"),
+        runtime=estimated("runtime", "pretrained_model"),
         gpu=GPUS if STUDY.data.imagenet_val else 0,
     params:
         code=library_code("pretrained_model.py"),

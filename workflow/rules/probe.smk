@@ -13,8 +13,8 @@ rule probe:
         CONDA_ENV
     threads: STUDY.options.threads
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=estimated("mem_mb", "probe"),
+        runtime=estimated("runtime", "probe"),
         gpu=GPUS,
     params:
         code=library_code("probe.py"),

@@ -28,8 +28,8 @@ rule train_grid_point:
         CONDA_ENV
     threads: train_threads
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=estimated("mem_mb", "train_grid_point"),
+        runtime=estimated("runtime", "train_grid_point"),
         gpu=GPUS,
     params:
         code=library_code("train.py"),
@@ -57,8 +57,8 @@ rule train_rung_point:
         CONDA_ENV
     threads: train_threads
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=estimated("mem_mb", "train_rung_point"),
+        runtime=estimated("runtime", "train_rung_point"),
         gpu=GPUS,
     params:
         code=library_code("train.py"),
@@ -119,8 +119,8 @@ rule train_refit:
         CONDA_ENV
     threads: train_threads
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=estimated("mem_mb", "train_refit"),
+        runtime=estimated("runtime", "train_refit"),
         gpu=GPUS,
     params:
         code=library_code("train.py"),

@@ -19,8 +19,8 @@ rule transferability:
         CONDA_ENV
     threads: STUDY.options.threads
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=estimated("mem_mb", "transferability"),
+        runtime=estimated("runtime", "transferability"),
     params:
         code=library_code("transferability.py"),
         estimators=list(STUDY.transferability.estimators),

@@ -47,20 +47,48 @@ class DatasetInfo:
     official_val: bool = False
     role: str = "target"
     kind: str = "embedded"  # embedded: generated here; official: read from files under a root
+    # options -> DatasetSizes, known before the dataset is built (what a cost plan counts); None: unknown
+    sizes: Callable[..., DatasetSizes] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSizes:
+    """Examples per split and classes. ``val`` is 0 where the validation split is held out of ``train`` (which
+    then holds both), as the paper counts "train (incl. val)"."""
+
+    classes: int
+    train: int
+    val: int
+    test: int
+
+    def held_out(self, val_fraction):
+        """The sizes once a validation split of ``val_fraction`` is held out of train (where there is none)."""
+        if self.val:
+            return self
+        val = round(self.train * val_fraction)
+        return DatasetSizes(self.classes, self.train - val, val, self.test)
+
+
+def read_sizes(path):
+    """The sizes of a built dataset file (``prepare_dataset``'s)."""
+    with open_hdf5(path) as f:
+        counts = {split: len(f[split]["labels"]) if split in f else 0 for split in ("train", "val", "test")}
+        return DatasetSizes(classes=int(f.attrs["num_classes"]), **counts)
 
 
 _REGISTRY: dict[str, DatasetInfo] = {}
 
 
 def register_dataset(name, *, metric, description, options=None, multilabel=False, official_val=False,
-                     role="target", kind="embedded"):
-    """Register ``build(rng, **options) -> {'classes': [...], 'train': (x, y), 'test'|'val': (x, y)}``."""
+                     role="target", kind="embedded", sizes=None):
+    """Register ``build(rng, **options) -> {'classes': [...], 'train': (x, y), 'test'|'val': (x, y)}``, and
+    ``sizes(**options) -> DatasetSizes`` where they are known before building."""
     if metric not in METRICS:
         raise ValueError(f"dataset {name}: metric {metric!r} is not one of {METRICS}")
 
     def decorator(build):
         _REGISTRY[name] = DatasetInfo(name, metric, description, build, dict(options or {}), multilabel,
-                                      official_val, role, kind)
+                                      official_val, role, kind, sizes)
         return build
 
     return decorator
@@ -80,6 +108,16 @@ def get_dataset_info(name) -> DatasetInfo:
 def dataset_seed(name, seed):
     """A per-dataset seed, so that datasets built from one study seed differ from each other."""
     return (zlib.crc32(name.encode()) + 1_000_003 * int(seed)) % (2**32)
+
+
+def _per_class(classes):
+    """The sizes of a balanced embedded dataset from its per-class options."""
+    return lambda train_per_class, test_per_class=0, val_per_class=0, **_: DatasetSizes(
+        classes, classes * train_per_class, classes * val_per_class, classes * test_per_class)
+
+
+# Images in scikit-learn's digits.
+DIGITS = 1797
 
 
 def _balanced_labels(rng, num_classes, per_class):
@@ -105,7 +143,8 @@ def _glyph_split(rng, classes, labels, size, scale, distractors=0.0, shape_fns=s
 
 @register_dataset("shapes64", metric="top1", role="source", official_val=True,
                   options={"train_per_class": 100, "val_per_class": 25, "image_size": 32},
-                  description="ImageNet stand-in: 8 shapes x 8 fill patterns, random colours, clutter")
+                  description="ImageNet stand-in: 8 shapes x 8 fill patterns, random colours, clutter",
+                  sizes=_per_class(len(synthetic.SOURCE_SHAPES) * len(synthetic.PATTERNS)))
 def _shapes64(rng, train_per_class, val_per_class, image_size):
     classes = list(itertools.product(synthetic.SOURCE_SHAPES, synthetic.PATTERNS))
     out = {"classes": [f"{s}_{p}" for s, p in classes]}
@@ -117,7 +156,8 @@ def _shapes64(rng, train_per_class, val_per_class, image_size):
 
 @register_dataset("glyphs_fewshot", metric="mean_per_class", official_val=True,
                   options={"train_per_class": 5, "val_per_class": 5, "test_per_class": 20, "image_size": 32},
-                  description="few-shot: 5 shapes the source never shows x 4 patterns (like Flowers-102)")
+                  description="few-shot: 5 shapes the source never shows x 4 patterns (like Flowers-102)",
+                  sizes=_per_class(len(synthetic.NOVEL_SHAPES) * 4))
 def _glyphs_fewshot(rng, train_per_class, val_per_class, test_per_class, image_size):
     classes = list(itertools.product(synthetic.NOVEL_SHAPES, ("solid", "stripes", "checker", "dots")))
     out = {"classes": [f"{s}_{p}" for s, p in classes]}
@@ -129,7 +169,8 @@ def _glyphs_fewshot(rng, train_per_class, val_per_class, test_per_class, image_s
 
 @register_dataset("stars_fine", metric="top1",
                   options={"train_per_class": 40, "test_per_class": 20, "image_size": 32},
-                  description="fine-grained: stars differing only in tip count and depth (like Stanford Cars)")
+                  description="fine-grained: stars differing only in tip count and depth (like Stanford Cars)",
+                  sizes=_per_class(6 * 3))
 def _stars_fine(rng, train_per_class, test_per_class, image_size):
     specs = list(itertools.product(range(4, 10), (0.3, 0.5, 0.7)))
     shape_fns = {f"star{k}_{inner}": synthetic.star_shape(k, inner) for k, inner in specs}
@@ -143,7 +184,8 @@ def _stars_fine(rng, train_per_class, test_per_class, image_size):
 
 @register_dataset("textures", metric="top1",
                   options={"train_per_class": 40, "test_per_class": 20, "image_size": 32},
-                  description="texture-like: 6 periodic patterns x 2 scales filling the image (like DTD)")
+                  description="texture-like: 6 periodic patterns x 2 scales filling the image (like DTD)",
+                  sizes=_per_class(6 * 2))
 def _textures(rng, train_per_class, test_per_class, image_size):
     classes = list(itertools.product(("stripes", "checker", "dots", "rings", "grid", "waves"), (1.5, 3.5)))
     out = {"classes": [f"{p}_{f}" for p, f in classes]}
@@ -157,7 +199,9 @@ def _textures(rng, train_per_class, test_per_class, image_size):
 
 @register_dataset("glyphs_multilabel", metric="map11", multilabel=True,
                   options={"train_size": 600, "test_size": 300, "image_size": 32, "max_objects": 3},
-                  description="multi-label: 1-3 small glyphs of 8 shapes per image, 11-point mAP (like VOC 2007)")
+                  description="multi-label: 1-3 small glyphs of 8 shapes per image, 11-point mAP (like VOC 2007)",
+                  sizes=lambda train_size, test_size, **_: DatasetSizes(len(synthetic.SOURCE_SHAPES), train_size, 0,
+                                                                        test_size))
 def _glyphs_multilabel(rng, train_size, test_size, image_size, max_objects):
     categories = synthetic.SOURCE_SHAPES
     out = {"classes": list(categories)}
@@ -177,7 +221,9 @@ def _glyphs_multilabel(rng, train_size, test_size, image_size, max_objects):
 
 
 @register_dataset("digits", metric="top1", options={"test_fraction": 1 / 3},
-                  description="real: scikit-learn's handwritten digits (8x8, ships offline), seeded test split")
+                  description="real: scikit-learn's handwritten digits (8x8, ships offline), seeded test split",
+                  sizes=lambda test_fraction: DatasetSizes(10, DIGITS - round(DIGITS * test_fraction), 0,
+                                                           round(DIGITS * test_fraction)))
 def _digits(rng, test_fraction):
     from sklearn.datasets import load_digits
 
@@ -206,6 +252,10 @@ OFFICIAL = {  # name: (metric, multi-label, official validation split, descripti
 }
 
 
+def _published_sizes(name):
+    return lambda **_: DatasetSizes(*official.PUBLISHED_SIZES[name])
+
+
 def _official_builder(name):
     loader = getattr(official, name)
 
@@ -222,12 +272,12 @@ def _official_builder(name):
 for _name, (_metric, _multilabel, _official_val, _description) in OFFICIAL.items():
     register_dataset(_name, metric=_metric, multilabel=_multilabel, official_val=_official_val,
                      description=_description, options={"root": None, "download": False},
-                     kind="official")(_official_builder(_name))
+                     kind="official", sizes=_published_sizes(_name))(_official_builder(_name))
 # The paper's source: pretraining the workflow's own networks at full scale (the regularisation ablation).
 register_dataset("imagenet", metric="top1", official_val=True, role="source", kind="official",
                  options={"root": None, "download": False},
                  description="ImageNet (ILSVRC 2012): 1,000 synsets, train and val folders",
-                 )(_official_builder("imagenet"))
+                 sizes=_published_sizes("imagenet"))(_official_builder("imagenet"))
 
 
 def _split_arrays(images, labels):

@@ -32,6 +32,25 @@ VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "
                "tvmonitor")
 CALTECH101_TRAIN_PER_CLASS = 30
 
+# Published sizes (classes, train, val, test): the paper's Table 1, where "train" includes the validation split
+# a study holds out (val 0), and the creators' train/val division where there is one (Aircraft, VOC 2007, DTD
+# split 1, Flowers-102); ImageNet's ILSVRC 2012 train and val. What a cost plan counts before the data is built.
+PUBLISHED_SIZES = {
+    "food101": (101, 75_750, 0, 25_250),
+    "cifar10": (10, 50_000, 0, 10_000),
+    "cifar100": (100, 50_000, 0, 10_000),
+    "birdsnap": (500, 47_386, 0, 2_443),
+    "sun397": (397, 19_850, 0, 19_850),
+    "stanford_cars": (196, 8_144, 0, 8_041),
+    "fgvc_aircraft": (100, 3_334, 3_333, 3_333),
+    "voc2007": (20, 2_501, 2_510, 4_952),
+    "dtd": (47, 1_880, 1_880, 1_880),
+    "oxford_iiit_pet": (37, 3_680, 0, 3_669),
+    "caltech101": (102, 3_060, 0, 6_084),
+    "flowers102": (102, 1_020, 1_020, 6_149),
+    "imagenet": (1_000, 1_281_167, 50_000, 0),
+}
+
 # How to obtain each dataset (the message of a missing root); "torchvision" where download: true works.
 OBTAIN = {
     "food101": "torchvision.datasets.Food101(root, download=True), or extract food-101.tar.gz into root",

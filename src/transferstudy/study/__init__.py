@@ -10,6 +10,9 @@ checking itself when made, naming the key, the value and what would be valid:
 - ``arms.StudyArms``: the enabled training arms, their grids, exact grid points and successive halving's rungs;
 - ``subsets.StudySubsets``: the training-set-size curves' subsets.
 
+``cost.CostPlan`` prices a planned study before it runs: each job's FLOPs, bytes written, peak memory and time,
+and the memory and minutes each job requests.
+
 What only torchvision or timm know (their model and weights names, which of a family's layers take the
 switches) is checked by the workflow's first job (``nets.zoo.check_spec``).
 """

@@ -4,8 +4,8 @@ then the subsets), and answers what spans them: the settings, their (model, data
 The workflow's rules read it (``workflow/rules/common.smk``'s ``STUDY``)."""
 
 from ..analysis import catalogue as figure_catalogue
-from ..config import (AnalysisOptions, FeatureOptions, ProbeSolver, SourceOptions, SplitOptions, StudyOptions,
-                      TransferabilityOptions)
+from ..config import (AnalysisOptions, CostOptions, FeatureOptions, ProbeSolver, SourceOptions, SplitOptions,
+                      StudyOptions, TransferabilityOptions)
 from ..settings import LOGISTIC_REGRESSION
 from .arms import StudyArms
 from .datasets import StudyDatasets
@@ -22,8 +22,8 @@ class Study:
     """One configuration, checked and planned. Raises ``ConfigError`` naming the first invalid key.
 
     Settings groups: ``options`` (seed, device, threads), ``split``, ``features``, ``probe``, ``analysis``,
-    ``transferability``, ``source_options``. Sections: ``data`` (``StudyDatasets``), ``zoo`` (``StudyZoo``, with
-    the ablation), ``arms`` (``StudyArms``) and ``subsets`` (``StudySubsets``)."""
+    ``transferability``, ``source_options``, ``cost``. Sections: ``data`` (``StudyDatasets``), ``zoo``
+    (``StudyZoo``, with the ablation), ``arms`` (``StudyArms``) and ``subsets`` (``StudySubsets``)."""
 
     def __init__(self, config):
         self.options = StudyOptions.from_mapping({key: config[key] for key in ("seed", "device", "threads")
@@ -34,6 +34,7 @@ class Study:
         self.analysis = AnalysisOptions.from_mapping(config.get("analysis"))
         self.transferability = TransferabilityOptions.from_mapping(config.get("transferability"))
         self.source_options = SourceOptions.from_mapping(config.get("source"))
+        self.cost = CostOptions.from_mapping(config.get("cost"))
         # The source dataset is needed when the workflow pretrains a model (one with `arch`).
         self.data = StudyDatasets(config, self.source_options, self.split,
                                   needs_source=any("arch" in spec for spec in config["models"].values()))

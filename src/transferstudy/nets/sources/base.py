@@ -35,6 +35,13 @@ class Source:
     def load(self, spec):
         raise NotImplementedError
 
+    def skeleton(self, spec):
+        """The network without weights, built on torch's current default device (the meta device, for counting
+        its cost), and its native input size (None where the study decides it), or ValueError where the source
+        cannot build one without running code of one's own."""
+        raise ValueError(f"{self.key} networks are not built without their weights; `transferstudy calibrate` "
+                         "measures them")
+
     def spec_from_reference(self, text):
         """The spec a command's ``<key>:<text>`` argument names."""
         return {self.key: text}

@@ -35,6 +35,12 @@ class EmbeddedSource(Source):
     def load(self, spec):
         raise ValueError(f"model spec {spec}: a network the workflow pretrains is loaded from its checkpoint file")
 
+    def skeleton(self, spec):
+        from .. import architectures
+
+        # Pretrained here at the source dataset's image size, which the study knows.
+        return architectures.create_model(spec["arch"], num_classes=1000), None
+
 
 def load_checkpoint(path):
     """A ``Pretrained`` from a checkpoint the workflow's pretraining wrote (``train.pretrain``)."""

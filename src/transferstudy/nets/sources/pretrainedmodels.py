@@ -97,3 +97,11 @@ class PretrainedmodelsSource(Source):
             _fresh=build,
             _attach_head=linear_head_at(path_in_model, head.in_features),
         )
+
+    def skeleton(self, spec):
+        import pretrainedmodels
+
+        self.check(spec)
+        name = spec["pretrainedmodels"]
+        settings = pretrainedmodels.pretrained_settings[name]["imagenet"]
+        return getattr(pretrainedmodels, name)(num_classes=1000, pretrained=None), int(settings["input_size"][-1])

@@ -167,3 +167,14 @@ class PythonSource(Source):
             _fresh=_fresh(builder, reference, head_path, head.in_features),
             _attach_head=linear_head_at(head_path, head.in_features),
         )
+
+    def skeleton(self, spec):
+        from ...data.preprocessing import PretrainedCfg
+
+        # The builder's own network (it may read its weights, so not on the meta device: `transferstudy
+        # calibrate` builds it on the machine that runs it).
+        reference = spec["python"]
+        builder, _ = python_builder(reference)
+        takes_pretrained = "pretrained" in inspect.signature(builder).parameters
+        model, cfg = _built(builder, reference, **({"pretrained": False} if takes_pretrained else {}))
+        return model, PretrainedCfg.checked(cfg, f"python = {reference!r}: the returned cfg").image_size

@@ -126,3 +126,11 @@ class TimmSource(Source):
             _fresh=lambda n: timm.create_model(name, pretrained=False, num_classes=n),
             _attach_head=lambda model, n: model.reset_classifier(n),
         )
+
+    def skeleton(self, spec):
+        import timm
+        from timm.models import get_pretrained_cfg
+
+        name = spec["timm"]
+        check_name(name)
+        return timm.create_model(name, pretrained=False), int(get_pretrained_cfg(name).input_size[-1])

@@ -166,3 +166,11 @@ class TorchvisionSource(Source):
             _fresh=lambda n: torchvision.models.get_model(name, weights=None, num_classes=n, **builder_options(name)),
             _attach_head=linear_head_at(head_path, head.in_features),
         )
+
+    def skeleton(self, spec):
+        import torchvision
+
+        name = spec["torchvision"]
+        weights = weights_enum(name, spec.get("weights", TorchvisionSpec.default("weights")))
+        model = torchvision.models.get_model(name, weights=None, **builder_options(name))
+        return model, weights_cfg(weights).image_size
