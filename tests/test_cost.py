@@ -4,6 +4,8 @@ rules request from it, the calibration, and the `plan` command."""
 import copy
 import json
 import math
+import subprocess
+import sys
 
 import h5py
 import pytest
@@ -14,9 +16,10 @@ from torch import nn
 from workflow_runs import ROOT, TINY_CONFIG, job_counts, run_snakemake
 from transferstudy import cli
 from transferstudy.data import datasets
+from transferstudy.data.subsets import parse_subset_name
 from transferstudy.nets import architectures, costs
 from transferstudy.schema import load_config
-from transferstudy.study.cost import STAGE_MODULES, CostPlan, JobCost, read_calibration
+from transferstudy.study.cost import STAGE_MODULES, CostPlan, JobCost, read_calibration, summary
 from transferstudy.study.plan import Study
 from transferstudy.train.calibrate import calibrate
 
@@ -99,8 +102,9 @@ def test_the_rules_request_what_the_plan_estimates(tmp_path):
     wildcards = dict(part.split("=") for part in probe.split("wildcards: ")[1].split("\n")[0].split(", "))
     expected = plan.request("probe", model=wildcards["model"], dataset=wildcards["dataset"])
     assert f"mem_mb={expected['mem_mb']}," in probe and f"runtime={expected['runtime']}," in probe
-    row = next(row for row in plan.rows if (row.rule, row.model, row.dataset) == ("probe", wildcards["model"],
-                                                                                  wildcards["dataset"]))
+    # A job on a subset requests what one on its whole dataset would.
+    dataset = (parse_subset_name(wildcards["dataset"]) or (wildcards["dataset"],))[0]
+    row = next(row for row in plan.rows if (row.rule, row.model, row.dataset) == ("probe", wildcards["model"], dataset))
     assert expected["mem_mb"] == math.ceil(row.host_mb * 2)  # the config's safety factor
 
 
@@ -163,3 +167,25 @@ def test_the_workflow_writes_the_plan_before_any_other_job(tmp_path):
     plan = CostPlan(Study(load_config([configfile])), data_dir=tmp_path / "results" / "data")
     assert len((tmp_path / "results" / "plan.csv").read_text().splitlines()) == len(plan.rows) + 1
     assert "device-hours" in (tmp_path / "logs" / "plan.log").read_text()
+
+
+@pytest.mark.parametrize("mem_mb, short", [(1, True), (10**6, False)])
+def test_a_job_log_sets_what_it_used_against_what_it_requested(tmp_path, mem_mb, short):
+    log = tmp_path / "job.log"
+    code = ("import types; from transferstudy.logs import log_to; "
+            f"log_to({str(log)!r}, requested=types.SimpleNamespace(mem_mb={mem_mb}, runtime=5))")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    text = log.read_text()
+    assert f"requested: {mem_mb} MB, 5 min" in text and "used: peak" in text
+    assert ("the cost plan's estimate (times cost.safety_factor) was short" in text) == short
+
+
+def test_a_network_the_plan_has_not_counted_requests_the_configured_fallback(tmp_path, config_with):
+    config = config_with(lambda c: c["models"].__setitem__("small", {"torchvision": "mobilenet_v3_small"}))
+    config["cost"] = {"uncounted_mem_mb": 3000, "uncounted_runtime": 30}
+    plan = CostPlan(Study(config), data_dir=tmp_path)
+    assert plan.uncounted == ["small"]
+    assert plan.request("probe", model="small", dataset="textures", attempt=2) == {"mem_mb": 6000, "runtime": 60}
+    counted = plan.request("probe", model="mini_vgg", dataset="textures")
+    assert counted["mem_mb"] < 3000  # a counted network requests its own estimate
+    assert "not counted: small" in summary(plan)

@@ -634,6 +634,9 @@ class CostOptions(Group):
     safety_factor: float = option(1.5, minimum=1, help="each job requests its estimated peak memory and time times "
                                                        "this (and that again for each retry)")
     min_runtime: int = option(5, minimum=1, help="minutes: the least time a job requests")
+    uncounted_mem_mb: int = option(8000, minimum=1, help="what a job of a network the plan has not counted (not "
+                                                         "in its table, no calibration) requests: MB")
+    uncounted_runtime: int = option(240, minimum=1, help="and minutes (each raised on every retry)")
 
 
 @dataclass(frozen=True)

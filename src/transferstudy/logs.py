@@ -2,17 +2,52 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
+import time
 from pathlib import Path
 
 
-def log_to(path, level=logging.INFO):
-    """Route ``logging`` and stderr (tracebacks, warnings) to ``path``, line-buffered."""
+def log_to(path, level=logging.INFO, requested=None):
+    """Route ``logging`` and stderr (tracebacks, warnings) to ``path``, line-buffered. ``requested``: the job's
+    resources (``mem_mb``, ``runtime`` in minutes, as the cost plan asked for them): logged now, and set against
+    what the job used when it ends, with a warning where it used more (the plan's estimate was short)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     stream = open(path, "w", buffering=1)
     sys.stderr = stream
     logging.basicConfig(stream=stream, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         force=True)
     logging.captureWarnings(True)
+    if requested is not None:
+        _report_usage(getattr(requested, "mem_mb", None), getattr(requested, "runtime", None))
     return stream
+
+
+def peak_resident_mb():
+    """This process's peak resident memory in MB: /proc's VmHWM (Linux carries a parent's ``ru_maxrss`` across
+    the exec that started a job), else ``ru_maxrss``."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def _report_usage(mem_mb, runtime):
+    log = logging.getLogger("transferstudy.resources")
+    log.info("requested: %s MB, %s min", mem_mb, runtime)
+    started = time.monotonic()
+
+    def report():
+        used_mb, used_s = peak_resident_mb(), time.monotonic() - started
+        log.info("used: peak %.0f MB of %s MB requested, %.1f s of %s min", used_mb, mem_mb, used_s, runtime)
+        if (mem_mb and used_mb > mem_mb) or (runtime and used_s > 60 * runtime):
+            log.warning("this job used more than it requested: the cost plan's estimate (times "
+                        "cost.safety_factor) was short; `transferstudy calibrate` on this machine measures it")
+
+    atexit.register(report)

@@ -6,7 +6,7 @@ from transferstudy.config import FeatureOptions
 from transferstudy.transfer.features import extract_features
 from transferstudy.logs import log_to
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], requested=snakemake.resources)
 options = FeatureOptions.from_mapping(snakemake.params.options)
 extract_features(snakemake.input.model, snakemake.input.dataset, snakemake.output[0],
                  model_name=snakemake.wildcards.model, options=options,

@@ -7,7 +7,7 @@ from transferstudy.logs import log_to
 from transferstudy.transfer.finetune import TrainRun, train
 from transferstudy.transfer.search import check_promoted, refit_options
 
-log_to(snakemake.log[0])
+log_to(snakemake.log[0], requested=snakemake.resources)
 options = dict(snakemake.params.run)
 if "selection" in snakemake.input.keys():
     options.update(refit_options(snakemake.input.selection), fit="trainval", predictions=snakemake.output.predictions)

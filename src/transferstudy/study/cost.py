@@ -146,7 +146,7 @@ class CostPlan:
         self.base_mb = {stage: self.guess["base_mb"] for stage in STAGE_MODULES}
         if calibration:
             self.start_seconds.update(calibration.get("start_seconds", {}))
-            self.base_mb.update({stage: mb for stage, mb in calibration.get("base_mb", {}).items() if mb})
+            self.base_mb.update(calibration.get("base_mb", {}))
         self.networks = {**(table if table is not None else read_table()),
                          **{name: NetworkCost(**{key: row[key] for key in NetworkCost.__dataclass_fields__})
                             for name, row in (calibration or {}).get("networks", {}).items()}}
@@ -170,7 +170,7 @@ class CostPlan:
 
     def network(self, model):
         """The counted cost of a model at the size it runs at, and whether it is known (False: a guess, the
-        largest network of the table)."""
+        largest network of the table, which makes totals err high; its jobs' requests do not use it)."""
         cost = self.networks.get(spec_name(self.study.zoo.models[model]))
         if cost is None:
             return max(self.networks.values(), key=lambda c: c.forward_flops), False
@@ -343,10 +343,17 @@ class CostPlan:
             dataset = "imagenet" if self.study.data.imagenet_val else ""
         else:
             dataset = (parse_subset_name(dataset) or (dataset,))[0]
+        options = self.study.cost
+        if not self.network(model)[1]:  # not counted: the plan's figures for it are guesses, not requests
+            return {"mem_mb": options.uncounted_mem_mb * attempt, "runtime": options.uncounted_runtime * attempt}
         name = f"{arm}:{rule}" if arm else rule
         row = self._by_job[name + (f".rung{rung}" if rung is not None else ""), model, dataset]
-        options = self.study.cost
         return row.resources(options.safety_factor, attempt, options.min_runtime)
+
+    @property
+    def uncounted(self):
+        """The models whose networks the plan has not counted (not in its table, no calibration)."""
+        return [model for model in self.study.zoo.models if not self.network(model)[1]]
 
     def totals(self):
         """Per job type: jobs, device-hours, FLOPs, bytes written and the largest peak memory."""
@@ -415,6 +422,10 @@ def summary(plan, top=10, alternative=None, alternative_name=""):
              else f"guessed rates for {plan.study.options.device} (no cost.calibration; `transferstudy calibrate` "
                   "measures them)")
     lines.append(f"times: {where}; {100 * guessed / all_seconds:.0f}% of the time estimate rests on guesses")
+    if plan.uncounted:
+        lines.append(f"not counted: {', '.join(plan.uncounted)} (not in the cost table; `transferstudy calibrate` "
+                     "counts and times them): their rows assume the table's largest network, and their jobs request "
+                     "cost.uncounted_mem_mb and cost.uncounted_runtime")
     capacity = (plan.calibration or {}).get("device_memory_mb")
     too_large = sorted({row.rule for row in plan.rows if capacity and (row.device_mb if plan.on_device
                                                                           else row.host_mb) > capacity})

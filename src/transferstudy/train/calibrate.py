@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..logs import peak_resident_mb
 from ..nets.costs import BACKWARD_PER_FORWARD, count_module
 from ..nets.inference import MEMORY_FORMAT, precision, precision_label, require_device
 from ..nets.network import final_linear
@@ -33,15 +34,11 @@ from .loop import sgd_nesterov
 log = logging.getLogger(__name__)
 
 
-def _resident_mb(field="VmRSS"):
-    """The process's resident memory (``VmRSS``) or its peak (``VmHWM``) in MB; None where /proc has neither."""
+def _resident_mb():
+    """The process's resident memory now (``VmRSS``) in MB; 0 where /proc does not say (peaks are then whole)."""
     status = Path("/proc/self/status")
-    if not status.is_file():
-        return None
-    for line in status.read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return None
+    lines = status.read_text().splitlines() if status.is_file() else []
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")), 0.0)
 
 
 def _capacity_mb(device):
@@ -66,11 +63,10 @@ def _reset_peak(device):
 
 def _added_mb(device, start_mb):
     """The peak memory since the last reset above ``start_mb``: torch's allocations on a GPU, the resident set on
-    a CPU (None where /proc does not say)."""
+    a CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    peak = _resident_mb("VmHWM")
-    return None if peak is None else peak - start_mb
+    return peak_resident_mb() - start_mb
 
 
 def _timed(step, repeats, device):
@@ -146,15 +142,10 @@ def job_start(module, device="cpu"):
     """A job's start, measured in a fresh Python that imports ``module`` (a stage's library modules, with torch)
     and, on a GPU, makes its CUDA context: its wall seconds and its peak resident memory (MB)."""
     context = "import torch; torch.zeros(1, device='cuda'); " if torch.device(device).type == "cuda" else ""
-    # The peak resident set as /proc says it (ru_maxrss would carry this process's over the exec, on Linux).
-    peak = ("import pathlib; status = pathlib.Path('/proc/self/status'); print(next((line.split()[1] for line in "
-            "status.read_text().splitlines() if line.startswith('VmHWM:')), '') if status.exists() else '')")
+    code = f"import {module}; {context}from transferstudy.logs import peak_resident_mb; print(peak_resident_mb())"
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", f"import {module}; {context}{peak}"], capture_output=True,
-                          text=True, check=True)
-    seconds = time.perf_counter() - started
-    kilobytes = done.stdout.strip()
-    return seconds, int(kilobytes) / 1024 if kilobytes else None
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return time.perf_counter() - started, float(done.stdout.strip())
 
 
 def _network_in_process(name, spec, input_size, device, batch_size, train_batch_size, repeats, threads):
@@ -163,7 +154,7 @@ def _network_in_process(name, spec, input_size, device, batch_size, train_batch_
     if threads:
         torch.set_num_threads(threads)
     device = torch.device(device)
-    start_mb = (_resident_mb() or 0.0) if device.type == "cpu" else 0.0
+    start_mb = _resident_mb() if device.type == "cpu" else 0.0
     model, native = get_source(spec).skeleton(spec)
     size = input_size or native
     started = time.perf_counter()
@@ -196,8 +187,7 @@ def calibrate(networks, *, device="cpu", batch_size=64, train_batch_size=32, rep
         entries[name] = {**measured[0], **{key: statistics.mean(entry[key] for entry in measured)
                                            for key in ("forward_images_per_s", "train_images_per_s")}}
         for key in ("forward_peak_mb", "train_peak_mb"):
-            peaks = [entry[key] for entry in measured if entry[key] is not None]
-            entries[name][key] = max(peaks) if peaks else None
+            entries[name][key] = max(entry[key] for entry in measured)
     per_image = {"forward": 1, "train": 1 + BACKWARD_PER_FORWARD}  # forward passes per image
     rates = {kind: statistics.median(entry[f"{kind}_images_per_s"] * entry["forward_flops"] * passes
                                      for entry in entries.values()) for kind, passes in per_image.items()}
