@@ -22,6 +22,7 @@ The models of time and memory (``JobCost``):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -156,6 +157,7 @@ class CostPlan:
 
     # --- inputs -----------------------------------------------------------------------------------------------
 
+    @functools.cache
     def sizes(self, dataset):
         """A dataset's split sizes, and whether they are known: from its built file when there is one, else from
         its registration; a dataset of one's own not yet built: ``GUESSED_SIZES`` (False)."""
@@ -168,6 +170,7 @@ class CostPlan:
         options = {**info.options, **self.study.data.options(dataset)}
         return info.sizes(**options).held_out(self.study.split.val_fraction), True
 
+    @functools.cache
     def network(self, model):
         """The counted cost of a model at the size it runs at, and whether it is known (False: a guess, the
         largest network of the table, which makes totals err high; its jobs' requests do not use it)."""
@@ -333,6 +336,7 @@ class CostPlan:
 
     # --- answers ----------------------------------------------------------------------------------------------
 
+    @functools.cache
     def request(self, rule, *, model, dataset=None, arm=None, rung=None, attempt=1):
         """What one job of a workflow rule requests (``{"mem_mb", "runtime"}``): its estimate times
         ``cost.safety_factor``, that again for each retry (``attempt``), at least ``cost.min_runtime`` minutes.
