@@ -397,7 +397,7 @@ def _study(configfiles):
 @stage("network-costs", "count networks' FLOPs, parameters and activations into the cost table (torch, meta device)")
 def network_costs_command(argv):
     from .nets import costs
-    from .study.cost import input_size
+    from .study.cost import study_networks
 
     parser = _parser(costs)
     parser.add_argument("--configfile", nargs="+", required=True, action="append",
@@ -407,11 +407,9 @@ def network_costs_command(argv):
     args = parser.parse_args(argv)
     counted = {}
     for paths in args.configfile:
-        study = _study(paths)
-        for model, spec in study.zoo.models.items():
-            name = costs.spec_name(spec)
+        for name, (spec, size) in study_networks(_study(paths)).items():
             if name not in counted:
-                counted[name] = costs.count(spec, input_size(study, model))
+                counted[name] = costs.count(spec, size)
                 print(f"{name}: {counted[name].forward_flops / 1e9:.3f} GFLOP at {counted[name].input_size} px")
     costs.write_table(counted.values(), args.out)
 
@@ -419,8 +417,7 @@ def network_costs_command(argv):
 @stage("calibrate", "measure a study's networks' throughputs on this machine, for its cost plan")
 def calibrate_command(argv):
     from .io import write_json
-    from .nets.costs import spec_name
-    from .study.cost import STAGE_MODULES, input_size
+    from .study.cost import STAGE_MODULES, study_networks
     from .train import calibrate
 
     parser = _parser(calibrate)
@@ -437,11 +434,8 @@ def calibrate_command(argv):
     _log()
     study = _study(args.configfile)
     arms = list(study.arms.values())
-    networks = {}
-    for model, spec in study.zoo.models.items():
-        networks.setdefault(spec_name(spec), (spec, input_size(study, model)))
     result = calibrate.calibrate(
-        networks, device=args.device or study.options.device, batch_size=args.batch_size or study.features.batch_size,
+        study_networks(study), device=args.device or study.options.device, batch_size=args.batch_size or study.features.batch_size,
         train_batch_size=args.train_batch_size or (arms[0].recipe.batch_size if arms else 32), repeats=args.repeats,
         threads=args.threads or study.options.threads, parallel=args.parallel, job_modules=STAGE_MODULES)
     write_json(args.out, result)

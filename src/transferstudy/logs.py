@@ -24,14 +24,24 @@ def log_to(path, level=logging.INFO, requested=None):
     return stream
 
 
+def _status_mb(field):
+    """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``) in MB; None where /proc does not say."""
+    status = Path("/proc/self/status")
+    lines = status.read_text().splitlines() if status.is_file() else []
+    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith(field + ":")), None)
+
+
+def resident_mb():
+    """This process's resident memory now in MB; 0 where /proc does not say."""
+    return _status_mb("VmRSS") or 0.0
+
+
 def peak_resident_mb():
     """This process's peak resident memory in MB: /proc's VmHWM (Linux carries a parent's ``ru_maxrss`` across
     the exec that started a job), else ``ru_maxrss``."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+    peak = _status_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

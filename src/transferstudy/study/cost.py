@@ -115,6 +115,15 @@ def input_size(study, model):
     return zoo.recipes[model].image_size
 
 
+def study_networks(study):
+    """The networks of a study, one per table name: ``{name: (spec, input size or None)}`` (what is counted and
+    calibrated)."""
+    networks = {}
+    for model, spec in study.zoo.models.items():
+        networks.setdefault(spec_name(spec), (spec, input_size(study, model)))
+    return networks
+
+
 def read_calibration(path):
     """A calibration file (``transferstudy calibrate``'s JSON), or None for no path."""
     if path is None:
@@ -180,6 +189,11 @@ class CostPlan:
         size = input_size(self.study, model)
         return (cost.at_size(size) if size else cost), True
 
+    def _measured(self, model):
+        """What the calibration measured of this model's network at the size it runs at (empty: nothing)."""
+        measured = (self.calibration or {}).get("networks", {}).get(spec_name(self.study.zoo.models[model]), {})
+        return measured if measured.get("input_size") == self.network(model)[0].input_size else {}
+
     def rates(self, model):
         """Images per second of a model's forward pass and of its training step, and where they come from:
         ``measured`` (the calibration timed this network at this size), ``calibrated`` (the calibration's FLOP
@@ -187,8 +201,8 @@ class CostPlan:
         cost, known = self.network(model)
         if not self.calibration:
             return self.guess["forward"] / cost.forward_flops, self.guess["train"] / cost.train_flops, "guess"
-        measured = self.calibration["networks"].get(spec_name(self.study.zoo.models[model]), {})
-        if measured.get("input_size") == cost.input_size and "train_images_per_s" in measured:
+        measured = self._measured(model)
+        if "train_images_per_s" in measured:
             return measured["forward_images_per_s"], measured["train_images_per_s"], "measured"
         rates = self.calibration["rates"]
         return (rates["forward"] / cost.forward_flops, rates["train"] / cost.train_flops,
@@ -233,11 +247,8 @@ class CostPlan:
     def _measured_mb(self, model, kind, batch_size):
         """The calibration's peak memory of this network's forward pass or training step, scaled to
         ``batch_size``, or None where it did not measure this network at this size."""
-        if not self.calibration:
-            return None
-        cost = self.network(model)[0]
-        measured = self.calibration["networks"].get(spec_name(self.study.zoo.models[model]), {})
-        if measured.get("input_size") != cost.input_size or measured.get(f"{kind}_peak_mb") is None:
+        measured = self._measured(model)
+        if measured.get(f"{kind}_peak_mb") is None:
             return None
         calibrated = measured["batch_size" if kind == "forward" else "train_batch_size"]
         return max(measured[f"{kind}_peak_mb"], 0.0) * max(batch_size / calibrated, 1.0)
@@ -325,14 +336,14 @@ class CostPlan:
         common = {"batch_size": recipe.batch_size, "eval_every": recipe.eval_every, "amp": options.amp}
         plan = self.study.arms.rung_plan(arm)
         if plan:
-            rows = [self._run(f"train_rung_point.rung{rung}", model, dataset, sized, jobs=points, steps=steps,
+            rows = [self._run(f"{arm}:train_rung_point.rung{rung}", model, dataset, sized, jobs=points, steps=steps,
                               evaluated=sizes.val, **common) for rung, (points, steps) in enumerate(plan)]
         else:
-            rows = [self._run("train_grid_point", model, dataset, sized, jobs=len(self.study.arms.grid(arm)),
+            rows = [self._run(f"{arm}:train_grid_point", model, dataset, sized, jobs=len(self.study.arms.grid(arm)),
                               steps=recipe.steps, evaluated=sizes.val, **common)]
-        rows.append(self._run("train_refit", model, dataset, sized, jobs=1, steps=recipe.steps,
+        rows.append(self._run(f"{arm}:train_refit", model, dataset, sized, jobs=1, steps=recipe.steps,
                               evaluated=sizes.test, state=False, **common))
-        return [JobCost(**{**asdict(row), "rule": f"{arm}:{row.rule}"}) for row in rows]
+        return rows
 
     # --- answers ----------------------------------------------------------------------------------------------
 

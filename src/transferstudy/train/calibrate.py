@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ..logs import peak_resident_mb
+from ..logs import peak_resident_mb, resident_mb
 from ..nets.costs import BACKWARD_PER_FORWARD, count_module
 from ..nets.inference import MEMORY_FORMAT, precision, precision_label, require_device
 from ..nets.network import final_linear
@@ -32,13 +32,6 @@ from ..nets.sources.registry import get_source
 from .loop import sgd_nesterov
 
 log = logging.getLogger(__name__)
-
-
-def _resident_mb():
-    """The process's resident memory now (``VmRSS``) in MB; 0 where /proc does not say (peaks are then whole)."""
-    status = Path("/proc/self/status")
-    lines = status.read_text().splitlines() if status.is_file() else []
-    return next((int(line.split()[1]) / 1024 for line in lines if line.startswith("VmRSS:")), 0.0)
 
 
 def _capacity_mb(device):
@@ -154,7 +147,7 @@ def _network_in_process(name, spec, input_size, device, batch_size, train_batch_
     if threads:
         torch.set_num_threads(threads)
     device = torch.device(device)
-    start_mb = _resident_mb() if device.type == "cpu" else 0.0
+    start_mb = resident_mb() if device.type == "cpu" else 0.0
     model, native = get_source(spec).skeleton(spec)
     size = input_size or native
     started = time.perf_counter()
