@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from transferstudy import cli
+from transferstudy import cli, metrics
 from transferstudy.config import PretrainRecipe
 from transferstudy.data import datasets
 from transferstudy.io import read_predictions
@@ -59,6 +59,9 @@ def test_refit_scores_test_and_saves_predictions(artefacts, tmp_path):
     assert result["eval_split"] == "test" and len(labels) == result["sizes"]["test"] == 48
     assert result["n_fit"] == result["sizes"]["train"] + result["sizes"]["val"] == 96
     assert attrs["setting"] == "finetune"
+    # Test is scored once, at the end: the curve has the loss at each report, no test metric.
+    assert [sorted(h) for h in result["history"]] == [["loss", "step"]] * 3
+    assert result["value"] == metrics.score(result["metric"], labels, scores)
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_same_result(artefacts, tmp_path):

@@ -210,14 +210,30 @@ def test_analytic_gradient_equals_autograd_of_the_original_objective(whiten):
 @pytest.mark.parametrize("whiten", [False, True])
 def test_scores_and_refit_problem_share_the_fitted_coordinates(whiten):
     x, labels = _blobs(n=60, d=5, classes=3)
-    problem = logistic.LogisticProblem(torch.tensor(x[:40]), torch.tensor(labels[:40]), 3, False, whiten=whiten)
-    theta = torch.randn(3, 6, dtype=torch.float64)
     rest = torch.tensor(x[40:])
+    problem = logistic.LogisticProblem(torch.tensor(x[:40]), torch.tensor(labels[:40]), 3, False, whiten=whiten,
+                                       held_out=rest)
+    theta = torch.randn(3, 6, dtype=torch.float64)
     torch.testing.assert_close(problem.scores(theta, rest), problem.transform(rest) @ theta.T)
-    refit = problem.refit_problem(problem.transform(rest), torch.tensor(labels[40:]))
-    assert refit.n == 60 and problem.n == 40
+    torch.testing.assert_close(problem.held_out, problem.transform(rest))
+    refit = problem.refit_problem(torch.tensor(labels[40:]))
+    assert refit.n == 60 and problem.n == 40 and len(problem.x) == 40
     torch.testing.assert_close(refit.x, problem.transform(torch.tensor(x)))
+    assert refit.x.data_ptr() == problem.x.data_ptr()  # the held-out rows were transformed in place, not copied
     assert refit.targets.argmax(1).tolist() == labels.tolist()
+
+
+@pytest.mark.parametrize("whiten", [False, True])
+def test_features_are_transformed_and_scored_in_chunks_as_in_one_piece(whiten):
+    x, labels = _blobs(n=50, d=5, classes=3)
+    whole = logistic.LogisticProblem(torch.tensor(x[:30]), torch.tensor(labels[:30]), 3, False, whiten=whiten,
+                                     held_out=torch.tensor(x[30:]))
+    chunked = logistic.LogisticProblem(torch.tensor(x[:30]), torch.tensor(labels[:30]), 3, False, whiten=whiten,
+                                       held_out=torch.tensor(x[30:]), chunk_rows=7)
+    torch.testing.assert_close(chunked.rows, whole.rows)
+    assert (chunked.rows[:, -1] == 1).all()
+    theta = torch.randn(3, 6, dtype=torch.float64)
+    torch.testing.assert_close(chunked.scores(theta, torch.tensor(x)), whole.scores(theta, torch.tensor(x)))
 
 
 def test_a_failed_line_search_is_reported_with_a_finite_loss(monkeypatch):
@@ -259,15 +275,27 @@ def test_a_fit_stopped_unconverged_records_the_exact_gradient_norm():
     assert info.grad_norm == pytest.approx(problem.gradient_norm(problem(theta)[1]), rel=1e-9)
 
 
-def test_every_path_entry_scores_its_own_solution_on_val():
+def test_every_path_entry_scores_its_own_solution_on_val(monkeypatch):
     x, labels = _blobs(n=600, d=10, classes=4, seed=6)
     problem = logistic.LogisticProblem(torch.tensor(x[:400]), torch.tensor(labels[:400]), 4, False)
     val_features = problem.transform(torch.tensor(x[400:]))
-    grid, solutions = probe.regularization_path(problem, probe.penalty_grid(1e-6, 1e5, 45), val_features,
-                                                labels[400:], "top1", max_iter=1000, tol=1e-4, history_size=30)
+    solutions = []
+    fit = probe.minimize_lbfgs
+
+    def kept(problem, theta, **options):
+        info = fit(problem, theta, **options)
+        solutions.append(theta.clone())
+        return info
+
+    monkeypatch.setattr(probe, "minimize_lbfgs", kept)
+    grid, best, best_theta = probe.regularization_path(problem, probe.penalty_grid(1e-6, 1e5, 45), val_features,
+                                                       labels[400:], "top1", max_iter=1000, tol=1e-4, history_size=30)
     assert any(entry["iterations"] == 0 for entry in grid[1:])  # fits that start converged reuse the scores
-    for entry, theta in zip(grid, solutions):
+    for entry, theta in zip(grid, solutions, strict=True):
         assert entry["val_metric"] == metrics.top1(labels[400:], (val_features @ theta.T).numpy())
+    # The best is the first of the highest scores (the larger penalty), and its solution is the one kept.
+    assert best == int(np.argmax([entry["val_metric"] for entry in grid]))
+    assert torch.equal(best_theta, solutions[best])
 
 
 def test_a_guessed_direction_is_searched_first_and_an_ascending_one_ignored():
@@ -299,3 +327,20 @@ def test_an_option_out_of_range_is_a_usage_error_not_a_traceback(capsys):
     assert main(["probe", "features.h5", "--out", "r.json", "--penalty-min", "-1"]) == 2
     error = capsys.readouterr().err
     assert "transferstudy probe: error: config: probe.penalty_min = -1.0 must be greater than 0" in error
+
+
+def test_released_features_give_the_same_probe():
+    x, labels = _blobs(n=300, d=8, classes=3, seed=9)
+    x = x.astype(np.float32)
+
+    def splits():
+        return {s: {"features": x[i::3].copy(), "labels": labels[i::3]} for i, s in enumerate(("train", "val", "test"))}
+
+    kept, released = splits(), splits()
+    scores, result = probe.probe_arrays(kept, 3, False, "top1", solver={"num_penalties": 5})
+    released_scores, released_result = probe.probe_arrays(released, 3, False, "top1", solver={"num_penalties": 5},
+                                                          release=True)
+    assert "features" in kept["train"] and "features" not in released["train"] and "features" not in released["val"]
+    assert "labels" in released["val"] and "features" in released["test"]
+    np.testing.assert_array_equal(released_scores, scores)
+    assert released_result == result

@@ -321,6 +321,8 @@ class ProbeSolver(Group):
     dtype: str = option("float32", choices=("float32", "float64"), help="the solver's precision")
     standardize: bool = option(True, help="standardise features with the training split's statistics")
     whiten: bool = option(True, help="solve in whitened coordinates: the same problem, fewer iterations")
+    chunk_rows: int = option(4096, minimum=1, help="rows standardised, whitened and scored at a time: bounds the "
+                             "probe's intermediate copies to chunk_rows x D floats")
 
     @classmethod
     def _check_together(cls, values, prefix):

@@ -11,9 +11,10 @@ The models of time and memory (``JobCost``):
 - a training job holds its weights, gradients and momentum (12 bytes a parameter), the batch's activations kept
   for the backward pass (counted) and, while evaluating, one forward pass's;
 - feature extraction holds the network and its features until they are written (N x D x 4 bytes);
-- the probe holds its features and a working set ``PROBE_WORKING_SET`` times their size (standardised and
-  whitened copies, gradients); its L-BFGS sweep costs ``PROBE_ITERATIONS`` iterations per penalty, each two
-  products of the N x D features with the D x C weights;
+- the probe holds the features it read and its own rows of train and val (``transfer.logistic``), and either
+  what whitening takes (chunks of rows, D x D matrices) or what the path takes (the L-BFGS memory, an
+  iteration's N x C arrays), the latter ``PROBE_RETENTION`` times over; its sweep costs ``PROBE_ITERATIONS``
+  iterations per penalty, each two products of the N x D features with the D x C weights;
 - every job also holds the Python process with torch and its stage's modules loaded (``base_mb``) and what it
   reads and writes (``JOB_OVERHEAD_MB``);
 - on a GPU, what a job computes with is held on the device (``device_mb``, activations halved under bfloat16
@@ -41,8 +42,14 @@ GUESSED = {
     "cpu": {"forward": 50e9, "train": 25e9, "probe": 20e9, "base_mb": 700},
     "cuda": {"forward": 30e12, "train": 10e12, "probe": 5e12, "base_mb": 3000},
 }
-PROBE_ITERATIONS = 60
-PROBE_WORKING_SET = 4.0
+# L-BFGS iterations per penalty of the warm-started path: the most measured (304 over 45 penalties, on the
+# default study's features; 50-72 at the paper's largest shapes, docs/benchmarks.md).
+PROBE_ITERATIONS = 7
+# What the allocator keeps of the path's working memory besides what is live, as a multiple of it (measured:
+# SUN397's shape, 397 classes, benchmarks/paper_shapes.py).
+PROBE_RETENTION = 2.0
+# N x C arrays an L-BFGS iteration holds (logits, residual, moves, the line search's and the secant's).
+PROBE_ITERATION_ARRAYS = 10
 # Bytes a parameter takes while training: weights, gradients and SGD momentum (float32).
 TRAIN_BYTES_PER_PARAM = 12
 # A dataset of one's own before it is built: its size is not known until then (``snakemake results/data/<name>.h5``
@@ -308,8 +315,19 @@ class CostPlan:
                  + self._probe_flops(sizes.train + sizes.val, d, c, 1))  # the sweep, then the refit
         features = (sizes.train + sizes.val + sizes.test) * d * 4
         return self._row("probe", model, dataset, (known, sized, "calibrated" if self.calibration else "guess"),
-                         flops=flops, bytes_written=sizes.test * c * 4, compute_mb=features * PROBE_WORKING_SET / 1e6,
-                         seconds=flops / self.probe_rate)
+                         flops=flops, bytes_written=sizes.test * c * 4, host_mb=features / 1e6,
+                         compute_mb=self._probe_mb(sizes, d, c), seconds=flops / self.probe_rate)
+
+    def _probe_mb(self, sizes, d, c):
+        """The probe's own memory beside the features it read: its rows (train and val, D + 1 wide), and the
+        larger of whitening's (two chunks of rows, four D x D matrices) and the path's, allocator retention
+        included (the L-BFGS memory, an iteration's N x C arrays, two D x D matrices)."""
+        solver = self.study.probe
+        rows = (sizes.train + sizes.val) * (d + 1)
+        whitening = 2 * min(solver.chunk_rows, sizes.train) * d + 4 * d * d
+        path = PROBE_RETENTION * (2 * solver.history_size * c * (d + 1)
+                                  + PROBE_ITERATION_ARRAYS * sizes.train * c + 2 * d * d)
+        return 4 * (rows + max(whitening, path)) / 1e6
 
     def _transferability(self, model, dataset):
         (cost, known), (sizes, sized) = self.network(model), self.sizes(dataset)
@@ -320,10 +338,12 @@ class CostPlan:
                          compute_mb=3 * n * d * 4 / 1e6, seconds=flops / self.probe_rate)
 
     def _run(self, rule, model, dataset, sized, *, jobs, steps, batch_size, eval_every, evaluated, amp, state=True):
-        """``jobs`` training runs of ``steps`` steps, each evaluating ``evaluated`` images every ``eval_every``."""
+        """``jobs`` training runs of ``steps`` steps, each evaluating ``evaluated`` images every ``eval_every``
+        (``eval_every=None``: once, at the end)."""
         cost, known = self.network(model)
         forward, train, rated = self.rates(model)
-        trained, scored = steps * batch_size, (steps // eval_every + 1) * evaluated
+        evaluations = 1 if eval_every is None else steps // eval_every + 1
+        trained, scored = steps * batch_size, evaluations * evaluated
         return self._row(rule, model, dataset, (known, sized, rated), jobs=jobs, images=jobs * (trained + scored),
                          flops=jobs * (trained * cost.train_flops + scored * cost.forward_flops),
                          bytes_written=jobs * cost.params * TRAIN_BYTES_PER_PARAM * state,
@@ -342,7 +362,7 @@ class CostPlan:
             rows = [self._run(f"{arm}:train_grid_point", model, dataset, sized, jobs=len(self.study.arms.grid(arm)),
                               steps=recipe.steps, evaluated=sizes.val, **common)]
         rows.append(self._run(f"{arm}:train_refit", model, dataset, sized, jobs=1, steps=recipe.steps,
-                              evaluated=sizes.test, state=False, **common))
+                              evaluated=sizes.test, state=False, **{**common, "eval_every": None}))
         return rows
 
     # --- answers ----------------------------------------------------------------------------------------------

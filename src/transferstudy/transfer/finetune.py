@@ -6,7 +6,8 @@ with Nesterov momentum 0.9 and cosine decay over a fixed number of steps; random
 augmentation; resize + centre-crop evaluation; batch-norm momentum max(1 - 10/s, 0.9) (TensorFlow's decay;
 PyTorch's momentum is one minus it) with s steps per epoch; the weight decay given is divided by the learning
 rate, as in the paper's grid. ``fit="train"`` trains on train and scores val (a grid point); ``fit="trainval"``
-trains on train+val and scores test (the refit). The evaluation metric is recorded every ``eval_every`` steps.
+trains on train+val and scores test (the refit). A grid point records its validation metric every ``eval_every``
+steps (its curve); a refit records its loss there and scores test once, at the end.
 
 The steps run through ``train.loop.StepLoop``: the state is saved every ``checkpoint_every`` steps and a run
 started again resumes from it, ending exactly where an uninterrupted one would (every random choice is a
@@ -214,6 +215,12 @@ def train(run, *, threads=1):
     metric, eval_split = setup.attrs["metric"], FITS[run.fit][1]
 
     def report(step, stats):
+        # A grid point's validation curve is what selection and the convergence analysis read; a refit's test
+        # split is scored once, at the end (its curve would be read by nothing and cost a tenth of the run).
+        if run.fit == "trainval":
+            setup.loop.history.append({"step": step, "loss": stats["loss"]})
+            log.info("step %d/%d  loss %.4f", step, run.recipe.steps, stats["loss"])
+            return
         setup.loop.history.append({"step": step, "metric": metrics.score(metric, setup.eval_labels, setup.scores()),
                                    "loss": stats["loss"]})
         log.info("step %d/%d  loss %.4f  %s %s %.4f", step, run.recipe.steps, stats["loss"], eval_split, metric,

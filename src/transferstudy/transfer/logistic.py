@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import ProbeSolver
+
 
 # The whitening basis is estimated from at most about this many (evenly strided) rows: it only conditions
 # the problem, which stays exact whatever the basis.
@@ -48,9 +50,16 @@ class LogisticProblem:
     It is the same problem with the same optimum, but far better conditioned when features are correlated,
     as penultimate features are. Convergence is still judged on the gradient over the standardised
     features.
+
+    ``held_out`` (raw features of rows not fitted, such as the validation split) are transformed into the
+    same buffer, after the fitting rows: ``self.held_out`` is them in this problem's coordinates, and
+    ``refit_problem`` fits all rows without copying them. Features are transformed and scored ``chunk_rows``
+    at a time, so that no split's worth of intermediate copies is held (at the paper's largest shape, a
+    split's features are a gigabyte).
     """
 
-    def __init__(self, x, y, num_classes, multilabel, *, standardize=True, whiten=True):
+    def __init__(self, x, y, num_classes, multilabel, *, standardize=True, whiten=True, held_out=None,
+                 chunk_rows=ProbeSolver.default("chunk_rows")):
         dtype, device = x.dtype, x.device
         self.mean = x.mean(0, keepdim=True) if standardize else torch.zeros_like(x[:1])
         std = x.std(0, keepdim=True) if standardize else torch.ones_like(x[:1])
@@ -73,7 +82,11 @@ class LogisticProblem:
             weight = 1.0 / scales
         self.multilabel = multilabel
         self.num_classes = num_classes
-        self.x = self.transform(x)
+        self.chunk_rows = chunk_rows
+        extra = 0 if held_out is None else len(held_out)
+        self.rows = torch.empty(len(x) + extra, x.shape[1] + 1, dtype=dtype, device=device)
+        self.x = self.transform(x, out=self.rows[:len(x)])
+        self.held_out = None if held_out is None else self.transform(held_out, out=self.rows[len(x):])
         self.targets = self.target_matrix(y)
         self.n = len(x)
         # Weight of each parameter column in the penalty: 1 (or 1/e_j whitened) for weights, 0 for the bias.
@@ -87,27 +100,36 @@ class LogisticProblem:
             return y.to(dtype)
         return torch.nn.functional.one_hot(y, self.num_classes).to(dtype)
 
-    def refit_problem(self, extra_transformed, extra_y):
-        """The same coordinates (standardisation and basis) over this fitting set plus more rows, given
-        already in these coordinates (``transform``): no second transform, and solutions carry over as is."""
+    def refit_problem(self, held_out_y):
+        """The same coordinates (standardisation and basis) over this fitting set plus the held-out rows (their
+        labels ``held_out_y``), already transformed beside it: nothing is copied, and solutions carry over."""
         refit = copy.copy(self)
-        refit.x = torch.cat([self.x, extra_transformed])
-        refit.targets = torch.cat([self.targets, self.target_matrix(extra_y)])
+        refit.x = self.rows
+        refit.targets = torch.cat([self.targets, self.target_matrix(held_out_y)])
         refit.n = len(refit.x)
+        refit.held_out = None
         return refit
 
     def scores(self, theta, x):
         """Logits of raw features ``x``, through weights over standardised features: for a split scored
         once, cheaper than ``transform`` when whitening (D x C per row rather than D x D)."""
         weights = self.standardized_weights(theta)
-        return ((x - self.mean) / self.std) @ weights[:, :-1].T + weights[:, -1]
+        return torch.cat([((chunk - self.mean) / self.std) @ weights[:, :-1].T + weights[:, -1]
+                          for chunk in x.split(self.chunk_rows)])
 
-    def transform(self, x):
-        """Features of any split in this problem's coordinates, with the bias column appended."""
-        xs = (x - self.mean) / self.std
-        if self.projection is not None:
-            xs = xs @ self.projection
-        return torch.cat([xs, torch.ones(len(xs), 1, dtype=xs.dtype, device=xs.device)], 1)
+    def transform(self, x, out=None):
+        """Features of any split in this problem's coordinates, with the bias column appended (into ``out``,
+        rows x (D + 1), when given)."""
+        if out is None:
+            out = torch.empty(len(x), x.shape[1] + 1, dtype=x.dtype, device=x.device)
+        for start in range(0, len(x), self.chunk_rows):
+            xs = x[start:start + self.chunk_rows] - self.mean
+            xs /= self.std
+            if self.projection is not None:
+                xs = xs @ self.projection
+            out[start:start + len(xs), :-1] = xs
+        out[:, -1] = 1
+        return out
 
     def gradient_norm(self, grad, tol=None):
         """max |gradient| over the standardised features' weights and the bias: scikit-learn's criterion.

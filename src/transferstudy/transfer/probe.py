@@ -73,7 +73,9 @@ def check_features(path, splits, num_classes, multilabel):
 
 
 def regularization_path(problem, penalties, val_features, val_labels, metric, **fit_options):
-    """Fits from the largest penalty down, each scored on val; returns the grid records and solutions.
+    """Fits from the largest penalty down, each scored on val; returns the grid records, the index of the best
+    validation score (ties go to the larger penalty, earlier in the path: the simpler model) and its solution
+    (only that one is kept: at SUN397's shape each is 6.4 MB, the path's 45 are 290 MB).
 
     Each fit starts from the previous solution (as scikit-learn's ``warm_start``) and, beyond it, from the
     previous fit's quasi-Newton memory corrected for the new penalty, which cuts the iterations per value.
@@ -81,7 +83,7 @@ def regularization_path(problem, penalties, val_features, val_labels, metric, **
     the grid is even in log penalty), whose logit changes are known, so that step costs one matmul, not two.
     """
     theta = problem.zeros()
-    grid, solutions = [], []
+    grid, best, best_theta = [], None, None
     history = []
     point = evaluate(problem, theta, logits=torch.zeros_like(problem.targets))
     previous = None
@@ -100,19 +102,23 @@ def regularization_path(problem, penalties, val_features, val_labels, metric, **
         else:
             val_metric = metrics.score(metric, val_labels, (val_features @ theta.T).cpu().numpy())
         grid.append({**asdict(info), "val_metric": val_metric})
-        solutions.append(theta.clone())
+        if best is None or val_metric > grid[best]["val_metric"]:
+            best, best_theta = len(grid) - 1, theta.clone()
         if not info.converged:
             log.warning("penalty %.3g did not converge in %d iterations (max |grad| %.2e > tol %.0e)",
                         penalty, info.iterations, info.grad_norm, fit_options["tol"])
         log.info("penalty %.3g: val %s %.4f (%d iterations)", penalty, metric, grid[-1]["val_metric"],
                  info.iterations)
-    return grid, solutions
+    return grid, best, best_theta
 
 
-def probe_arrays(splits, num_classes, multilabel, metric, *, solver=None, device="cpu"):
+def probe_arrays(splits, num_classes, multilabel, metric, *, solver=None, device="cpu", release=False):
     """The protocol on in-memory ``{split: {"features", "labels"}}`` with ``solver`` (a ``ProbeSolver``, or a
     mapping of its keys): path on train scored on val, refit of the best penalty on train+val, scored on test.
-    Returns (test scores [N, C], result without provenance)."""
+    Returns (test scores [N, C], result without provenance).
+
+    With ``release``, the train and val features are dropped from ``splits`` once the solver has them in its
+    own coordinates, so that both copies are not held (at the paper's largest shape, 1.2 GB each)."""
     solver = ProbeSolver.of(solver)
     dtype = {"float32": torch.float32, "float64": torch.float64}[solver.dtype]
     device = torch.device(device)
@@ -122,25 +128,25 @@ def probe_arrays(splits, num_classes, multilabel, metric, *, solver=None, device
         y = {s: labels.long() for s, labels in y.items()}
     fit_options = {"max_iter": solver.max_iter, "tol": solver.tol, "history_size": solver.history_size}
 
+    # The validation split is transformed beside the training split, where the refit fits both.
     problem = LogisticProblem(x["train"], y["train"], num_classes, multilabel, standardize=solver.standardize,
-                              whiten=solver.whiten)
+                              whiten=solver.whiten, held_out=x["val"], chunk_rows=solver.chunk_rows)
+    if release:
+        for split in ("train", "val"):
+            del x[split], splits[split]["features"]
     penalties = penalty_grid(solver.penalty_min, solver.penalty_max, solver.num_penalties)
-    val_features = problem.transform(x["val"])
-    grid, solutions = regularization_path(problem, penalties, val_features, splits["val"]["labels"], metric,
-                                          **fit_options)
+    grid, best, theta = regularization_path(problem, penalties, problem.held_out, splits["val"]["labels"], metric,
+                                            **fit_options)
     undefined = [g["penalty"] for g in grid if not np.isfinite(g["val_metric"])]
     if undefined:
         raise ValueError(f"the validation metric ({metric}) is undefined at {len(undefined)} of {len(grid)} penalties "
                          f"(e.g. {undefined[0]:.3g}): no penalty can be chosen")
-    # Ties go to the larger penalty (earlier in the path): the simpler model.
-    best = int(np.argmax([g["val_metric"] for g in grid]))
     chosen = grid[best]["penalty"]
 
     # Refit on train+val at the chosen penalty, warm-started from the path's solution; the features keep the
     # training split's standardisation (a preprocessing step fitted on train, like the whitening basis).
-    refit_problem = problem.refit_problem(val_features, y["val"])
+    refit_problem = problem.refit_problem(y["val"])
     refit_problem.penalty = chosen
-    theta = solutions[best].clone()
     refit = minimize_lbfgs(refit_problem, theta, **fit_options)
     if not refit.converged:
         log.warning("refit at penalty %.3g did not converge (max |grad| %.2e)", chosen, refit.grad_norm)
@@ -158,7 +164,7 @@ def probe_arrays(splits, num_classes, multilabel, metric, *, solver=None, device
         "grid": grid,
         "not_converged": sum(not g["converged"] for g in grid) + (not refit.converged),
         "sizes": {split: int(len(splits[split]["labels"])) for split in ("train", "val", "test")},
-        "feature_dim": int(x["train"].shape[1]),
+        "feature_dim": int(x["test"].shape[1]),
         "solver": solver.as_dict(),
         "device": str(device),
     }
@@ -172,7 +178,8 @@ def run_probe(features_path, out_path=None, predictions_path=None, *, solver=Non
     splits, attrs = read_split_file(features_path, ("features", "labels"), required=SPLIT_FILE_ATTRS)
     num_classes, multilabel, metric = int(attrs["num_classes"]), bool(attrs["multilabel"]), attrs["metric"]
     check_features(features_path, splits, num_classes, multilabel)
-    test_scores, fitted = probe_arrays(splits, num_classes, multilabel, metric, solver=solver, device=device)
+    test_scores, fitted = probe_arrays(splits, num_classes, multilabel, metric, solver=solver, device=device,
+                                       release=True)
     core = TransferResult(model=attrs.get("model"), dataset=attrs.get("dataset"), setting=fitted["setting"],
                           metric=metric, value=fitted["value"], eval_split=fitted["eval_split"], sizes=fitted["sizes"],
                           arch=attrs.get("arch"), checkpoint_sha256=attrs.get("checkpoint_sha256"),
