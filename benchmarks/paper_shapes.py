@@ -4,13 +4,14 @@
 HDF5 features file as the features step writes them (seconds, bytes), read back (seconds), and probed by
 ``transferstudy probe`` in a fresh process, as a job runs it: wall time, iterations over the 45-penalty path
 and the refit, and the process's peak resident memory against the bytes of the features it reads. With
-``--sklearn-penalties K``, ours and scikit-learn's float32 sweep (benchmarks/probe_vs_sklearn.py's reference)
-are then timed side by side in this process on K of the 45 penalties, evenly spread.
+``--sklearn-grid MAX MIN NUM``, ours and scikit-learn's float32 sweep (benchmarks/probe_vs_sklearn.py's
+reference) are then timed side by side in this process on that log-spaced grid, a part of the 45 penalties
+(scikit-learn's sweep of all 45 at these shapes takes hours on 2 cores).
 
 ``scaling``: the probe's time over a small sweep of N (training rows), D (dimensions) and C (classes), one
 varied at a time, and the exponent of each (least squares on log time against log size).
 
-    python benchmarks/paper_shapes.py probe food101 --sklearn-penalties 5
+    python benchmarks/paper_shapes.py probe food101 --sklearn-grid 1e5 1e1 3
     python benchmarks/paper_shapes.py probe sun397
     python benchmarks/paper_shapes.py probe voc2007
     python benchmarks/paper_shapes.py scaling
@@ -119,12 +120,12 @@ def probe_shape(args):
               f"refit, not converged {result['not_converged']}, test {result['metric']} {result['value']:.4f}")
         print(f"peak resident {child['peak_mb']:,.0f} MB = {child['peak_mb'] * 2**20 / features_bytes:.2f}x the "
               f"features (interpreter and torch before reading: {child['baseline_mb']:,.0f} MB)", flush=True)
-    if args.sklearn_penalties:
+    if args.sklearn_grid:
         side_by_side(splits, classes, multilabel, args)
 
 
 def side_by_side(splits, classes, multilabel, args):
-    """Ours and scikit-learn's float32 sweep on ``--sklearn-penalties`` of the 45 penalties, in this process."""
+    """Ours and scikit-learn's float32 sweep on the ``--sklearn-grid`` penalties, in this process."""
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -133,9 +134,9 @@ def side_by_side(splits, classes, multilabel, args):
     if multilabel:
         print("side by side: scikit-learn's reference is single-label; skipped")
         return
-    penalties = probe.penalty_grid(1e-6, 1e5, 45)
-    subset = penalties[np.linspace(0, 44, args.sklearn_penalties).round().astype(int)]
-    grid = {"num_penalties": len(subset), "penalty_min": subset[-1], "penalty_max": subset[0]}
+    penalty_max, penalty_min, num = args.sklearn_grid
+    grid = {"num_penalties": int(num), "penalty_min": penalty_min, "penalty_max": penalty_max}
+    subset = probe.penalty_grid(penalty_min, penalty_max, int(num))
     torch.set_num_threads(args.threads)
     with threadpool_limits(args.threads):
         started = time.perf_counter()
@@ -185,8 +186,8 @@ def main(argv=None):
     shape = commands.add_parser("probe", help="the probe and its features file at one paper dataset's shape")
     shape.add_argument("shape", choices=sorted(SHAPES))
     shape.add_argument("--dim", type=int, default=WIDTH)
-    shape.add_argument("--sklearn-penalties", type=int, default=0,
-                       help="time ours and scikit-learn's float32 sweep side by side on this many penalties")
+    shape.add_argument("--sklearn-grid", type=float, nargs=3, metavar=("MAX", "MIN", "NUM"),
+                       help="time ours and scikit-learn's float32 sweep side by side on this log-spaced grid")
     commands.add_parser("scaling", help="the probe's time against N, D and C")
     args = parser.parse_args(argv)
     {"probe": probe_shape, "scaling": scaling}[args.command](args)
