@@ -176,8 +176,18 @@ def test_a_job_log_sets_what_it_used_against_what_it_requested(tmp_path, mem_mb,
             f"log_to({str(log)!r}, requested=types.SimpleNamespace(mem_mb={mem_mb}, runtime=5))")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
     text = log.read_text()
-    assert f"requested: {mem_mb} MB, 5 min" in text and "used: peak" in text
+    assert f"requested: {mem_mb} MB, 5 min (attempt 1)" in text and "used: peak" in text
     assert ("the cost plan's estimate (times cost.safety_factor) was short" in text) == short
+
+
+def test_a_retried_job_states_its_attempt_and_why_it_may_have_been_killed(tmp_path):
+    log = tmp_path / "job.log"
+    code = ("import types; from transferstudy.logs import log_to; "
+            f"log_to({str(log)!r}, requested=types.SimpleNamespace(mem_mb=2000, runtime=10, attempt=2))")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    text = log.read_text()
+    assert "requested: 2000 MB, 10 min (attempt 2)" in text
+    assert "the previous attempt did not finish" in text and "requests 2 x the estimate" in text
 
 
 def test_a_network_the_plan_has_not_counted_requests_the_configured_fallback(tmp_path, config_with):

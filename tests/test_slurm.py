@@ -135,3 +135,5 @@ def test_a_training_job_killed_by_slurm_is_retried_and_resumes_from_its_state(cl
     result = json.loads(result_path.read_text())
     assert result["resumed_from_step"] is not None and result["resumed_from_step"] > 0, result["resumed_from_step"]
     assert result["history"][-1]["step"] == 3000 and not state.exists()
+    log = tmp_path / "work" / f"{run.replace('results/', 'logs/')}.log"
+    assert "(attempt 2)" in log.read_text() and "the previous attempt did not finish" in log.read_text()

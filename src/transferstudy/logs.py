@@ -11,8 +11,11 @@ from pathlib import Path
 
 def log_to(path, level=logging.INFO, requested=None):
     """Route ``logging`` and stderr (tracebacks, warnings) to ``path``, line-buffered. ``requested``: the job's
-    resources (``mem_mb``, ``runtime`` in minutes, as the cost plan asked for them): logged now, and set against
-    what the job used when it ends, with a warning where it used more (the plan's estimate was short)."""
+    resources (``mem_mb``, ``runtime`` in minutes, as the cost plan asked for them, and Snakemake's ``attempt``):
+    logged now, and set against what the job used when it ends, with a warning where it used more (the plan's
+    estimate was short). A retried job (attempt 2 or more) says so: on a cluster, an attempt killed at its
+    limit is what a short estimate looks like. Snakemake deletes a job's log before each attempt, so the failed
+    attempt's own account is the scheduler's log of it (SLURM: ``.snakemake/slurm_logs/``)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     stream = open(path, "w", buffering=1)
     sys.stderr = stream
@@ -20,7 +23,8 @@ def log_to(path, level=logging.INFO, requested=None):
                         force=True)
     logging.captureWarnings(True)
     if requested is not None:
-        _report_usage(getattr(requested, "mem_mb", None), getattr(requested, "runtime", None))
+        _report_usage(getattr(requested, "mem_mb", None), getattr(requested, "runtime", None),
+                      int(getattr(requested, "attempt", 1)))
     return stream
 
 
@@ -48,9 +52,14 @@ def peak_resident_mb():
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
-def _report_usage(mem_mb, runtime):
+def _report_usage(mem_mb, runtime, attempt):
     log = logging.getLogger("transferstudy.resources")
-    log.info("requested: %s MB, %s min", mem_mb, runtime)
+    log.info("requested: %s MB, %s min (attempt %d)", mem_mb, runtime, attempt)
+    if attempt > 1:
+        log.warning("attempt %d: the previous attempt did not finish. On a cluster, one killed at its memory or time "
+                    "limit means the cost plan's estimate was short (the scheduler's log of it says which; SLURM: "
+                    ".snakemake/slurm_logs/): this attempt requests %d x the estimate times cost.safety_factor",
+                    attempt, attempt)
     started = time.monotonic()
 
     def report():

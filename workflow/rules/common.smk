@@ -49,6 +49,12 @@ def estimated(resource, rule):
     return request
 
 
+def attempt_number(wildcards, attempt):
+    """Snakemake's attempt (1, then 2... for each retry), as a resource: the job's log states it and keeps the
+    failed attempt's log (transferstudy.logs.log_to)."""
+    return attempt
+
+
 def library_code(script):
     """The hash of the library modules a rule's script computes with: a parameter of every rule, so that editing
     a module of src/transferstudy re-runs the jobs that use it (Snakemake itself only watches the script)."""

@@ -16,6 +16,7 @@ rule extract_features:
     resources:
         mem_mb=estimated("mem_mb", "extract_features"),
         runtime=estimated("runtime", "extract_features"),
+        attempt=attempt_number,
         gpu=GPUS,
     params:
         code=library_code("extract_features.py"),

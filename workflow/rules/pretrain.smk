@@ -42,6 +42,7 @@ rule pretrain:
     resources:
         mem_mb=estimated("mem_mb", "pretrain"),
         runtime=estimated("runtime", "pretrain"),
+        attempt=attempt_number,
         gpu=GPUS,
     params:
         code=library_code("pretrain.py"),
@@ -76,6 +77,7 @@ rule pretrained_model:
     resources:
         mem_mb=estimated("mem_mb", "pretrained_model"),
         runtime=estimated("runtime", "pretrained_model"),
+        attempt=attempt_number,
         gpu=GPUS if STUDY.data.imagenet_val else 0,
     params:
         code=library_code("pretrained_model.py"),

@@ -15,6 +15,7 @@ rule probe:
     resources:
         mem_mb=estimated("mem_mb", "probe"),
         runtime=estimated("runtime", "probe"),
+        attempt=attempt_number,
         gpu=GPUS,
     params:
         code=library_code("probe.py"),

@@ -30,6 +30,7 @@ rule train_grid_point:
     resources:
         mem_mb=estimated("mem_mb", "train_grid_point"),
         runtime=estimated("runtime", "train_grid_point"),
+        attempt=attempt_number,
         gpu=GPUS,
     params:
         code=library_code("train.py"),
@@ -59,6 +60,7 @@ rule train_rung_point:
     resources:
         mem_mb=estimated("mem_mb", "train_rung_point"),
         runtime=estimated("runtime", "train_rung_point"),
+        attempt=attempt_number,
         gpu=GPUS,
     params:
         code=library_code("train.py"),
@@ -121,6 +123,7 @@ rule train_refit:
     resources:
         mem_mb=estimated("mem_mb", "train_refit"),
         runtime=estimated("runtime", "train_refit"),
+        attempt=attempt_number,
         gpu=GPUS,
     params:
         code=library_code("train.py"),

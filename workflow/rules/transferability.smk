@@ -21,6 +21,7 @@ rule transferability:
     resources:
         mem_mb=estimated("mem_mb", "transferability"),
         runtime=estimated("runtime", "transferability"),
+        attempt=attempt_number,
     params:
         code=library_code("transferability.py"),
         estimators=list(STUDY.transferability.estimators),

@@ -213,6 +213,7 @@ def train(run, *, threads=1):
             raise ValueError(f"the selection was made for {other}, not for this run's {this}; refit with the "
                              "selection of this model, dataset and setting")
     metric, eval_split = setup.attrs["metric"], FITS[run.fit][1]
+    scored = {}  # the scores of the last report: at the last step, the final scores too (not computed twice)
 
     def report(step, stats):
         # A grid point's validation curve is what selection and the convergence analysis read; a refit's test
@@ -221,7 +222,8 @@ def train(run, *, threads=1):
             setup.loop.history.append({"step": step, "loss": stats["loss"]})
             log.info("step %d/%d  loss %.4f", step, run.recipe.steps, stats["loss"])
             return
-        setup.loop.history.append({"step": step, "metric": metrics.score(metric, setup.eval_labels, setup.scores()),
+        scored.update(step=step, scores=setup.scores())
+        setup.loop.history.append({"step": step, "metric": metrics.score(metric, setup.eval_labels, scored["scores"]),
                                    "loss": stats["loss"]})
         log.info("step %d/%d  loss %.4f  %s %s %.4f", step, run.recipe.steps, stats["loss"], eval_split, metric,
                  setup.loop.history[-1]["metric"])
@@ -230,7 +232,10 @@ def train(run, *, threads=1):
                                                                   multilabel=bool(setup.attrs["multilabel"])),
                                  report_every=run.recipe.eval_every, report=report,
                                  on_divergence="stop" if run.fit == "train" else "raise")
-    final_scores = None if diverged_at else setup.scores()
+    if diverged_at:
+        final_scores = None
+    else:
+        final_scores = scored["scores"] if scored.get("step") == run.recipe.steps else setup.scores()
     result = _result(setup, run, final_scores=final_scores, diverged_at=diverged_at, started=started)
     if run.predictions is not None:
         write_predictions(run.predictions, setup.eval_labels, final_scores,
