@@ -6,7 +6,8 @@ from data to analysis, and no module imports one of a later layer:
     shared  ->  data  ->  nets  ->  train  ->  transfer  ->  analysis  ->  study  ->  cli
 
 - shared (top-level modules, no torch): ``io`` (atomic files, the HDF5 split-file format), ``provenance``
-  (versions, hashes), ``logs``, ``metrics`` (the paper's metrics), ``settings`` (the names of the transfer
+  (versions, hashes), ``logs``, ``errors`` (bad input, the one
+  error the command line reports as a line), ``metrics`` (the paper's metrics), ``settings`` (the names of the transfer
   settings), ``results`` (what every transfer result holds, by one set of names), ``switches`` (the
   pretraining regularisation switches), ``config`` (every settings group as a
   typed object: keys, defaults, ranges), ``schema`` (the workflow's configuration schema, generated from the

@@ -5,15 +5,22 @@ describes one stage.
 Each stage's flags are made from the settings groups where it has one (``config``), so a command and the
 workflow share their defaults. A stage imports its library module only when it runs, so a stage starts no
 slower than its own imports.
+
+Bad input (``errors.InputError``: a file, table, option or configuration value that cannot be used; a file
+that is missing, a directory or unreadable) is said in one line naming it, exit status 2, as argparse says a bad
+option; anything else is a bug, shown with its traceback and a request to report it.
 """
 
 import argparse
+import errno
 import json
 import logging
 import sys
+import traceback
 
-from .config import (AnalysisOptions, ArmRecipe, ConfigError, FeatureOptions, PretrainRecipe, ProbeSolver,
-                     SplitOptions, StudyOptions, TrainingArm, TsneOptions)
+from .config import (AnalysisOptions, ArmRecipe, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
+                     StudyOptions, TrainingArm, TsneOptions)
+from .errors import InputError
 from .settings import ARM_INIT, ESTIMATORS
 
 # stage -> (function, what it does); filled by @stage, in the order of the study.
@@ -250,10 +257,8 @@ def aggregate_command(argv):
 
 @stage("stats", "the correlation table of an accuracy table")
 def stats_command(argv):
-    import pandas as pd
-
     from .analysis import stats
-    from .io import write_csv
+    from .io import read_table, write_csv
 
     parser = _parser(stats)
     parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1, ...)")
@@ -263,7 +268,8 @@ def stats_command(argv):
                              "its complete sub-matrix")
     args = parser.parse_args(argv)
     _log("%(levelname)s %(message)s")
-    write_csv(stats.correlation_table(pd.read_csv(args.accuracy), incomplete=args.incomplete), args.out)
+    write_csv(stats.correlation_table(read_table(args.accuracy, "accuracy table"), incomplete=args.incomplete),
+              args.out)
 
 
 @stage("convergence", "validation curves and steps to threshold")
@@ -304,10 +310,9 @@ def ablation_command(argv):
 
 @stage("figures", "draw one paper-style figure from its tables")
 def figures_command(argv):
-    import pandas as pd
-
     from .analysis import figures, plotting
     from .analysis.catalogue import FIGURE_TABLES
+    from .io import read_table
 
     parser = _parser(figures)
     parser.add_argument("figure", choices=sorted(figures.FIGURES))
@@ -319,8 +324,8 @@ def figures_command(argv):
     missing = [table for table in needed if not args[table]]
     if missing:
         parser.error(f"{args['figure']} needs " + ", ".join("--" + t.replace("_", "-") for t in missing))
-    plotting.save(figures.FIGURES[args["figure"]](**{table: pd.read_csv(args[table]) for table in needed}),
-                 args["out"])
+    tables = {table: read_table(args[table], f"{table} table") for table in needed}
+    plotting.save(figures.FIGURES[args["figure"]](**tables), args["out"])
 
 
 @stage("transferability-table", "collect estimator scores into one table")
@@ -340,9 +345,8 @@ def transferability_table_command(argv):
 
 @stage("analysis", "every table and figure of an accuracy table")
 def analysis_command(argv):
-    import pandas as pd
-
     from .analysis import stats, tables
+    from .io import read_table
 
     parser = _parser(tables)
     parser.add_argument("accuracy", help="tidy accuracy CSV (model, dataset, setting, value, source_top1)")
@@ -362,10 +366,11 @@ def analysis_command(argv):
                         "figures")
     args = parser.parse_args(argv)
     _log("%(levelname)s %(message)s")
-    read = {name: pd.read_csv(getattr(args, name)) if getattr(args, name) else None
+    read = {name: read_table(getattr(args, name), f"{name} table") if getattr(args, name) else None
             for name in ("convergence", "transferability", "subsets")}
-    for path in tables.analyse(pd.read_csv(args.accuracy), args.out, read["convergence"], args.threshold,
-                               args.mixed_zoo, args.incomplete, read["transferability"], read["subsets"]):
+    accuracy = read_table(args.accuracy, "accuracy table")
+    for path in tables.analyse(accuracy, args.out, read["convergence"], args.threshold, args.mixed_zoo,
+                               args.incomplete, read["transferability"], read["subsets"]):
         print(path)
 
 
@@ -479,6 +484,26 @@ def main(argv=None):
     sys.argv[0] = f"transferstudy {name}"  # argparse's program name in usage and errors
     try:
         return STAGES[name][0](rest)
-    except ConfigError as error:  # a bad option value: said as argparse says a bad option, not as a traceback
-        print(f"transferstudy {name}: error: {error}", file=sys.stderr)
-        return 2
+    except InputError as error:
+        return _input_error(name, error)
+    except OSError as error:  # a file missing, a directory, unreadable; a full disk
+        if error.filename is None and error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise _bug(name)
+        where = f"{error.filename}: " if error.filename is not None else ""
+        return _input_error(name, f"{where}{error.strerror or error}")
+    except Exception:
+        raise _bug(name)
+
+
+def _input_error(name, error):
+    """Say a refusal of bad input as argparse says a bad option: one line, exit status 2."""
+    print(f"transferstudy {name}: error: {error}", file=sys.stderr)
+    return 2
+
+
+def _bug(name):
+    """A failure that is no refusal of input: its traceback, and what to do with it."""
+    traceback.print_exc()
+    print(f"transferstudy {name}: this is a bug in transferstudy, not a problem with your input; please report it "
+          "with the traceback above and the command that gave it", file=sys.stderr)
+    return SystemExit(1)

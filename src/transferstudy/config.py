@@ -31,12 +31,13 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from typing import ClassVar, Optional
 
+from .errors import InputError
 from .metrics import METRICS, MULTILABEL_METRICS
 from .settings import ESTIMATORS, TRAINING_ARMS
 from .switches import SWITCHES
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration value is invalid; the message names the key, the value and what would be valid."""
 
     def __init__(self, message):

@@ -9,6 +9,7 @@ any of them; ``read_dataset`` gives a dataset's splits as ``SplitData``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
+from .errors import InputError, cause
 
 SPLITS = ("train", "val", "test")
 
@@ -76,17 +79,27 @@ def read_json(path, required=()):
     with open(path) as f:
         try:
             data = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error}); a truncated or hand-edited file? Delete it so that "
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise InputError(f"{path}: not valid JSON ({error}); a truncated or hand-edited file? Delete it so that "
                              "the job that writes it runs again") from error
     return require_keys(data, required, path)
+
+
+def read_table(path, what="table"):
+    """A CSV table; a file that is empty, not text or not CSV is an error naming it."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: cannot read it as a CSV {what} ({cause(error)})") from error
 
 
 def require_keys(data, keys, path):
     """``data`` (a JSON object read from ``path``) if it has every one of ``keys``, else an error naming them."""
     missing = [key for key in keys if not isinstance(data, dict) or key not in data]
     if missing:
-        raise ValueError(f"{path}: lacks the key(s) {', '.join(missing)}; not a file this step reads, or one "
+        raise InputError(f"{path}: lacks the key(s) {', '.join(missing)}; not a file this step reads, or one "
                          "written by another version")
     return data
 
@@ -134,12 +147,14 @@ def write_split_file(path, splits, attrs):
 def open_hdf5(path):
     """An HDF5 file open for reading; a file that is not one (truncated, or another format) is an error naming
     it."""
+    if not Path(path).exists():
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    if Path(path).is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a directory, not an HDF5 file", str(path))
     try:
         f = h5py.File(path, "r")
     except OSError as error:
-        if not Path(path).exists():
-            raise
-        raise ValueError(f"{path}: cannot read it as HDF5 ({error}); a truncated or foreign file? Delete it so that "
+        raise InputError(f"{path}: cannot read it as HDF5 ({error}); a truncated or foreign file? Delete it so that "
                          "the job that writes it runs again") from error
     with f:
         yield f
@@ -152,7 +167,7 @@ SPLIT_FILE_ATTRS = ("dataset", "metric", "num_classes", "multilabel")
 def _required_attrs(path, attrs, required):
     missing = [key for key in required if key not in attrs]
     if missing:
-        raise ValueError(f"{path}: lacks the attribute(s) {', '.join(missing)}; a split file written by the "
+        raise InputError(f"{path}: lacks the attribute(s) {', '.join(missing)}; a split file written by the "
                          "workflow's dataset or features step has them (python -m transferstudy datasets/features)")
     return attrs
 
@@ -176,17 +191,17 @@ def read_split_file(path, arrays, splits=SPLITS, required=(), optional=()):
         _required_attrs(path, f.attrs, required)
         for split in splits:
             if split not in f:
-                raise ValueError(f"{path}: missing group '{split}' (found: {sorted(f.keys())})")
+                raise InputError(f"{path}: missing group '{split}' (found: {sorted(f.keys())})")
             group = f[split]
             out[split] = {}
             for name in arrays:
                 if name not in group:
-                    raise ValueError(f"{path}: group '{split}' has no dataset '{name}' (found: {sorted(group.keys())})")
+                    raise InputError(f"{path}: group '{split}' has no dataset '{name}' (found: {sorted(group.keys())})")
                 out[split][name] = group[name][()]
             out[split].update({name: group[name][()] for name in optional if name in group})
             lengths = {name: len(a) for name, a in out[split].items()}
             if len(set(lengths.values())) > 1:
-                raise ValueError(f"{path}: group '{split}' has arrays of different lengths: {lengths}")
+                raise InputError(f"{path}: group '{split}' has arrays of different lengths: {lengths}")
         attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
     return out, attrs
 
@@ -208,7 +223,7 @@ def read_dataset(path, splits=SPLITS, required=()):
     out = {}
     for split, arrays in groups.items():
         if "images" not in arrays and "paths" not in arrays:
-            raise ValueError(f"{path}: group '{split}' has neither 'images' nor 'paths'")
+            raise InputError(f"{path}: group '{split}' has neither 'images' nor 'paths'")
         paths = [p.decode() for p in arrays["paths"]] if "paths" in arrays else None
         out[split] = SplitData(labels=arrays["labels"], images=arrays.get("images"), paths=paths,
                                root=attrs["root"] if paths is not None else None)

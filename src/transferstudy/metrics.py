@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 # The metric names a dataset is scored by; the multi-label ones need labels [N, C] of 0/1.
 METRICS = ("top1", "mean_per_class", "map11")
 MULTILABEL_METRICS = ("map11",)
@@ -37,7 +39,7 @@ def average_precision_11point_rows(targets, scores):
     (for permutation tests, which rank the same examples many times)."""
     targets = np.asarray(targets).astype(bool)
     if not targets.any():
-        raise ValueError("11-point AP is undefined for a class with no positive example")
+        raise InputError("11-point AP is undefined for a class with no positive example")
     order = np.argsort(-scores, axis=1, kind="stable")
     true_pos = np.cumsum(targets[order], axis=1)
     precision = true_pos / np.arange(1, scores.shape[1] + 1)
@@ -51,7 +53,7 @@ def mean_average_precision_11point(targets, scores):
     targets = np.asarray(targets)
     present = np.flatnonzero(targets.sum(axis=0) > 0)
     if not len(present):
-        raise ValueError("11-point mAP is undefined: no class has a positive example")
+        raise InputError("11-point mAP is undefined: no class has a positive example")
     return float(np.mean([average_precision_11point(targets[:, k], scores[:, k]) for k in present]))
 
 
@@ -65,5 +67,5 @@ METRIC_FUNCTIONS = {
 def score(metric, labels, scores):
     """Score ``scores`` ([N, C]) against ``labels`` ([N] classes or [N, C] 0/1) with the named metric."""
     if metric not in METRIC_FUNCTIONS:
-        raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(METRIC_FUNCTIONS)}")
+        raise InputError(f"unknown metric {metric!r}; valid: {', '.join(METRIC_FUNCTIONS)}")
     return METRIC_FUNCTIONS[metric](np.asarray(labels), np.asarray(scores))

@@ -18,6 +18,7 @@ from .config import (BOUNDS, KEY_MAP_SCHEMA, MODEL_SPECS, AblationOptions, Analy
                      ConfigError, CostOptions, DatasetDeclaration, FeatureOptions, Group, PretrainRecipe, ProbeSolver,
                      SourceOptions, SplitOptions, StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions,
                      TsneOptions, value_kind)
+from .errors import cause
 
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object"}
 HEADER = ("# Generated from the settings groups of src/transferstudy/config.py by `make schema` (python -m "
@@ -327,6 +328,13 @@ def load_config(paths):
     """A configuration as the workflow reads it: the YAML files merged in order, checked against the schema."""
     config = {}
     for path in paths:
-        config = _merged(config, yaml.safe_load(Path(path).read_text()) or {})
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot read it as YAML ({cause(error)})") from error
+        if not isinstance(loaded, (dict, type(None))):
+            raise ConfigError(f"{path}: a configuration file holds a mapping of keys to values, not a "
+                              f"{type(loaded).__name__}")
+        config = _merged(config, loaded or {})
     validate_config(config, config_schema())
     return config

@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import stats
 from ..config import AnalysisOptions, TsneOptions
+from ..errors import InputError
 from ..io import read_split_file, write_csv
 from ..switches import NO_SWITCHES
 
@@ -42,7 +43,7 @@ def variant_pairs(accuracy):
     baselines = models[models["switches"] == NO_SWITCHES]
     ambiguous = baselines[baselines.duplicated("arch", keep=False)]
     if len(ambiguous):
-        raise ValueError(f"accuracy table: architecture {ambiguous['arch'].iloc[0]!r} has several models trained "
+        raise InputError(f"accuracy table: architecture {ambiguous['arch'].iloc[0]!r} has several models trained "
                          f"with every switch off ({sorted(ambiguous['model'])}); the ablation needs one baseline")
     baseline_of = dict(zip(baselines["arch"], baselines["model"]))
     variants = models[(models["switches"] != NO_SWITCHES) & models["arch"].isin(baseline_of)]
@@ -55,7 +56,7 @@ def ablation_table(accuracy, *, seed=AnalysisOptions.seed):
     change in points; how many datasets got worse)."""
     stats.check_accuracy_table(accuracy)
     if "switches" not in accuracy:
-        raise ValueError("accuracy table lacks the 'switches' column (which pretraining switches each model used)")
+        raise InputError("accuracy table lacks the 'switches' column (which pretraining switches each model used)")
     pairs = variant_pairs(accuracy)
     rows = []
     for setting, part in accuracy.groupby("setting"):
@@ -90,7 +91,7 @@ def zoo_correlation_table(accuracy, mixed_models, *, seed=AnalysisOptions.seed):
     pairs = variant_pairs(accuracy)
     missing = [model for model in mixed_models if model not in pairs]
     if missing:
-        raise ValueError(f"mixed zoo: {missing} are not models with switches on and a baseline of their architecture "
+        raise InputError(f"mixed zoo: {missing} are not models with switches on and a baseline of their architecture "
                          f"in the accuracy table; variants there: {sorted(pairs)}")
     zoos = {"controlled": [pairs[model] for model in mixed_models], "mixed": list(mixed_models)}
     parts = []
@@ -125,14 +126,14 @@ def tsne_table(features_paths, *, perplexity=TsneOptions.perplexity, max_points=
         splits, attrs = read_split_file(path, ("features", "labels"), splits=("test",))
         x, labels = splits["test"]["features"], splits["test"]["labels"]
         if labels.ndim != 1:
-            raise ValueError(f"{path}: multi-label test labels; the t-SNE plot needs one class per image")
+            raise InputError(f"{path}: multi-label test labels; the t-SNE plot needs one class per image")
         if chosen is None:
             first_labels, chosen = labels, np.arange(len(labels))
             if len(labels) > max_points:
                 chosen, _ = train_test_split(chosen, train_size=max_points, stratify=labels, random_state=seed)
                 chosen = np.sort(chosen)
         if not np.array_equal(labels, first_labels):
-            raise ValueError(f"{path}: its test labels differ from {features_paths[0]}'s (another dataset, or "
+            raise InputError(f"{path}: its test labels differ from {features_paths[0]}'s (another dataset, or "
                              "images skipped); the embeddings would not be comparable")
         x, labels = x[chosen], labels[chosen]
         # Standardised like the probe's input, so one wide feature does not decide the neighbourhoods.

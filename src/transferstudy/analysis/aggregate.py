@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..errors import InputError
 from ..io import read_json, read_predictions
 from ..results import TransferResult
 from ..switches import switches_label
@@ -27,7 +28,7 @@ COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arc
 def _row(result, path):
     """A result's row (without its model's source top-1 and switches): results on test only."""
     if result.eval_split != "test":
-        raise ValueError(f"{path}: a result scored on {result.eval_split!r} (a grid point), not on test; the table "
+        raise InputError(f"{path}: a result scored on {result.eval_split!r} (a grid point), not on test; the table "
                          "takes probes and refits")
     return {
         "model": result.model, "dataset": result.dataset, "setting": result.setting, "metric": result.metric,
@@ -56,14 +57,14 @@ def accuracy_table(result_paths, pretrain_paths):
         # A zoo record names its model; the workflow's own pretraining writes results/models/<model>/.
         model = metrics.get("model") or Path(path).parent.name
         if model in source:
-            raise ValueError(f"{path} and {where[model]} both describe model {model!r}; give each model's pretrain "
+            raise InputError(f"{path} and {where[model]} both describe model {model!r}; give each model's pretrain "
                              "JSON once (results/models/<model>/pretrain.json)")
         source[model], where[model] = metrics, path
     rows = []
     for path in result_paths:
         result = TransferResult.read(path)
         if result.model not in source:
-            raise ValueError(f"{path}: no pretrain metrics for model {result.model!r} (have: {sorted(source)})")
+            raise InputError(f"{path}: no pretrain metrics for model {result.model!r} (have: {sorted(source)})")
         rows.append({**_row(result, path), "source_top1": source[result.model]["source_top1"],
                      "switches": _switches(source[result.model])})
     table = pd.DataFrame(rows, columns=COLUMNS)

@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import AnalysisOptions
+from ..errors import InputError
 from ..io import read_json
+from ..transfer.search import SELECTION_KEYS
 from .stats import bootstrap_interval, logit
 
 CURVE_COLUMNS = ["setting", "model", "dataset", "metric", "step", "value", "lr", "weight_decay", "total_steps"]
@@ -34,7 +36,7 @@ def curves_table(selection_paths):
     """Tidy validation curves of the selected grid point of each (setting, model, dataset)."""
     rows = []
     for path in selection_paths:
-        selection = read_json(path)
+        selection = read_json(path, required=SELECTION_KEYS)
         for point in selection["history"]:
             rows.append({"setting": selection["setting"], "model": selection["model"],
                          "dataset": selection["dataset"], "metric": selection["metric"], "step": point["step"],
@@ -53,7 +55,7 @@ def steps_to_threshold(curves, fraction=AnalysisOptions.convergence_threshold):
     """Per (model, dataset) with both a fine-tune and a scratch curve: steps each needs to reach ``fraction``
     of the best odds, and the speed-up of fine-tuning (scratch steps / fine-tune steps)."""
     if not 0 < fraction < 1:
-        raise ValueError(f"threshold fraction {fraction} is outside (0, 1)")
+        raise InputError(f"threshold fraction {fraction} is outside (0, 1)")
     rows = []
     for (model, dataset), part in curves.groupby(["model", "dataset"], sort=True):
         by_setting = {setting: group.sort_values("step") for setting, group in part.groupby("setting")}

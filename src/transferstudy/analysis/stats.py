@@ -37,6 +37,7 @@ from statsmodels.tools.tools import add_constant
 
 from .. import metrics
 from ..config import AnalysisOptions
+from ..errors import InputError
 from .table_checks import SHOWN, TableError, check_accuracy_table, transfer_logit
 
 # Plots and thresholds of validation curves: accuracies clipped to [EPS, 1 - EPS] so that a perfect score
@@ -101,7 +102,7 @@ def for_means(table, incomplete="error"):
     complete; else an error listing the missing cells, or (``complete_submatrix``) each setting's complete
     sub-matrix, with what was dropped logged. Returns ``{setting: rows}``."""
     if incomplete not in INCOMPLETE:
-        raise ValueError(f"incomplete={incomplete!r}; valid: {', '.join(INCOMPLETE)}")
+        raise InputError(f"incomplete={incomplete!r}; valid: {', '.join(INCOMPLETE)}")
     cells = missing_cells(table)
     if cells and incomplete == "error":
         listed = "; ".join(f"{s}: ({m}, {d})" for s, m, d in cells[:SHOWN * 2])
@@ -303,7 +304,7 @@ def paired_permutation_test(labels, scores_a, scores_b, metric, *, n_permutation
                                                 - metrics.average_precision_11point_rows(labels[:, k], b))
         permuted /= len(present)
     else:
-        raise ValueError(f"no permutation test for metric {metric!r}")
+        raise InputError(f"no permutation test for metric {metric!r}")
     exceed = np.count_nonzero(np.abs(permuted) >= abs(observed) - 1e-12)
     return float(observed), float((exceed + 1) / (n_permutations + 1))
 
@@ -336,7 +337,7 @@ def pairwise_table(predictions, *, n_permutations=AnalysisOptions.permutations, 
                 labels, scores_a, metric = by_model[model_a]
                 labels_b, scores_b, _ = by_model[model_b]
                 if not np.array_equal(labels, labels_b):
-                    raise ValueError(f"{setting}/{dataset}: {model_a} and {model_b} were tested on different labels")
+                    raise InputError(f"{setting}/{dataset}: {model_a} and {model_b} were tested on different labels")
                 difference, p_value = paired_permutation_test(labels, scores_a, scores_b, metric,
                                                               n_permutations=n_permutations, seed=seed)
                 rows.append({"setting": setting, "dataset": dataset, "metric": metric, "model_a": model_a,

@@ -25,6 +25,7 @@ from scipy import stats as scipy_stats
 
 from ..config import AnalysisOptions
 from ..data.subsets import parse_subset_name
+from ..errors import InputError
 from ..io import read_json, write_csv
 from ..results import TransferResult
 from ..settings import LOGISTIC_REGRESSION
@@ -65,9 +66,9 @@ def subsets_table(result_paths, accuracy):
         result = TransferResult.of(raw, path)
         parsed = parse_subset_name(result.dataset)
         if parsed is None:
-            raise ValueError(f"{path}: dataset {result.dataset!r} is not a subset (<dataset>.<k>shot.seed<s>)")
+            raise InputError(f"{path}: dataset {result.dataset!r} is not a subset (<dataset>.<k>shot.seed<s>)")
         if result.model not in top1:
-            raise ValueError(f"{path}: model {result.model!r} has no row in the accuracy table (its source top-1)")
+            raise InputError(f"{path}: model {result.model!r} has no row in the accuracy table (its source top-1)")
         if result.setting == LOGISTIC_REGRESSION:
             capped[result.dataset] = _capped(raw)
         rows.append({"setting": result.setting, "model": result.model, "dataset": parsed[0],
@@ -77,7 +78,7 @@ def subsets_table(result_paths, accuracy):
                      "hyperparameters": json.dumps(result.hyperparameters)})
     table = pd.DataFrame(rows)
     if table.empty:
-        raise ValueError("no subset results given")
+        raise InputError("no subset results given")
     table["capped_classes"] = table.pop("subset").map(capped)
     full = accuracy[accuracy["setting"].isin(table["setting"]) & accuracy["dataset"].isin(table["dataset"])]
     full = full.assign(examples_per_class=ALL, seed=np.nan, capped_classes=0)

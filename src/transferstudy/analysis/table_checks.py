@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
+from ..errors import InputError
 from ..settings import LOGISTIC_REGRESSION, TRAINING_ARMS
 
 SETTINGS = (LOGISTIC_REGRESSION, *TRAINING_ARMS)
@@ -17,7 +18,7 @@ REQUIRED_COLUMNS = ("model", "dataset", "setting", "value", "source_top1")
 SHOWN = 10
 
 
-class TableError(ValueError):
+class TableError(InputError):
     """An accuracy table the analysis cannot trust; the message names the rows, cells or models."""
 
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import AnalysisOptions
+from ..errors import InputError
 from ..io import read_json, require_keys
 from ..settings import ESTIMATORS, FINETUNE, LOGISTIC_REGRESSION
 from . import stats
@@ -71,7 +72,7 @@ def transferability_table(result_paths, probe_paths=()):
     table = pd.DataFrame(rows).reindex(columns=TABLE_COLUMNS)
     duplicated = table[table.duplicated(["model", "dataset", "estimator"], keep=False)]
     if len(duplicated):
-        raise ValueError("transferability results: (model, dataset, estimator) "
+        raise InputError("transferability results: (model, dataset, estimator) "
                          f"{tuple(duplicated.iloc[0][['model', 'dataset', 'estimator']])} appears twice")
     return table
 
@@ -80,15 +81,15 @@ def check_transferability_table(table):
     """Refuse a table the evaluation cannot read, naming what is wrong."""
     missing = [column for column in ("model", "dataset", "estimator", "score") if column not in table]
     if missing:
-        raise ValueError(f"transferability table lacks column(s) {missing}; it needs model, dataset, estimator, score "
+        raise InputError(f"transferability table lacks column(s) {missing}; it needs model, dataset, estimator, score "
                          "(and seconds, probe_seconds where known)")
     if BASELINE in set(table["estimator"]):
-        raise ValueError(f"transferability table: estimator {BASELINE!r} is the baseline the evaluation adds from the "
+        raise InputError(f"transferability table: estimator {BASELINE!r} is the baseline the evaluation adds from the "
                          "accuracy table's source_top1; rename it")
     scores = pd.to_numeric(table["score"], errors="coerce")
     text = table[scores.isna() & table["score"].notna()]
     if len(text):
-        raise ValueError(f"transferability table: score {text['score'].iloc[0]!r} is not a number "
+        raise InputError(f"transferability table: score {text['score'].iloc[0]!r} is not a number "
                          f"({dict(text.iloc[0][['model', 'dataset', 'estimator']])})")
 
 

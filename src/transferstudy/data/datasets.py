@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 
 from . import declared, official, synthetic
+from ..errors import InputError
 from .splits import holdout_split, stratified_take
 from ..config import DatasetDeclaration
 from ..io import open_hdf5, read_attrs, write_json, write_split_file
@@ -84,7 +85,7 @@ def register_dataset(name, *, metric, description, options=None, multilabel=Fals
     """Register ``build(rng, **options) -> {'classes': [...], 'train': (x, y), 'test'|'val': (x, y)}``, and
     ``sizes(**options) -> DatasetSizes`` where they are known before building."""
     if metric not in METRICS:
-        raise ValueError(f"dataset {name}: metric {metric!r} is not one of {METRICS}")
+        raise InputError(f"dataset {name}: metric {metric!r} is not one of {METRICS}")
 
     def decorator(build):
         _REGISTRY[name] = DatasetInfo(name, metric, description, build, dict(options or {}), multilabel,
@@ -261,7 +262,7 @@ def _official_builder(name):
 
     def build(rng, root, download=False):
         if root is None:
-            raise ValueError(f"dataset {name}: give its root directory (datasets.{name}.root in the config)")
+            raise InputError(f"dataset {name}: give its root directory (datasets.{name}.root in the config)")
         if download:
             official.download(name, root)
         return loader(root, rng)
@@ -304,7 +305,7 @@ def dataset_info(name, options=None) -> DatasetInfo:
     if not (options or {}).get("format"):
         return get_dataset_info(name)
     if name in _REGISTRY:
-        raise ValueError(f"datasets.{name} declares data of its own (format: {options['format']}) under the name of "
+        raise InputError(f"datasets.{name} declares data of its own (format: {options['format']}) under the name of "
                          "a built-in dataset; choose another name")
     declaration = DatasetDeclaration.from_mapping(options, f"datasets.{name}")
     return DatasetInfo(name, declaration.metric, declaration.description or f"declared ({declaration.format})",
@@ -325,7 +326,7 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="e
     else:
         unknown = set(overrides) - set(info.options)
         if unknown:
-            raise ValueError(f"dataset {name}: unknown option(s) {sorted(unknown)}; valid: {sorted(info.options)}")
+            raise InputError(f"dataset {name}: unknown option(s) {sorted(unknown)}; valid: {sorted(info.options)}")
         options = {**info.options, **overrides}
         log.info("building %s with %s", name, options)
         built = info.build(rng, **options)
@@ -336,7 +337,7 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="e
     official_val = "val" in splits
     if not official_val:
         if split_seed is None or val_fraction is None:
-            raise ValueError(f"dataset {name} has no official validation split: a split_seed and val_fraction "
+            raise InputError(f"dataset {name} has no official validation split: a split_seed and val_fraction "
                              "are needed to hold one out of train")
         train_idx, val_idx = holdout_split(splits["train"]["labels"], val_fraction, split_seed)
         train = splits.pop("train")

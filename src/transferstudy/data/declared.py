@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DATASET_FORMATS, DatasetDeclaration
+from ..errors import InputError
 from ..io import SPLITS
 from ..provenance import sha256_file
 from .splits import hold_out
@@ -42,7 +43,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tif
 SHOWN = 5
 
 
-class DeclaredDataError(ValueError):
+class DeclaredDataError(InputError):
     """Declared data that cannot be used as declared; the message names the dataset, file, line or class."""
 
     def __init__(self, name, message):

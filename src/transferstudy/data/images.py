@@ -21,11 +21,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..errors import InputError
+
 
 UNREADABLE = ("error", "skip")
 
 
-class UnreadableImage(ValueError):
+class UnreadableImage(InputError):
     """An image file that cannot be decoded; the message names it."""
 
 
@@ -46,7 +48,7 @@ class SplitImages(torch.utils.data.Dataset):
         if (images is None) == (paths is None):
             raise ValueError("give images or paths")
         if unreadable not in UNREADABLE:
-            raise ValueError(f"unreadable={unreadable!r}; valid: {UNREADABLE}")
+            raise InputError(f"unreadable={unreadable!r}; valid: {UNREADABLE}")
         self.images, self.paths, self.root = images, paths, Path(root) if root else None
         self.transform, self.unreadable = transform, unreadable
 

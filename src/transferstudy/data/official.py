@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
+
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
                "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
                "tvmonitor")
@@ -89,7 +91,7 @@ DOWNLOADERS = {
 }
 
 
-class DatasetNotFound(FileNotFoundError):
+class DatasetNotFound(InputError, FileNotFoundError):
     """A configured dataset root lacks a file of the official layout; the message says how to get it."""
 
 
@@ -106,7 +108,7 @@ def download(name, root):
     import torchvision.datasets
 
     if name not in DOWNLOADERS:
-        raise ValueError(f"dataset {name}: torchvision cannot download it; get it by hand: {OBTAIN[name]}")
+        raise InputError(f"dataset {name}: torchvision cannot download it; get it by hand: {OBTAIN[name]}")
     Path(root).mkdir(parents=True, exist_ok=True)
     DOWNLOADERS[name](torchvision.datasets, str(root))
 
@@ -276,7 +278,7 @@ def voc2007(root, rng):
             for obj in ET.parse(require(annotation, "voc2007", root)).getroot().iter("object"):
                 name = obj.findtext("name").strip()
                 if name not in index:
-                    raise ValueError(f"{annotation}: object class {name!r} is not a VOC 2007 class")
+                    raise InputError(f"{annotation}: object class {name!r} is not a VOC 2007 class")
                 labels[i, index[name]] = 1
         out[split] = (_relative(ds.images, root), labels)
     return out
@@ -312,7 +314,7 @@ def caltech101(root, rng):
     for label, name in enumerate(classes):
         files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() == ".jpg")
         if len(files) <= CALTECH101_TRAIN_PER_CLASS:
-            raise ValueError(f"dataset caltech101: class {name} has {len(files)} images under {folder / name}; "
+            raise InputError(f"dataset caltech101: class {name} has {len(files)} images under {folder / name}; "
                              f"the protocol takes {CALTECH101_TRAIN_PER_CLASS} for training and tests on the rest")
         chosen = set(rng.choice(len(files), CALTECH101_TRAIN_PER_CLASS, replace=False).tolist())
         for i, file in enumerate(files):

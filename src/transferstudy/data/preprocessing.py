@@ -7,6 +7,8 @@ key order timm uses. Free of torch.
 
 from dataclasses import dataclass
 
+from ..errors import InputError
+
 INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 
@@ -43,23 +45,23 @@ class PretrainedCfg:
         """A cfg given by someone else's code (a ``python`` model's builder), its five keys checked; ValueError
         naming ``where`` the cfg came from, the key and what would be valid."""
         if not isinstance(cfg, dict):
-            raise ValueError(f"{where} is a {type(cfg).__name__}; expected a dict with {', '.join(cls.KEYS)}")
+            raise InputError(f"{where} is a {type(cfg).__name__}; expected a dict with {', '.join(cls.KEYS)}")
         missing = [key for key in cls.KEYS if key not in cfg]
         if missing:
-            raise ValueError(f"{where} lacks {', '.join(missing)} (timm's pretrained-config keys: input_size (3, H, "
+            raise InputError(f"{where} lacks {', '.join(missing)} (timm's pretrained-config keys: input_size (3, H, "
                              "W), mean, std, interpolation, crop_pct)")
         size = list(cfg["input_size"])
         if len(size) != 3 or size[0] != 3 or not all(isinstance(v, int) and v > 0 for v in size):
-            raise ValueError(f"{where}: input_size = {cfg['input_size']!r}; expected (3, H, W)")
+            raise InputError(f"{where}: input_size = {cfg['input_size']!r}; expected (3, H, W)")
         for key in ("mean", "std"):
             values = list(cfg[key])
             if len(values) != 3 or (key == "std" and min(values) <= 0):
                 positive = ", positive" if key == "std" else ""
-                raise ValueError(f"{where}: {key} = {cfg[key]!r}; expected 3 numbers{positive}")
+                raise InputError(f"{where}: {key} = {cfg[key]!r}; expected 3 numbers{positive}")
         if cfg["interpolation"] not in INTERPOLATIONS:
-            raise ValueError(f"{where}: interpolation = {cfg['interpolation']!r}; valid: {', '.join(INTERPOLATIONS)}")
+            raise InputError(f"{where}: interpolation = {cfg['interpolation']!r}; valid: {', '.join(INTERPOLATIONS)}")
         if not 0 < float(cfg["crop_pct"]) <= 1:
-            raise ValueError(f"{where}: crop_pct = {cfg['crop_pct']!r}; expected a fraction in (0, 1]")
+            raise InputError(f"{where}: crop_pct = {cfg['crop_pct']!r}; expected a fraction in (0, 1]")
         return cls(input_size=tuple(size), mean=tuple(float(v) for v in cfg["mean"]),
                    std=tuple(float(v) for v in cfg["std"]), interpolation=cfg["interpolation"],
                    crop_pct=float(cfg["crop_pct"]))

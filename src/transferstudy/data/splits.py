@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 
 def stratified_take(rng, labels, fraction):
     """Indices of a stratified ``fraction`` of ``labels`` (at least one per class) and of the rest."""
@@ -30,7 +32,7 @@ def hold_out(rng, labels, fraction, what="a validation split"):
         return np.sort(order[n_held:]), np.sort(order[:n_held])
     counts = np.bincount(labels)
     if counts[counts > 0].min() < 2:
-        raise ValueError(f"cannot hold out {what}: class {int(np.flatnonzero(counts == 1)[0])} has fewer than 2 "
+        raise InputError(f"cannot hold out {what}: class {int(np.flatnonzero(counts == 1)[0])} has fewer than 2 "
                          "training examples")
     held, kept = stratified_take(rng, labels, fraction)
     return kept, held

@@ -24,10 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import numbers
 import re
 
 import numpy as np
 
+from ..errors import InputError
 from ..io import SPLITS, open_hdf5, read_attrs, write_split_file
 from ..provenance import library_versions, sha256_file
 
@@ -55,7 +57,7 @@ def draw(labels, shots, seed):
     ``shots`` for one seed; and ``{class: available}`` for the classes that had fewer."""
     labels = np.asarray(labels)
     if labels.ndim != 1:
-        raise ValueError(f"subsets need one label per example; got labels of shape {labels.shape} (multi-label)")
+        raise InputError(f"subsets need one label per example; got labels of shape {labels.shape} (multi-label)")
     rng = np.random.default_rng(seed)
     taken, capped = [], {}
     for k in np.unique(labels):
@@ -74,9 +76,12 @@ def _indices_sha256(indices):
 def write_subset(source_path, out_path, *, shots, seed):
     """Cut a split file (a dataset's or a features file) to ``shots`` examples per class in train and val, with
     ``seed``; every array of each split is cut alike, test is copied whole. Returns the subset's attributes."""
+    for name, value, least in (("shots", shots, 1), ("seed", seed, 0)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise InputError(f"{name} = {value!r} (--{name}): give a whole number of at least {least}")
     attrs = read_attrs(source_path, required=("dataset", "multilabel"))
     if attrs["multilabel"]:
-        raise ValueError(f"{source_path}: dataset {attrs['dataset']!r} is multi-label; a subset of k examples per "
+        raise InputError(f"{source_path}: dataset {attrs['dataset']!r} is multi-label; a subset of k examples per "
                          "class needs one label per example")
     splits, record = {}, {}
     with open_hdf5(source_path) as f:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import InputError
+
 # torchvision families built with auxiliary classifiers (``aux_logits``).
 TORCHVISION_AUX = ("googlenet", "inception_v3")
 
@@ -64,7 +66,7 @@ def _torchvision_model(name, num_classes, drop_rate, aux_head):
         # Their initialisation chosen explicitly: the default is about to change, with a warning.
         options.update(aux_logits=aux_head, init_weights=True)
     elif aux_head:
-        raise ValueError(f"torchvision's {name} has no auxiliary classifier; families with one: "
+        raise InputError(f"torchvision's {name} has no auxiliary classifier; families with one: "
                          f"{', '.join(TORCHVISION_AUX)}")
     try:
         return builder(dropout=drop_rate, **options)
@@ -72,7 +74,7 @@ def _torchvision_model(name, num_classes, drop_rate, aux_head):
         if "dropout" not in str(error):
             raise
     if drop_rate:
-        raise ValueError(f"torchvision's {name} has no dropout before its classifier; families with one: "
+        raise InputError(f"torchvision's {name} has no dropout before its classifier; families with one: "
                          "inception_v3, googlenet, mobilenet, efficientnet, vgg, ...")
     return builder(**options)
 

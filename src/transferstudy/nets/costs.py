@@ -17,6 +17,7 @@ import csv
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from ..errors import InputError
 from ..io import atomic_path
 
 TABLE = Path(__file__).with_name("network_costs.csv")
@@ -117,5 +118,5 @@ def count(spec, input_size=None):
         model, native = get_source(spec).skeleton(spec)
     size = input_size or native
     if size is None:
-        raise ValueError(f"{spec_name(spec)}: its input size is the study's (give input_size)")
+        raise InputError(f"{spec_name(spec)}: its input size is the study's (give input_size)")
     return count_module(model, size, spec_name(spec))

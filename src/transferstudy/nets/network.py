@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..data.preprocessing import PretrainedCfg
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def final_linear(model):
     """The module path of a network's last ``nn.Linear`` (registration order): its final classifier."""
     linears = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
     if not linears:
-        raise ValueError("the network has no nn.Linear classifier; name its final classifier with penultimate")
+        raise InputError("the network has no nn.Linear classifier; name its final classifier with penultimate")
     return linears[-1]
 
 

@@ -20,13 +20,15 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError, cause
+
 # Where training scripts put the state dict inside a checkpoint.
 CHECKPOINT_KEYS = ("state_dict", "model", "state_dict_ema", "model_state_dict")
 POSITIONAL = "positional"
 SHOWN = 10
 
 
-class WeightsMismatch(ValueError):
+class WeightsMismatch(InputError):
     """A weights file whose names or shapes do not fit the architecture; the message lists them."""
 
 
@@ -40,13 +42,13 @@ def read_state_dict(path):
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a file that is not a torch file
-        raise ValueError(f"{path}: cannot read it as a torch weights file ({type(error).__name__}: {error})") from error
+        raise InputError(f"{path}: cannot read it as a torch weights file ({cause(error)})") from error
     if isinstance(loaded, dict):
         nested = [key for key in CHECKPOINT_KEYS if isinstance(loaded.get(key), dict)]
         if nested and not any(torch.is_tensor(value) for value in loaded.values()):
             loaded = loaded[nested[0]]
     if not isinstance(loaded, dict) or not all(torch.is_tensor(value) for value in loaded.values()):
-        raise ValueError(f"{path}: holds no state dict (a mapping of names to tensors; also looked under "
+        raise InputError(f"{path}: holds no state dict (a mapping of names to tensors; also looked under "
                          f"{', '.join(CHECKPOINT_KEYS)})")
     return loaded
 
@@ -56,13 +58,13 @@ def check_key_map(key_map):
     if key_map is None or key_map == POSITIONAL:
         return
     if not isinstance(key_map, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in key_map.items()):
-        raise ValueError(f"key_map must be a mapping of regular expressions to replacements, or {POSITIONAL!r}; "
+        raise InputError(f"key_map must be a mapping of regular expressions to replacements, or {POSITIONAL!r}; "
                          f"got {key_map!r}")
     for pattern in key_map:
         try:
             re.compile(pattern)
         except re.error as error:
-            raise ValueError(f"key_map: {pattern!r} is not a regular expression ({error})") from error
+            raise InputError(f"key_map: {pattern!r} is not a regular expression ({error})") from error
 
 
 def remap(state, key_map, target):

@@ -20,6 +20,7 @@ from torch import nn
 from ..config import ConfigError, FeatureOptions
 from ..data import images
 from ..data.official import image_folder
+from ..errors import InputError
 from ..io import write_json
 from ..provenance import library_versions
 from . import pretrained
@@ -65,7 +66,7 @@ def measure_top1(loaded, folder, *, batch_size=FeatureOptions.batch_size, worker
     paths, labels, num_synsets = imagenet_val_files(folder)
     num_classes = loaded.head.out_features if isinstance(loaded.head, nn.Linear) else None
     if num_classes is not None and num_synsets != num_classes:
-        raise ValueError(f"{folder}: {num_synsets} class directories, but the network has {num_classes} outputs; "
+        raise InputError(f"{folder}: {num_synsets} class directories, but the network has {num_classes} outputs; "
                          "give the ImageNet validation set in ImageFolder layout (one directory per synset)")
     dataset = images.SplitImages(paths=paths, root=folder, transform=images.eval_transform(loaded.pretrained_cfg))
     features, _ = penultimate_features(loaded, dataset, batch_size=batch_size, workers=workers, device=device)
@@ -86,7 +87,7 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
     else:
         top1, origin = loaded.source_top1()
     if top1 is None:
-        raise ValueError(f"model {model_name or spec}: no source top-1; set source_top1 in its config entry (a "
+        raise InputError(f"model {model_name or spec}: no source top-1; set source_top1 in its config entry (a "
                          "fraction, from the model card), or source.imagenet_val to measure it")
     info = loaded.info
     record = {

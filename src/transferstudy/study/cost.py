@@ -32,6 +32,7 @@ from pathlib import Path
 from ..data.datasets import DatasetSizes, read_sizes
 from ..data.subsets import parse_subset_name
 from ..config import CostOptions
+from ..errors import InputError
 from ..io import atomic_path
 from ..nets.costs import NetworkCost, read_table, spec_name
 from ..settings import LOGISTIC_REGRESSION
@@ -137,11 +138,11 @@ def read_calibration(path):
         return None
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"cost.calibration = {str(path)!r}: no such file; make it with `transferstudy calibrate`")
+        raise InputError(f"cost.calibration = {str(path)!r}: no such file; make it with `transferstudy calibrate`")
     calibration = json.loads(path.read_text())
     missing = {"device", "start_seconds", "base_mb", "rates", "networks"} - set(calibration)
     if missing:
-        raise ValueError(f"{path}: not a calibration file (missing {sorted(missing)}); make it with "
+        raise InputError(f"{path}: not a calibration file (missing {sorted(missing)}); make it with "
                          "`transferstudy calibrate`")
     return calibration
 

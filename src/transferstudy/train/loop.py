@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import InputError, cause
 from ..io import save_torch
 from ..nets.inference import MEMORY_FORMAT, precision
 
@@ -82,7 +83,7 @@ class NesterovSGD:
         parameters = self._parameters()
         saved = [i for group in state_dict["param_groups"] for i in group["params"]]
         if len(saved) != len(parameters):
-            raise ValueError(f"the saved optimizer state has {len(saved)} parameters, this model {len(parameters)}")
+            raise InputError(f"the saved optimizer state has {len(saved)} parameters, this model {len(parameters)}")
         for group, saved_group in zip(self.param_groups, state_dict["param_groups"]):
             group.update({k: saved_group[k] for k in ("lr", "momentum", "weight_decay", "dampening", "nesterov")})
         by_index = dict(zip(saved, parameters))
@@ -129,12 +130,12 @@ def resume(state_path, config, model, optimizer, device):
     try:
         state = torch.load(state_path, map_location=device, weights_only=False)
     except Exception as error:  # torch raises several types for a damaged file
-        raise ValueError(f"{state_path}: cannot read this saved state ({type(error).__name__}: {error}); delete it "
+        raise InputError(f"{state_path}: cannot read this saved state ({cause(error)}); delete it "
                          "to start the run afresh") from error
     if not isinstance(state, dict) or "config" not in state:
-        raise ValueError(f"{state_path} is not a state saved by a training run; delete it to start the run afresh")
+        raise InputError(f"{state_path} is not a state saved by a training run; delete it to start the run afresh")
     if state["config"] != config:
-        raise ValueError(f"{state_path} was written by a run with another configuration ({state['config']}); "
+        raise InputError(f"{state_path} was written by a run with another configuration ({state['config']}); "
                          f"delete it to start this run ({config}) afresh")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from ..config import PretrainRecipe, StudyOptions
 from ..data import images
 from ..data.preprocessing import PretrainedCfg
+from ..errors import InputError
 from ..io import SPLIT_FILE_ATTRS, read_dataset, save_torch, write_json
 from ..nets import architectures
 from ..nets.inference import network_outputs, predict
@@ -80,7 +81,7 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
         run = _pretrain_in_memory(model, arch, splits, recipe, seed, device)
     else:
         if state_path is None:
-            raise ValueError(f"{source_path} is a dataset of image files: pretraining on it needs a state file "
+            raise InputError(f"{source_path} is a dataset of image files: pretraining on it needs a state file "
                              "to resume from (state_path)")
         run = _pretrain_on_files(model, arch, source_path, splits, num_classes, recipe, seed, device, state_path,
                                  workers, amp)

@@ -24,6 +24,7 @@ import torch
 
 from ..config import FeatureOptions
 from ..data import images
+from ..errors import InputError
 from ..io import read_dataset, write_split_file
 from ..nets import pretrained
 from ..nets.inference import MEMORY_FORMAT, penultimate_features, precision, precision_label
@@ -56,7 +57,7 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
         feats, skipped = penultimate_features(loaded, dataset, batch_size=batch_size,
                                               workers=workers if paths is not None else 0, device=device, amp=amp)
         if not np.isfinite(feats).all():
-            raise ValueError(f"{model_ref} on {dataset_path}/{split}: {np.count_nonzero(~np.isfinite(feats))} "
+            raise InputError(f"{model_ref} on {dataset_path}/{split}: {np.count_nonzero(~np.isfinite(feats))} "
                              "non-finite feature values")
         if skipped:
             skipped_files[split] = [paths[i] for i in skipped]

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from .. import metrics
 from ..config import LR_RANGE, ArmRecipe, StudyOptions, TrainingArm
 from ..data import images
+from ..errors import InputError
 from ..io import SPLIT_FILE_ATTRS, read_dataset, write_json, write_predictions
 from ..nets import pretrained
 from ..nets.network import Pretrained
@@ -60,14 +61,14 @@ FITS = {"train": ("train", "val"), "trainval": ("train+val", "test")}
 def check_run(lr, weight_decay, init, fit):
     """Refuse settings that cannot give a meaningful run, before any work."""
     if init not in INITS:
-        raise ValueError(f"init {init!r} is not one of {INITS}")
+        raise InputError(f"init {init!r} is not one of {INITS}")
     if fit not in FITS:
-        raise ValueError(f"fit {fit!r} is not one of {sorted(FITS)}")
+        raise InputError(f"fit {fit!r} is not one of {sorted(FITS)}")
     low, high = LR_RANGE
     if not low < lr <= high:
-        raise ValueError(f"learning rate {lr} is outside ({low}, {high}]")
+        raise InputError(f"learning rate {lr} (--lr; the config's <arm>.lr) is outside ({low}, {high}]")
     if weight_decay < 0:
-        raise ValueError(f"weight decay {weight_decay} is negative")
+        raise InputError(f"weight decay {weight_decay} (--weight-decay; the config's <arm>.weight_decay) is negative")
 
 
 def build_model(init, loaded, num_classes, seed):
@@ -154,7 +155,7 @@ def _setup(run):
     (train_images, train_paths, train_labels), (eval_images, eval_paths, eval_labels), root, attrs, sizes = \
         _read_training_data(run.dataset, run.fit)
     if recipe.batch_size > len(train_labels):
-        raise ValueError(f"batch size {recipe.batch_size} is larger than the training split of {run.dataset} "
+        raise InputError(f"batch size {recipe.batch_size} is larger than the training split of {run.dataset} "
                          f"({len(train_labels)} examples)")
     num_classes = int(attrs["num_classes"])
     loaded = pretrained.load(run.checkpoint)
@@ -210,7 +211,7 @@ def train(run, *, threads=1):
                 "setting": INIT_ARM[run.init]}
         other = {key: selection.get(key) for key in this}
         if other != this:
-            raise ValueError(f"the selection was made for {other}, not for this run's {this}; refit with the "
+            raise InputError(f"the selection was made for {other}, not for this run's {this}; refit with the "
                              "selection of this model, dataset and setting")
     metric, eval_split = setup.attrs["metric"], FITS[run.fit][1]
     scored = {}  # the scores of the last report: at the last step, the final scores too (not computed twice)

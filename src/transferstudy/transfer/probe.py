@@ -21,10 +21,12 @@ import torch
 
 from .. import metrics
 from ..config import ProbeSolver
+from ..errors import InputError
 from ..io import SPLIT_FILE_ATTRS, read_split_file, write_json, write_predictions
 from ..provenance import library_versions, sha256_file
 from ..results import TransferResult
 from ..settings import LOGISTIC_REGRESSION
+from .checks import check_features
 from .logistic import LogisticProblem, evaluate, minimize_lbfgs, shift_curvature_pairs
 
 log = logging.getLogger(__name__)
@@ -37,39 +39,6 @@ REEVALUATE_AFTER = 50
 def penalty_grid(penalty_min, penalty_max, num_penalties):
     """Log-spaced penalties, largest first (the order of the warm-started path)."""
     return np.logspace(np.log10(penalty_max), np.log10(penalty_min), num_penalties)
-
-
-def check_features(path, splits, num_classes, multilabel):
-    """Refuse features a probe cannot trust, naming the file, split and problem."""
-    if num_classes < 2:
-        raise ValueError(f"{path}: {num_classes} class(es); a classifier needs at least 2 (every score would be "
-                         "perfect)")
-    for split, arrays in splits.items():
-        feats, labels = arrays["features"], arrays["labels"]
-        bad = np.count_nonzero(~np.isfinite(feats))
-        if bad:
-            raise ValueError(f"{path}: split '{split}' has {bad} NaN/inf feature values")
-        if multilabel:
-            if labels.ndim != 2 or labels.shape[1] != num_classes:
-                raise ValueError(f"{path}: split '{split}' multi-label labels must be [N, {num_classes}] 0/1, "
-                                 f"got shape {labels.shape}")
-            if split == "train":
-                missing = np.flatnonzero(labels.sum(0) == 0)
-                if len(missing):
-                    raise ValueError(f"{path}: split 'train' has no positive example of class(es) {missing.tolist()}")
-            elif not labels.any():
-                raise ValueError(f"{path}: split '{split}' has no positive example of any class: its mAP, which "
-                                 "chooses the penalty or scores the probe, is undefined")
-        else:
-            if labels.ndim != 1:
-                raise ValueError(f"{path}: split '{split}' labels must be [N] class indices, got shape {labels.shape}")
-            outside = labels[(labels < 0) | (labels >= num_classes)]
-            if len(outside):
-                raise ValueError(f"{path}: split '{split}' has labels outside [0, {num_classes}): "
-                                 f"{sorted(set(outside.tolist()))[:10]}")
-            missing = np.setdiff1d(np.arange(num_classes), labels)
-            if len(missing):
-                raise ValueError(f"{path}: class(es) {missing.tolist()[:20]} missing from split '{split}'")
 
 
 def regularization_path(problem, penalties, val_features, val_labels, metric, **fit_options):
@@ -139,7 +108,7 @@ def probe_arrays(splits, num_classes, multilabel, metric, *, solver=None, device
                                             **fit_options)
     undefined = [g["penalty"] for g in grid if not np.isfinite(g["val_metric"])]
     if undefined:
-        raise ValueError(f"the validation metric ({metric}) is undefined at {len(undefined)} of {len(grid)} penalties "
+        raise InputError(f"the validation metric ({metric}) is undefined at {len(undefined)} of {len(grid)} penalties "
                          f"(e.g. {undefined[0]:.3g}): no penalty can be chosen")
     chosen = grid[best]["penalty"]
 

@@ -21,7 +21,16 @@ from __future__ import annotations
 
 import math
 
+from ..errors import InputError
 from ..io import read_json, write_json
+
+
+# What selection and promotion read of a grid point's result JSON (``transfer.finetune``'s).
+GRID_RESULT_KEYS = ("model", "dataset", "setting", "metric", "fit", "lr", "weight_decay", "value", "recipe",
+                    "diverged_at_step", "config_hash", "history")
+# What a refit and the convergence analysis read of a selection JSON.
+SELECTION_KEYS = ("model", "dataset", "setting", "metric", "lr", "weight_decay", "history", "steps")
+
 
 def rung_plan(n_points, steps, eta, rungs):
     """Successive halving's rungs as ``[(points, steps)]``: rung r of k trains ceil(n_points / eta^r) points for
@@ -41,13 +50,13 @@ def rung_recipe(recipe, steps):
 
 def _runs(paths, what):
     """Result JSONs of grid-point runs of one (model, dataset, setting), in (lr, weight decay) order."""
-    runs = sorted((read_json(path) | {"path": str(path)} for path in paths),
+    runs = sorted((read_json(path, required=GRID_RESULT_KEYS) | {"path": str(path)} for path in paths),
                   key=lambda run: (run["lr"], run["weight_decay"]))
     if not runs:
-        raise ValueError(f"no grid results to {what}")
+        raise InputError(f"no grid results to {what}")
     keys = {(run["model"], run["dataset"], run["setting"], run["fit"]) for run in runs}
     if len(keys) > 1 or runs[0]["fit"] != "train":
-        raise ValueError(f"grid results mix runs (model, dataset, setting, fit): {sorted(keys)}")
+        raise InputError(f"grid results mix runs (model, dataset, setting, fit): {sorted(keys)}")
     return runs
 
 
@@ -55,7 +64,7 @@ def _ranked(runs):
     """Finished runs, best final validation metric first (ties: the smaller learning rate, then weight decay)."""
     finished = [run for run in runs if run["value"] is not None]
     if not finished:
-        raise ValueError("every grid point diverged: " + ", ".join(run["path"] for run in runs)
+        raise InputError("every grid point diverged: " + ", ".join(run["path"] for run in runs)
                          + "; lower the learning rates in the config")
     return sorted(finished, key=lambda run: -run["value"])  # stable: (lr, wd) order among equals
 
@@ -88,7 +97,7 @@ def check_promoted(path, lr, weight_decay):
     """Refuse to train a point at a rung the previous rung (``path``) did not promote it to."""
     promoted = promoted_points(path)
     if (lr, weight_decay) not in promoted:
-        raise ValueError(f"{path} does not promote lr {lr:g}, weight decay {weight_decay:g} (it promotes "
+        raise InputError(f"{path} does not promote lr {lr:g}, weight decay {weight_decay:g} (it promotes "
                          f"{', '.join(f'lr {a:g}, wd {b:g}' for a, b in promoted)})")
 
 
@@ -124,5 +133,5 @@ def select_hyperparameters(grid_paths, out_path=None, rungs=()):
 def refit_options(selection_path):
     """The ``finetune.TrainRun`` fields of a refit from a selection file: its learning rate and weight decay, and
     the selection itself, recorded in the result."""
-    selection = read_json(selection_path)
+    selection = read_json(selection_path, required=SELECTION_KEYS)
     return {"lr": selection["lr"], "weight_decay": selection["weight_decay"], "record": {"selection": selection}}

@@ -38,9 +38,11 @@ import time
 
 import numpy as np
 
+from ..errors import InputError
 from ..io import SPLIT_FILE_ATTRS, read_split_file, write_json
 from ..provenance import library_versions, sha256_file
 from ..settings import ESTIMATORS
+from .checks import check_features
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +212,7 @@ def estimate(features, labels, multilabel, source_probabilities=None, estimators
     source probabilities, LEEP and NCE get score None and ``missing_source`` as their note."""
     unknown = [name for name in estimators if name not in ESTIMATORS]
     if unknown:
-        raise ValueError(f"unknown estimator(s) {unknown}; valid: {', '.join(ESTIMATORS)}")
+        raise InputError(f"unknown estimator(s) {unknown}; valid: {', '.join(ESTIMATORS)}")
     rows = []
     for name in estimators:
         started = time.perf_counter()
@@ -236,7 +238,7 @@ def source_probabilities(model_reference, features, features_attrs, features_pat
     loaded = pretrained.load(model_reference)
     expected = features_attrs.get("checkpoint_sha256")
     if expected and loaded.info.sha256 and loaded.info.sha256 != expected:
-        raise ValueError(f"{model_reference}: its weights (sha256 {loaded.info.sha256[:12]}...) are not those "
+        raise InputError(f"{model_reference}: its weights (sha256 {loaded.info.sha256[:12]}...) are not those "
                          f"{features_path} was extracted with ({expected[:12]}...); extract the features again")
     if loaded.head is None:
         return None
@@ -253,6 +255,7 @@ def score_features(features_path, model_reference=None, out_path=None, *, estima
                                     required=SPLIT_FILE_ATTRS)
     features, labels = splits["train"]["features"], splits["train"]["labels"]
     multilabel = bool(attrs["multilabel"])
+    check_features(features_path, splits, int(attrs["num_classes"]), multilabel)
     probabilities, head_seconds = None, 0.0
     if model_reference is not None and set(estimators) & set(NEED_SOURCE_CLASSIFIER):
         # Before the clock starts: importing torch and the networks is not LEEP's cost.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from ...errors import InputError
 
-class WeightsNotFound(FileNotFoundError):
+
+class WeightsNotFound(InputError, FileNotFoundError):
     """Pretrained weights are not on this machine; the message says where they are expected and how to get them."""
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError):
     """The pretraining recipe of a network the workflow pretrains asks for what its architecture lacks."""
 
 
@@ -39,7 +41,7 @@ class Source:
         """The network without weights, built on torch's current default device (the meta device, for counting
         its cost), and its native input size (None where the study decides it), or ValueError where the source
         cannot build one without running code of one's own."""
-        raise ValueError(f"{self.key} networks are not built without their weights; `transferstudy calibrate` "
+        raise InputError(f"{self.key} networks are not built without their weights; `transferstudy calibrate` "
                          "measures them")
 
     def spec_from_reference(self, text):

@@ -6,6 +6,7 @@ family's final classifier (``torchvision.TORCHVISION_HEADS``)."""
 from __future__ import annotations
 
 from .base import RecipeError, Source
+from ...errors import InputError, cause
 
 
 class EmbeddedSource(Source):
@@ -22,7 +23,7 @@ class EmbeddedSource(Source):
 
         arch, recipe = spec["arch"], PretrainRecipe.of(recipe)
         if arch not in architectures.list_models() + architectures.torchvision_architectures():
-            raise ValueError(f"arch = {arch!r} is not a known architecture; valid: "
+            raise InputError(f"arch = {arch!r} is not a known architecture; valid: "
                              f"{', '.join(architectures.list_models())}, or a torchvision classification model "
                              "(torchvision.models.list_models(module=torchvision.models))")
         try:
@@ -33,7 +34,7 @@ class EmbeddedSource(Source):
         return {"source": self.key, "arch": arch, "switches": switches_label(switches_on(recipe.as_dict()))}
 
     def load(self, spec):
-        raise ValueError(f"model spec {spec}: a network the workflow pretrains is loaded from its checkpoint file")
+        raise InputError(f"model spec {spec}: a network the workflow pretrains is loaded from its checkpoint file")
 
     def skeleton(self, spec):
         from .. import architectures
@@ -52,7 +53,14 @@ def load_checkpoint(path):
     from ..network import NetworkInfo, Pretrained, drop_aux_heads, linear_head_at, split_at_head
     from .torchvision import torchvision_head
 
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a file that is not a torch file
+        raise InputError(f"{path}: cannot read it as a checkpoint ({cause(error)}); a truncated or "
+                         "foreign file? Delete it so that the job that writes it runs again") from error
+    if not isinstance(checkpoint, dict) or not {"arch", "num_classes", "state_dict"} <= set(checkpoint):
+        raise InputError(f"{path}: not a checkpoint written by `transferstudy pretrain` (it needs arch, num_classes "
+                         "and state_dict)")
     options = checkpoint.get("model_options", {})
     arch = checkpoint["arch"]
     model = architectures.create_model(arch, num_classes=checkpoint["num_classes"], **options)

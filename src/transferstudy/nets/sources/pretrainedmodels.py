@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ...config import PretrainedmodelsSpec
 from .base import Source, WeightsNotFound
+from ...errors import InputError
 
 # name -> (classifier module path, weights file name in $TORCH_HOME/hub/checkpoints, published top-1).
 PORTS = {
@@ -55,7 +56,7 @@ class PretrainedmodelsSource(Source):
 
     def check(self, spec):
         if spec["pretrainedmodels"] not in PORTS:
-            raise ValueError(f"pretrainedmodels = {spec['pretrainedmodels']!r} is not one of the ports the study "
+            raise InputError(f"pretrainedmodels = {spec['pretrainedmodels']!r} is not one of the ports the study "
                              f"uses; valid: {', '.join(PORTS)} (other networks: torchvision, timm or python)")
 
     def check_loadable(self, spec, recipe=None):

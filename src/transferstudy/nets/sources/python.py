@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .base import Source, WeightsNotFound
+from ...errors import InputError
 
 
 def python_reference(text):
@@ -22,15 +23,15 @@ def python_reference(text):
     relative to the working directory) or ``package.module:function``; ValueError naming what is wrong."""
     module, colon, function = str(text).rpartition(":")
     if not colon or not module or not function.isidentifier():
-        raise ValueError(f"python = {text!r}: give 'path/to/file.py:function' or 'package.module:function'")
+        raise InputError(f"python = {text!r}: give 'path/to/file.py:function' or 'package.module:function'")
     if module.endswith(".py"):
         path = Path(module)
         if not path.is_file():
-            raise ValueError(f"python = {text!r}: file {path} ({path.resolve()}) not found (relative paths are "
+            raise InputError(f"python = {text!r}: file {path} ({path.resolve()}) not found (relative paths are "
                              "relative to the working directory)")
         return path, function
     if not all(part.isidentifier() for part in module.split(".")):
-        raise ValueError(f"python = {text!r}: {module!r} is neither a .py file nor a module name")
+        raise InputError(f"python = {text!r}: {module!r} is neither a .py file nor a module name")
     return module, function
 
 
@@ -47,13 +48,13 @@ def python_builder(reference):
         else:
             loaded = importlib.import_module(module)
     except Exception as error:  # the user's module: any error while importing it is reported as such
-        raise ValueError(f"python = {reference!r}: importing {module} failed ({type(error).__name__}: "
+        raise InputError(f"python = {reference!r}: importing {module} failed ({type(error).__name__}: "
                          f"{error})") from error
     builder = getattr(loaded, function, None)
     if not callable(builder):
         found = sorted(n for n, v in vars(loaded).items() if inspect.isfunction(v) and not n.startswith("_")
                        and v.__module__ == loaded.__name__)
-        raise ValueError(f"python = {reference!r}: {module} has no function {function!r}; it defines "
+        raise InputError(f"python = {reference!r}: {module} has no function {function!r}; it defines "
                          f"{', '.join(found) or 'none'}")
     return builder, Path(loaded.__file__)
 
@@ -63,7 +64,7 @@ def _built(builder, reference, **kwargs):
 
     result = builder(**kwargs)
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nn.Module)):
-        raise ValueError(f"python = {reference!r}: the function returned {type(result).__name__}; expected "
+        raise InputError(f"python = {reference!r}: the function returned {type(result).__name__}; expected "
                          "(model, cfg) with model a torch.nn.Module")
     return result
 
@@ -79,16 +80,16 @@ def _check_head(reference, model, head_path, cfg, named):
     try:
         head = model.get_submodule(head_path)
     except AttributeError as error:
-        raise ValueError(f"{where} is not a module of the network") from error
+        raise InputError(f"{where} is not a module of the network") from error
     if not isinstance(head, nn.Linear):
-        raise ValueError(f"{where} is a {type(head).__name__}; name the final nn.Linear classifier, whose input is the "
+        raise InputError(f"{where} is a {type(head).__name__}; name the final nn.Linear classifier, whose input is the "
                          "penultimate layer")
     x = torch.zeros(2, *cfg.input_size)
     with torch.no_grad():
         logits = model.eval()(x)
     if not (torch.is_tensor(logits) and logits.shape == (2, head.out_features)):
         shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
-        raise ValueError(f"{where} is not the final classifier: the network maps [2, 3, H, W] to {shape}, not to its "
+        raise InputError(f"{where} is not the final classifier: the network maps [2, 3, H, W] to {shape}, not to its "
                          f"{head.out_features} outputs; name the final classifier with penultimate")
     return head
 
@@ -106,7 +107,7 @@ def _fresh(builder, reference, head_path, num_features):
             stuck = [name or type(model).__name__ for name, module in model.named_modules()
                      if any(True for _ in module.parameters(recurse=False)) and not hasattr(module, "reset_parameters")]
             if stuck:
-                raise ValueError(f"python = {reference!r}: cannot re-initialise the network for training from scratch: "
+                raise InputError(f"python = {reference!r}: cannot re-initialise the network for training from scratch: "
                                  f"{', '.join(stuck[:5])} have parameters but no reset_parameters(). Give the "
                                  "function a `pretrained` argument (called with pretrained=False for scratch)")
             for module in model.modules():

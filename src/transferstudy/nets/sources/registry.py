@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .embedded import EmbeddedSource
+from ...errors import InputError
 from .pretrainedmodels import PretrainedmodelsSource
 from .python import PythonSource
 from .timm import TimmSource
@@ -20,7 +21,7 @@ def get_source(spec):
     """The source a model spec names (exactly one of ``SOURCES``); ValueError otherwise."""
     named = [key for key in SOURCES if key in spec]
     if len(named) != 1:
-        raise ValueError(f"a model spec names exactly one of {tuple(SOURCES)}; got {sorted(spec)}")
+        raise InputError(f"a model spec names exactly one of {tuple(SOURCES)}; got {sorted(spec)}")
     return SOURCES[named[0]]
 
 
@@ -31,10 +32,10 @@ def check_spec(spec, *, can_measure_top1=False):
     source = get_source(spec)
     source.check(spec)
     if not source.publishes_top1 and spec.get("source_top1") is None and not can_measure_top1:
-        raise ValueError("source_top1 is missing: the ImageNet top-1 (a fraction) of a network of one's own, unless "
+        raise InputError("source_top1 is missing: the ImageNet top-1 (a fraction) of a network of one's own, unless "
                          "source.imagenet_val is given to measure it")
     if spec.get("weights_file") and not Path(spec["weights_file"]).is_file():
-        raise ValueError(f"weights_file {spec['weights_file']} ({Path(spec['weights_file']).resolve()}) not found "
+        raise InputError(f"weights_file {spec['weights_file']} ({Path(spec['weights_file']).resolve()}) not found "
                          "(relative paths are relative to the working directory)")
     return source
 

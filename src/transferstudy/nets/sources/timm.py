@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from .base import Source, WeightsNotFound
+from ...errors import InputError
 
 # timm's published ImageNet-1k validation results: its results/results-imagenet.csv (pytorch-image-models,
 # commit 4e5207c of 2025-10-30), the columns model (``name.tag``), img_size, crop_pct, top1 (percent).
@@ -55,9 +56,9 @@ def check_name(name):
     import timm
 
     if not timm.is_model(name.split(".")[0]):
-        raise ValueError(f"timm has no model {name!r} (see timm.list_pretrained())")
+        raise InputError(f"timm has no model {name!r} (see timm.list_pretrained())")
     if "." in name and name not in timm.list_pretrained(name):
-        raise ValueError(f"timm has no pretrained weights {name!r}; valid tags: "
+        raise InputError(f"timm has no pretrained weights {name!r}; valid tags: "
                          f"{', '.join(timm.list_pretrained(name.split('.')[0] + '.*')) or 'none'}")
 
 

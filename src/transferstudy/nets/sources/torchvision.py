@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from ...config import TorchvisionSpec
 from .base import Source, WeightsNotFound
+from ...errors import InputError
 
 # torchvision family (model-name prefix) -> the module path of its final classifier layer: the penultimate
 # layer is its input.
@@ -48,7 +49,7 @@ def torchvision_head(name):
     """The classifier's module path for a torchvision model name (longest matching family prefix)."""
     families = sorted((f for f in TORCHVISION_HEADS if name.startswith(f)), key=len, reverse=True)
     if not families:
-        raise ValueError(f"torchvision model {name!r}: no known penultimate layer for its family; supported "
+        raise InputError(f"torchvision model {name!r}: no known penultimate layer for its family; supported "
                          f"families: {', '.join(sorted(TORCHVISION_HEADS))}")
     return TORCHVISION_HEADS[families[0]]
 
@@ -60,12 +61,12 @@ def weights_enum(name, weights=TorchvisionSpec.default("weights")):
     try:
         enum = torchvision.models.get_model_weights(name)
     except (ValueError, KeyError) as error:
-        raise ValueError(f"torchvision has no classification model {name!r}; valid: "
+        raise InputError(f"torchvision has no classification model {name!r}; valid: "
                          f"{', '.join(torchvision.models.list_models(module=torchvision.models))}") from error
     try:
         return enum[weights] if weights != "DEFAULT" else enum.DEFAULT
     except KeyError as error:
-        raise ValueError(f"torchvision model {name!r} has no weights {weights!r}; valid: "
+        raise InputError(f"torchvision model {name!r} has no weights {weights!r}; valid: "
                          f"{', '.join(member.name for member in enum)}") from error
 
 
@@ -92,7 +93,7 @@ def check_published_hash(path, sha256):
     files are named ``<name>-<sha256 prefix>.pth``)."""
     match = _PUBLISHED_HASH.search(path.name)
     if match and not sha256.startswith(match.group(1)):
-        raise ValueError(f"{path}: sha256 {sha256[:12]}... does not start with {match.group(1)}, the hash "
+        raise InputError(f"{path}: sha256 {sha256[:12]}... does not start with {match.group(1)}, the hash "
                          "published in the file name: the file is truncated or holds other weights. Fetch it "
                          "again, or set check_hash: false for weights you made yourself")
 
@@ -111,7 +112,7 @@ def weights_file(spec):
     name = spec["torchvision"]
     weights = weights_enum(name, spec.get("weights", TorchvisionSpec.default("weights")))
     if spec.get("weights_file"):
-        raise ValueError(f"torchvision model {name!r}: weights_file is for timm models; torchvision's weights are "
+        raise InputError(f"torchvision model {name!r}: weights_file is for timm models; torchvision's weights are "
                          f"read from {weights_path(weights).parent} (set TORCH_HOME to move it). For "
                          "weights of your own, use the timm name of the architecture with weights_file")
     path = weights_path(weights)
