@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,11 +12,11 @@ from transferstudy.analysis import stats
 def toy_table(accuracy_of):
     """Accuracy around source top-1 plus noise (seeded): ``n_models`` models, cells in (model, dataset) order."""
     def table(n_models=5, datasets=("a", "b"), setting="logistic_regression"):
-        rng = np.random.default_rng(0)
-        return accuracy_of(lambda i, model, dataset, _: float(np.clip(0.3 + 0.08 * i + rng.normal(0, 0.05), 0.01,
+        rng, step = np.random.default_rng(0), min(0.08, 0.6 / n_models)
+        return accuracy_of(lambda i, model, dataset, _: float(np.clip(0.3 + step * i + rng.normal(0, 0.05), 0.01,
                                                                       0.99)),
                            models=[f"m{m}" for m in range(n_models)], datasets=datasets, settings=(setting,),
-                           source_top1=lambda i: 0.3 + 0.08 * i)
+                           source_top1=lambda i: 0.3 + step * i)
     return table
 
 
@@ -25,18 +27,32 @@ def test_logit_is_log_odds_and_finite_at_the_ends():
 
 
 def test_correlations_equal_scipy_on_log_odds(toy_table):
-    table = toy_table()
+    table = toy_table(n_models=stats.EXACT_P_MAX_MODELS + 1)  # beyond exact p-values: scipy's
     result = stats.correlation_table(table)
     for dataset, part in table.groupby("dataset"):
         row = result[result.dataset == dataset].iloc[0]
         expected = scipy_stats.pearsonr(stats.logit(part.source_top1), stats.logit(part.value))
         assert row.pearson_r == pytest.approx(expected.statistic)
-        assert row.pearson_p == pytest.approx(expected.pvalue)
+        assert row.pearson_p == pytest.approx(expected.pvalue) and row.p_method == "t distribution"
+        assert row.spearman_p == pytest.approx(scipy_stats.spearmanr(part.source_top1, part.value).pvalue)
         assert row.spearman_rho == pytest.approx(scipy_stats.spearmanr(part.source_top1, part.value).statistic)
     mean_row = result[result.dataset == stats.MEAN_OVER_DATASETS].iloc[0]
     per_model = table.assign(l=stats.logit(table.value)).groupby("model").agg(l=("l", "mean"), s=("source_top1", "first"))
     assert mean_row.pearson_r == pytest.approx(scipy_stats.pearsonr(stats.logit(per_model.s), per_model.l).statistic)
-    assert mean_row.n_models == 5
+    assert mean_row.n_models == stats.EXACT_P_MAX_MODELS + 1
+
+
+def test_few_models_get_exact_p_values_over_every_pairing():
+    # Spearman's rho = 1 with 3 models: 2 of the 3! pairings are as extreme (rho = 1 and -1), p = 1/3; scipy's t
+    # approximation says 0.
+    exact = stats.correlate(np.array([0.5, 0.6, 0.7]), np.array([0.1, 0.4, 0.9]))
+    assert exact["spearman_rho"] == 1 and exact["spearman_p"] == pytest.approx(1 / 3)
+    assert exact["p_method"] == "exact permutation"
+    # Against an independent count of 4 models: |rho| >= observed among all 24 orderings.
+    x, y = np.array([0.2, 0.4, 0.5, 0.7]), np.array([0.3, 0.1, 0.6, 0.8])
+    rho = scipy_stats.spearmanr(x, y).statistic
+    null = [scipy_stats.spearmanr(x, y[list(order)]).statistic for order in itertools.permutations(range(4))]
+    assert stats.correlate(x, y)["spearman_p"] == pytest.approx(np.mean(np.abs(null) >= abs(rho) - 1e-12))
 
 
 def test_fewer_than_three_models_gives_a_note_not_a_number(toy_table):
@@ -49,6 +65,7 @@ def test_fewer_than_three_models_gives_a_note_not_a_number(toy_table):
     (lambda t: t.assign(value=t.value.where(t.index != 0, 1.5)), "'value' value\\(s\\) outside \\[0, 1\\]"),
     (lambda t: pd.concat([t, t.iloc[:1]]), "duplicate \\(model, dataset, setting\\)"),
     (lambda t: t.drop(columns="source_top1"), "lacks column\\(s\\) \\['source_top1'\\]"),
+    (lambda t: t.assign(metric=["map11"] + ["top1"] * (len(t) - 1)), "dataset 'a' is scored by several metrics"),
 ])
 def test_bad_tables_are_refused_with_the_reason(change, message, toy_table):
     with pytest.raises(ValueError, match=message):

@@ -22,6 +22,7 @@ the correlation and mixed-effects tables records the models and datasets it used
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 
@@ -44,6 +45,8 @@ from .table_checks import SHOWN, TableError, check_accuracy_table, transfer_logi
 # stays finite (the accuracy table's statistics use the empirical logit instead).
 EPS = 1e-4
 MIN_MODELS = 3
+# Up to this many models, correlation p-values are exact over all n! pairings (9! = 362,880: well under a second).
+EXACT_P_MAX_MODELS = 9
 MEAN_OVER_DATASETS = "mean (logit)"
 BOOTSTRAP_RESAMPLES = 10_000
 CONFIDENCE = 0.95
@@ -174,17 +177,34 @@ def mean_interval(values, *, seed=AnalysisOptions.seed, n_resamples=BOOTSTRAP_RE
     return low, high
 
 
+def exact_permutation_p(x, y, statistic):
+    """The two-sided p-value of ``statistic(x, y)`` (a correlation) under the null that every pairing of x with y
+    is equally likely: the fraction of all n! pairings whose statistic is at least as far from 0 (exact, no
+    seed)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    pairings = y[np.array(list(itertools.permutations(range(len(y)))))]
+    null = statistic(np.broadcast_to(x, pairings.shape), pairings, axis=-1)
+    observed = abs(statistic(x, y))
+    return float(np.mean(np.abs(null) >= observed * (1 - 1e-12)))
+
+
 def correlate(source_top1, transfer, *, seed=AnalysisOptions.seed):
     """Pearson r of logit(source top-1) with logit transfer accuracy and Spearman rho, each with its p-value
-    (scipy) and a 95% bootstrap interval over models."""
+    and a 95% bootstrap interval over models. With at most ``EXACT_P_MAX_MODELS`` models the p-values are exact,
+    over every pairing of the models' two values (scipy's t approximation gives Spearman's rho = 1 of 3 models
+    p = 0, where the exact two-sided p is 1/3); with more, scipy's (t distribution; for Pearson, exact under
+    normality)."""
     x = source_logit(source_top1)
     pearson = scipy_stats.pearsonr(x, transfer)
     spearman = scipy_stats.spearmanr(source_top1, transfer)
+    exact = len(x) <= EXACT_P_MAX_MODELS
     p_low, p_high, p_bad = bootstrap_interval(x, transfer, statistic=_pearson, seed=seed)
     s_low, s_high, s_bad = bootstrap_interval(x, transfer, statistic=_spearman, seed=seed)
     return {"pearson_r": pearson.statistic, "pearson_low": p_low, "pearson_high": p_high,
-            "pearson_p": pearson.pvalue, "spearman_rho": spearman.statistic, "spearman_low": s_low,
-            "spearman_high": s_high, "spearman_p": spearman.pvalue, "bootstrap_degenerate": max(p_bad, s_bad)}
+            "pearson_p": exact_permutation_p(x, transfer, _pearson) if exact else pearson.pvalue,
+            "spearman_rho": spearman.statistic, "spearman_low": s_low, "spearman_high": s_high,
+            "spearman_p": exact_permutation_p(x, transfer, _spearman) if exact else spearman.pvalue,
+            "p_method": "exact permutation" if exact else "t distribution", "bootstrap_degenerate": max(p_bad, s_bad)}
 
 
 def correlation_or_note(source_top1, transfer, *, seed=AnalysisOptions.seed):
@@ -199,7 +219,7 @@ def correlation_or_note(source_top1, transfer, *, seed=AnalysisOptions.seed):
 
 
 CORRELATION_COLUMNS = ["setting", "dataset", "n_models", "n_datasets", "pearson_r", "pearson_low", "pearson_high",
-                       "pearson_p", "spearman_rho", "spearman_low", "spearman_high", "spearman_p",
+                       "pearson_p", "spearman_rho", "spearman_low", "spearman_high", "spearman_p", "p_method",
                        "bootstrap_degenerate", "note", "models", "datasets"]
 
 

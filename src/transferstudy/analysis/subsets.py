@@ -41,7 +41,7 @@ SUBSET_COLUMNS = ["setting", "model", "dataset", "examples_per_class", "seed", "
 SUMMARY_COLUMNS = ["setting", "model", "dataset", "examples_per_class", "n_seeds", "mean", "low", "high",
                    "mean_logit", "source_top1", "capped_classes"]
 CORRELATION_COLUMNS = ["setting", "examples_per_class", "dataset", "n_models", "pearson_r", "pearson_low",
-                       "pearson_high", "pearson_p", "note", "models"]
+                       "pearson_high", "pearson_p", "p_method", "note", "models"]
 
 
 def size_order(size):

@@ -82,6 +82,12 @@ def check_accuracy_table(table):
         unknown = sorted(set(table["metric"].dropna()) - set(metrics.METRICS))
         if unknown:
             raise TableError(f"accuracy table: metric {unknown[0]!r} is not known; valid: {', '.join(metrics.METRICS)}")
+        mixed = table.groupby("dataset")["metric"].nunique(dropna=False)
+        if (mixed > 1).any():
+            dataset = mixed[mixed > 1].index[0]
+            found = table.loc[table["dataset"] == dataset, "metric"].value_counts(dropna=False).to_dict()
+            raise TableError(f"accuracy table: dataset {dataset!r} is scored by several metrics ({found}); a "
+                             "dataset's rows must share one metric to be compared")
     duplicated = table[table.duplicated(["model", "dataset", "setting"], keep=False)]
     if len(duplicated):
         raise TableError("accuracy table: duplicate (model, dataset, setting) rows, e.g. "
