@@ -1,6 +1,7 @@
 import argparse
 import copy
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -54,6 +55,20 @@ def test_training_arms_are_enabled_by_their_section(config_with, default_config)
     assert list(Study(default_config).arms) == ["finetune", "scratch"]
     assert list(Study(config_with(lambda c: c["scratch"].__setitem__("enabled", False))).arms) == ["finetune"]
     assert list(Study(config_with(lambda c: c.pop("finetune"))).arms) == ["scratch"]
+
+
+def test_a_key_given_twice_in_a_config_file_is_refused_by_the_workflow_and_the_commands(tmp_path):
+    configfile = tmp_path / "twice.yaml"
+    configfile.write_text("probe:\n  num_penalties: 5\nseed: 1\nprobe:\n  num_penalties: 7\n")
+    message = f"{configfile}: key 'probe' is given twice (lines 1 and 4); YAML would keep only the last"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        schema.load_config([ROOT / "config" / "config.yaml", configfile])
+    result = run_snakemake("-n", workdir=tmp_path / "run", configfile=configfile)
+    assert result.returncode != 0 and message in result.stdout + result.stderr
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("probe:\n  num_penalties: 5\n  num_penalties: 7\n")
+    with pytest.raises(ConfigError, match="key 'num_penalties' is given twice \\(lines 2 and 3\\)"):
+        schema.read_config_file(nested)
 
 
 @pytest.mark.parametrize("change, expected", [

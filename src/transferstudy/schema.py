@@ -324,17 +324,48 @@ def _merged(base, update):
     return out
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that gives a key twice (the loader Snakemake uses keeps the last,
+    silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.setdefault(key, line)
+            except TypeError:  # an unhashable key: YAML's own constructor says what is wrong with it
+                continue
+            if first != line:
+                raise _DuplicateKey(f"key {key!r} is given twice (lines {first} and {line}); YAML would keep only the "
+                                    "last: remove one")
+        return super().construct_mapping(node, deep)
+
+
+def read_config_file(path):
+    """One configuration file's mapping (empty for an empty file); a file that is not YAML, not a mapping, or
+    gives a key twice is a ConfigError naming it."""
+    try:
+        loaded = yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)
+    except _DuplicateKey as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read it as YAML ({cause(error)})") from error
+    if not isinstance(loaded, (dict, type(None))):
+        raise ConfigError(f"{path}: a configuration file holds a mapping of keys to values, not a "
+                          f"{type(loaded).__name__}")
+    return loaded or {}
+
+
 def load_config(paths):
     """A configuration as the workflow reads it: the YAML files merged in order, checked against the schema."""
     config = {}
     for path in paths:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{path}: cannot read it as YAML ({cause(error)})") from error
-        if not isinstance(loaded, (dict, type(None))):
-            raise ConfigError(f"{path}: a configuration file holds a mapping of keys to values, not a "
-                              f"{type(loaded).__name__}")
-        config = _merged(config, loaded or {})
+        config = _merged(config, read_config_file(path))
     validate_config(config, config_schema())
     return config

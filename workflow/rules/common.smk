@@ -8,7 +8,7 @@ import yaml
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from transferstudy.analysis.catalogue import CAPTIONS, FIGURE_TABLES
-from transferstudy.schema import coerce_text_values, validate_config
+from transferstudy.schema import coerce_text_values, read_config_file, validate_config
 from transferstudy.provenance import code_hash
 from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
 from transferstudy.study.arms import grid_value
@@ -24,6 +24,9 @@ SCHEMA = Path(workflow.current_basedir) / ".." / "schemas" / "config.schema.yaml
 SCRIPTS = Path(workflow.current_basedir) / ".." / "scripts"
 # Snakemake passes nested --config values as text ('probe={num_penalties: 5}'): read them as the schema's types.
 CONFIG_SCHEMA = yaml.safe_load(SCHEMA.read_text())
+# Snakemake's YAML loader keeps the last of a key given twice; the files it was given are read again to refuse it.
+for configfile_path in workflow.configfiles:
+    read_config_file(configfile_path)
 config.update(coerce_text_values(config, CONFIG_SCHEMA))
 validate_config(config, CONFIG_SCHEMA)
 STUDY = Study(config)
