@@ -166,15 +166,17 @@ def toy_accuracy(accuracy_of):
 
 
 def _scores(accuracy):
-    """'logme' scores each model by its measured log odds (a perfect estimator); 'nce' has no score for e on d2."""
+    """'logme' scores each model by its measured log odds (a perfect estimator); 'nce' has no score for e on d2
+    (and says why)."""
     rows = []
     for _, row in accuracy.iterrows():
         k = row["value"] * 100
         rows.append({"model": row["model"], "dataset": row["dataset"], "estimator": "logme",
                      "score": np.log((k + 0.5) / (100 - k + 0.5)), "seconds": 0.01, "probe_seconds": 1.0})
+        unscored = (row["model"], row["dataset"]) == ("e", "d2")
         rows.append({"model": row["model"], "dataset": row["dataset"], "estimator": "nce",
-                     "score": np.nan if (row["model"], row["dataset"]) == ("e", "d2") else -ord(row["model"]),
-                     "seconds": 0.02, "probe_seconds": 1.0})
+                     "score": np.nan if unscored else -ord(row["model"]), "seconds": 0.02, "probe_seconds": 1.0,
+                     "note": "undefined: the network has no source classifier" if unscored else None})
     return pd.DataFrame(rows)
 
 
@@ -218,6 +220,20 @@ def test_the_evaluation_refuses_a_table_it_cannot_read(toy_accuracy):
     named = _scores(accuracy).replace({"estimator": {"nce": "source_top1"}})
     with pytest.raises(ValueError, match="'source_top1' is the baseline"):
         evaluation_table(accuracy, named)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.assign(note=None), r"1 score\(s\) missing with no note saying why, e.g. \('e', 'd2', 'nce'\)"),
+    (lambda t: t.assign(score=t.score.where(t.index != 0, np.inf)), r"score inf is not finite, for \('a', 'd1', 'logme'\)"),
+    (lambda t: pd.concat([t, t.iloc[[2]]]), r"\('a', 'd2', 'logme'\) appears 2 times"),
+    (lambda t: t.drop(index=3), r"estimator 'nce' has no row for 1 \(model, dataset\) pair\(s\) the others score, "
+                                r"e.g. \[\('a', 'd2'\)\]"),
+    (lambda t: t.replace({"model": {"a": "z"}}), r"model\(s\) \['z'\] have no row in the accuracy table"),
+    (lambda t: t.replace({"dataset": {"d1": "d9"}}), r"dataset\(s\) \['d9'\] have no row in the accuracy table"),
+])
+def test_the_evaluation_refuses_scores_it_cannot_trust(toy_accuracy, change, message):
+    with pytest.raises(ValueError, match=message):
+        evaluation_table(toy_accuracy, change(_scores(toy_accuracy)))
 
 
 def test_the_scores_table_collects_the_jobs_results(tmp_path):

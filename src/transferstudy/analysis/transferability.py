@@ -36,7 +36,7 @@ from ..errors import InputError
 from ..io import read_json, require_keys
 from ..settings import ESTIMATORS, FINETUNE, LOGISTIC_REGRESSION
 from . import stats
-from .table_checks import check_accuracy_table, transfer_logit
+from .table_checks import SHOWN, check_accuracy_table, transfer_logit
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,10 @@ def transferability_table(result_paths, probe_paths=()):
     return table
 
 
-def check_transferability_table(table):
-    """Refuse a table the evaluation cannot read, naming what is wrong."""
+def check_transferability_table(table, accuracy=None):
+    """Refuse a table the evaluation cannot trust, naming what is wrong: missing columns, scores that are not
+    finite numbers, a missing score without a note, duplicate rows, a (model, dataset) scored by some estimators
+    and not others, and (given the accuracy table) models or datasets whose transfer was not measured."""
     missing = [column for column in ("model", "dataset", "estimator", "score") if column not in table]
     if missing:
         raise InputError(f"transferability table lacks column(s) {missing}; it needs model, dataset, estimator, score "
@@ -89,8 +91,43 @@ def check_transferability_table(table):
     scores = pd.to_numeric(table["score"], errors="coerce")
     text = table[scores.isna() & table["score"].notna()]
     if len(text):
-        raise InputError(f"transferability table: score {text['score'].iloc[0]!r} is not a number "
-                         f"({dict(text.iloc[0][['model', 'dataset', 'estimator']])})")
+        raise InputError(f"transferability table: score {text['score'].iloc[0]!r} is not a number, for "
+                         f"{_where(text)}")
+    infinite = table[np.isinf(scores)]
+    if len(infinite):
+        raise InputError(f"transferability table: score {float(infinite['score'].iloc[0])} is not finite, for "
+                         f"{_where(infinite)}")
+    notes = table["note"] if "note" in table else pd.Series(np.nan, index=table.index)
+    unexplained = table[scores.isna() & (notes.isna() | (notes.astype(str).str.strip() == ""))]
+    if len(unexplained):
+        raise InputError(f"transferability table: {len(unexplained)} score(s) missing with no note saying why, e.g. "
+                         f"{_where(unexplained)}; an estimator that cannot score a pair says so in its note")
+    duplicated = table[table.duplicated(["model", "dataset", "estimator"], keep=False)]
+    if len(duplicated):
+        raise InputError(f"transferability table: {_where(duplicated)} appears {len(duplicated)} times; one row per "
+                         "(model, dataset, estimator)")
+    # Every estimator scores every (model, dataset) of the table: a pair missing from one would make its
+    # per-dataset ranking, and the mean over datasets, cover other models than the rest.
+    pairs = set(zip(table["model"], table["dataset"]))
+    for estimator, part in table.groupby("estimator"):
+        absent = sorted(pairs - set(zip(part["model"], part["dataset"])))
+        if absent:
+            raise InputError(f"transferability table: estimator {estimator!r} has no row for {len(absent)} (model, "
+                             f"dataset) pair(s) the others score, e.g. {absent[:SHOWN]}")
+    if accuracy is not None:
+        unknown = sorted(set(table["model"]) - set(accuracy["model"]))
+        if unknown:
+            raise InputError(f"transferability table: model(s) {unknown[:SHOWN]} have no row in the accuracy table; "
+                             "scores of models whose transfer was not measured cannot be judged")
+        unknown = sorted(set(table["dataset"]) - set(accuracy["dataset"]))
+        if unknown:
+            raise InputError(f"transferability table: dataset(s) {unknown[:SHOWN]} have no row in the accuracy "
+                             "table; scores on datasets whose transfer was not measured cannot be judged")
+
+
+def _where(rows):
+    """The (model, dataset, estimator) of a table's first row, for messages."""
+    return str(tuple(rows.iloc[0][["model", "dataset", "estimator"]]))
 
 
 def _hyperbolic_pair_weights(x, y):
@@ -163,7 +200,7 @@ def evaluation_table(accuracy, transferability, *, seed=AnalysisOptions.seed):
     """Every estimator (and the top-1 baseline) against the measured accuracy of each transfer setting's
     datasets, and a summary over datasets; see the module's docstring."""
     check_accuracy_table(accuracy)
-    check_transferability_table(transferability)
+    check_transferability_table(transferability, accuracy)
     accuracy = accuracy.assign(log_odds=transfer_logit(accuracy))
     estimators = _estimator_scores(accuracy, transferability)
     rows = []
