@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from workflow_runs import run_snakemake
 from transferstudy.transfer import search
 
 
@@ -56,3 +57,34 @@ def test_the_selection_records_every_rung_and_how_far_each_point_went(tmp_path):
     assert {(p["lr"], p["rung"]) for p in found["rung_reached"]} == {(0.1, 1), (0.01, 1), (0.03, 0)}
     assert found["steps_spent"] == 3 * 10 + 2 * 30
     assert search.select_hyperparameters(rung0)["search"] == {"method": "grid"}
+
+
+def test_a_selection_made_by_another_search_is_named_with_what_differs():
+    grid = [(0.03, 0.0), (0.1, 0.0)]
+    made = {"search": {"method": "grid"}, "grid": [{"lr": lr, "weight_decay": wd} for lr, wd in grid]}
+    assert search.search_mismatch(made, "grid", grid, []) is None
+    assert "made by a grid search; the config asks for successive_halving" in search.search_mismatch(
+        made, "successive_halving", grid, [(2, 5), (1, 10)])
+    assert "the config's grid is [(0.01, 0.0), (0.03, 0.0), (0.1, 0.0)]" in search.search_mismatch(
+        made, "grid", [(0.01, 0.0), *grid], [])
+    halving = {"search": {"method": "successive_halving", "rungs": [{"steps": 5, "points": made["grid"]},
+                                                                    {"steps": 10, "points": made["grid"][:1]}]}}
+    assert search.search_mismatch(halving, "successive_halving", grid, [(2, 5), (1, 10)]) is None
+    assert "its rungs trained [5, 10] steps; the config's plan is [3, 12]" in search.search_mismatch(
+        halving, "successive_halving", grid, [(2, 3), (1, 12)])
+
+
+def test_the_workflow_refuses_to_keep_a_selection_made_by_another_search(tmp_path):
+    # Snakemake keeps a finished selection whose inputs wait on successive halving's rungs (a checkpoint):
+    # changing the search re-ran nothing and kept the old grid's selection.
+    selected = tmp_path / "results/finetune/mini_vgg/textures/selected.json"
+    selected.parent.mkdir(parents=True)
+    selected.write_text(json.dumps({"search": {"method": "grid"},
+                                    "grid": [{"lr": 0.03, "weight_decay": 0.0}, {"lr": 0.1, "weight_decay": 0.0}]}))
+    assert run_snakemake("-n", workdir=tmp_path).returncode == 0
+    halving = run_snakemake("-n", "--config", "finetune={search: {method: successive_halving, eta: 2, rungs: 2}}",
+                            workdir=tmp_path)
+    output = halving.stdout + halving.stderr
+    assert halving.returncode != 0
+    assert ("results/finetune/mini_vgg/textures/selected.json: it was made by a grid search; the config asks for "
+            "successive_halving") in output and "rm results/finetune/mini_vgg/textures/selected.json" in output

@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.exceptions import WorkflowError
 
 # Plan with this checkout's library, as its jobs do (workflow/scripts/_library.py), whatever is installed.
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
@@ -14,7 +15,8 @@ from transferstudy.settings import ARM_INIT, LOGISTIC_REGRESSION, TRAINING_ARMS
 from transferstudy.study.arms import grid_value
 from transferstudy.study.cost import CostPlan, read_calibration
 from transferstudy.study.plan import Study
-from transferstudy.transfer.search import promoted_points, rung_recipe
+from transferstudy.io import read_json
+from transferstudy.transfer.search import promoted_points, rung_recipe, search_mismatch
 
 # The schema checks types, ranges and keys; the study (transferstudy.study, free of torch) checks names and
 # cross-references, and expands the configuration into what the rules run. Defaults come from the library's
@@ -30,6 +32,31 @@ for configfile_path in workflow.configfiles:
 config.update(coerce_text_values(config, CONFIG_SCHEMA))
 validate_config(config, CONFIG_SCHEMA)
 STUDY = Study(config)
+
+
+def stale_selections():
+    """``{path: why}`` of the selections on disk that another search made than the config's: Snakemake does not
+    re-run a finished job whose input waits on successive halving's rungs (a checkpoint), so a changed search
+    would silently keep them."""
+    stale = {}
+    for arm in STUDY.arms:
+        grid = [tuple(STUDY.arms.grid_point(arm, *point).values()) for point in STUDY.arms.grid(arm)]
+        for model, dataset in STUDY.arms.pairs(arm):
+            path = Path("results", arm, model, dataset, "selected.json")
+            if path.exists():
+                why = search_mismatch(read_json(path), STUDY.arms[arm].search.method, grid, STUDY.arms.rung_plan(arm))
+                if why:
+                    stale[str(path)] = why
+    return stale
+
+
+STALE = stale_selections()
+if STALE:
+    raise WorkflowError(
+        "selection(s) made by another search than the config's: "
+        + "; ".join(f"{path}: {why}" for path, why in STALE.items())
+        + f". Delete them to make them again (and the refits after them): rm {' '.join(STALE)}"
+    )
 
 # The standard `gpu` resource: a cluster executor turns it into a GPU request; locally,
 # `--resources gpu=1` keeps GPU jobs from overlapping.

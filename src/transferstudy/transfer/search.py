@@ -130,6 +130,23 @@ def select_hyperparameters(grid_paths, out_path=None, rungs=()):
     return selection
 
 
+def search_mismatch(selection, method, grid, rung_plan):
+    """Why a selection on disk was not made by this search, or None: another method, another grid (``[(lr,
+    weight_decay)]``), or, for successive halving, rungs of other steps (``rung_plan``: ``[(points, steps)]``)."""
+    made = selection.get("search", {}).get("method", "grid")
+    if made != method:
+        return f"it was made by a {made} search; the config asks for {method}"
+    outcomes = selection["search"]["rungs"][0]["points"] if method == "successive_halving" else selection["grid"]
+    searched = sorted((point["lr"], point["weight_decay"]) for point in outcomes)
+    if searched != sorted(grid):
+        return f"it searched (lr, weight decay) {searched}; the config's grid is {sorted(grid)}"
+    if method == "successive_halving":
+        steps, planned = [rung["steps"] for rung in selection["search"]["rungs"]], [s for _, s in rung_plan]
+        if steps != planned:
+            return f"its rungs trained {steps} steps; the config's plan is {planned}"
+    return None
+
+
 def refit_options(selection_path):
     """The ``finetune.TrainRun`` fields of a refit from a selection file: its learning rate and weight decay, and
     the selection itself, recorded in the result."""
