@@ -61,9 +61,18 @@ def test_holdout_split_is_stratified_seeded_and_disjoint():
     assert not np.array_equal(train, other)
 
 
-def test_holdout_split_refuses_singleton_classes():
-    with pytest.raises(ValueError, match="fewer than 2 training examples"):
-        splits.holdout_split(np.array([0, 0, 1]), 0.2, seed=0)
+def test_holdout_split_refuses_to_leave_a_class_nothing_to_train_on_naming_the_key():
+    with pytest.raises(ValueError, match=r"split.val_fraction = 0.2 cannot hold out a validation split: class 'b' has "
+                                         r"1 training example\(s\), and holding out 1 .* leaves none to train on$"):
+        splits.holdout_split(np.array([0, 0, 1]), 0.2, seed=0, classes=["a", "b"])
+    with pytest.raises(ValueError, match=r"split.val_fraction = 0.99 cannot hold out .*: class 0 has 3 training "
+                                         r"example\(s\), and holding out 3 .*; lower split.val_fraction"):
+        splits.holdout_split(np.array([0, 0, 0, 1, 1, 1]), 0.99, seed=0)
+    multilabel = np.array([[1, 0], [1, 1], [1, 0], [1, 0]])
+    with pytest.raises(ValueError, match=r"split.val_fraction = 0.5 holds out a validation split of 2 of the 4 "
+                                         r"training images, leaving class 1 no positive example"):
+        for seed in range(20):  # a draw that holds out the one positive of class 1
+            splits.holdout_split(multilabel, 0.5, seed=seed)
 
 
 def test_unknown_dataset_option_is_named(tmp_path):

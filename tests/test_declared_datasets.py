@@ -20,10 +20,10 @@ def _png(path, value, mode="RGB"):
 
 
 def _folder_tree(root, splits=("train", "val", "test"), classes=("cat", "ant", "bee"), per_class=3):
-    for split in splits:
+    for s, split in enumerate(splits):
         for k, name in enumerate(classes):
-            for i in range(per_class):
-                _png(root / split / name / f"{i}.png", 40 * k + i, mode="L" if k == 0 else "RGB")
+            for i in range(per_class):  # every image a picture of its own
+                _png(root / split / name / f"{i}.png", 40 * k + per_class * s + i, mode="L" if k == 0 else "RGB")
     return root
 
 
@@ -93,6 +93,8 @@ def test_a_csv_manifest_single_and_multi_label(tmp_path):
     ("path,label,split\nimg/0.png,x,tset\n", r"manifest.csv line 2: split 'tset' is not one of train, val, test"),
     ("path,label\nimg/0.png,\n", r"manifest.csv line 2: empty label"),
     ("path,label\nimg/0.png,x\nimg/0.png,y\n", r"line 3: img/0.png is listed again \(first on line 2\)"),
+    ("path,label,split\nimg/0.png,x,train\n./img/../img/0.png,x,test\n",
+     r"line 3: ./img/../img/0.png is listed again \(first on line 2 as img/0.png\)"),
     ("file,label\nimg/0.png,x\n", r"no column 'path' in its header \['file', 'label'\]"),
     ("path,label\nimg/0.png,x;y\n", r"line 2: label 'x;y' lists several classes"),
     ("path,label,split\nimg/0.png,x,test\n", r"no row of split train"),
@@ -147,8 +149,9 @@ def test_arrays_npz_grayscale_medmnist_labels_and_h5_multilabel(tmp_path):
     ({"train_labels": np.array([0, 1, 0, 5])}, r"labels reach class index 5, but datasets.mine.classes names 2"),
 ])
 def test_array_errors_name_the_file_and_key(tmp_path, change, message):
-    arrays = {"train_images": np.zeros((4, 3, 3), np.uint8), "train_labels": np.array([0, 1, 0, 1]),
-              "test_images": np.zeros((2, 3, 3), np.uint8), "test_labels": np.array([0, 1]), **change}
+    pictures = np.arange(6 * 9, dtype=np.uint8).reshape(6, 3, 3)
+    arrays = {"train_images": pictures[:4], "train_labels": np.array([0, 1, 0, 1]),
+              "test_images": pictures[4:], "test_labels": np.array([0, 1]), **change}
     np.savez(tmp_path / "a.npz", **arrays)
     with pytest.raises(declared.DeclaredDataError, match=message):
         _prepare(tmp_path, {"format": "arrays", "file": str(tmp_path / "a.npz"), "metric": "top1",
@@ -208,3 +211,70 @@ def test_the_command_reads_a_declaration(tmp_path):
     cli(["datasets", "mine", "--out", str(tmp_path / "mine.h5"), "--declare",
          f'{{"format": "image_folder", "root": "{root}", "metric": "top1"}}'])
     assert read_attrs(tmp_path / "mine.h5")["classes"] == ["a", "b"]
+
+
+def test_sixteen_bit_images_are_read_as_their_grey_levels_and_one_picture_everywhere_is_refused(tmp_path):
+    root = tmp_path / "tree"
+    for s, split in enumerate(("train", "test")):
+        for k, name in enumerate(("a", "b")):
+            for i in range(3):
+                (root / split / name).mkdir(parents=True, exist_ok=True)
+                level = 257 * (40 * k + 3 * s + i + 1)  # 16-bit levels that convert("RGB") saturates to white
+                Image.fromarray(np.full((5, 6), level, np.uint16)).save(root / split / name / f"{i}.png")
+    declaration = {"format": "image_folder", "root": str(root), "metric": "top1"}
+    _prepare(tmp_path, declaration)
+    for path in root.rglob("*.png"):
+        Image.new("L", (6, 5), 0).save(path)
+    with pytest.raises(declared.DeclaredDataError, match=r"dataset mine: its 12 images \(files under .*tree\) are all "
+                                                         r"the same picture once read as RGB"):
+        _prepare(tmp_path, declaration)
+    np.savez(tmp_path / "a.npz", train_images=np.zeros((4, 3, 3), np.uint8), train_labels=np.array([0, 1, 0, 1]),
+             test_images=np.zeros((2, 3, 3), np.uint8), test_labels=np.array([0, 1]))
+    with pytest.raises(declared.DeclaredDataError, match=r"its 6 images \(arrays\) are all the same picture"):
+        _prepare(tmp_path, {"format": "arrays", "file": str(tmp_path / "a.npz"), "metric": "top1"})
+
+
+def test_a_test_split_repeating_train_is_refused_and_a_few_repeats_are_counted(tmp_path, caplog):
+    root = _folder_tree(tmp_path / "tree", splits=("train", "test"), classes=("a", "b"), per_class=4)
+    declaration = {"format": "image_folder", "root": str(root), "metric": "top1"}
+    (root / "test" / "b" / "3.png").write_bytes((root / "train" / "a" / "0.png").read_bytes())
+    splits, attrs = _prepare(tmp_path, declaration)
+    assert attrs["declared"]["test_images_repeated"] == 1
+    assert "1 of the 8 test image files are identical to training or validation image files" in caplog.text
+    assert datasets.summarize([tmp_path / "mine.h5"])["mine"]["test_images_repeated"] == 1
+    for k in range(4):  # half the test split copied from train
+        (root / "test" / "a" / f"{k}.png").write_bytes((root / "train" / "b" / f"{k}.png").read_bytes())
+    with pytest.raises(ValueError, match=r"dataset mine: 5 of the 8 test image files are identical to training or "
+                                         r"validation image files \(e.g. test/a/0.png = train/b/0.png.*\): the test "
+                                         r"split repeats the data fitted on"):
+        _prepare(tmp_path, declaration)
+    pictures = np.arange(6 * 9, dtype=np.uint8).reshape(6, 3, 3)
+    np.savez(tmp_path / "a.npz", train_images=pictures[:4], train_labels=np.array([0, 1, 0, 1]),
+             test_images=pictures[:2], test_labels=np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"2 of the 2 test images are identical to training or validation images"):
+        _prepare(tmp_path, {"format": "arrays", "file": str(tmp_path / "a.npz"), "metric": "top1"})
+
+
+def test_a_hold_out_that_leaves_a_class_nothing_to_train_on_is_refused_naming_its_key(tmp_path):
+    root = _folder_tree(tmp_path / "tree", splits=("train", "test"), classes=("a", "b"), per_class=3)
+    declaration = {"format": "image_folder", "root": str(root), "metric": "top1"}
+    with pytest.raises(ValueError, match=r"dataset mine: split.val_fraction = 0.9 cannot hold out a validation split: "
+                                         r"class 'a' has 3 training example\(s\), and holding out 3 .* leaves none"):
+        datasets.prepare_dataset("mine", tmp_path / "mine.h5", seed=0, split_seed=0, val_fraction=0.9, **declaration)
+    flat = tmp_path / "flat"
+    for k, name in enumerate(("a", "b")):
+        for i in range(4):
+            _png(flat / name / f"{i}.png", 10 * k + i)
+    with pytest.raises(ValueError, match=r"datasets.mine.test_fraction = 0.9 cannot hold out a test split: class 'a' "
+                                         r"has 4 training example\(s\)"):
+        _prepare(tmp_path, {"format": "image_folder", "root": str(flat), "metric": "top1", "test_fraction": 0.9})
+    config = _config({"stars_fine": {}})
+    with pytest.raises(ConfigError, match=r"split.val_fraction = 0.99: the smallest class of dataset stars_fine has "
+                                          r"at most 40 training examples"):
+        Study({**config, "split": {"val_fraction": 0.99}})
+
+
+def test_a_dataset_of_one_class_is_refused_by_the_dataset_job(tmp_path):
+    root = _folder_tree(tmp_path / "tree", splits=("train", "test"), classes=("only",))
+    with pytest.raises(ValueError, match=r"dataset mine has 1 class\(es\) \['only'\]; a classifier needs at least 2"):
+        _prepare(tmp_path, {"format": "image_folder", "root": str(root), "metric": "top1"})

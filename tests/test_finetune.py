@@ -65,6 +65,23 @@ def test_refit_scores_test_and_saves_predictions(artefacts, tmp_path):
     assert result["value"] == metrics.score(result["metric"], labels, scores)
 
 
+def test_a_refit_whose_test_split_repeats_train_is_refused_before_training(artefacts, tmp_path):
+    import h5py
+    import shutil
+
+    copied = tmp_path / "copied.h5"
+    shutil.copy(artefacts / "textures.h5", copied)
+    with h5py.File(copied, "r+") as f:
+        del f["test"]
+        f.copy(f["train"], "test")
+    run = finetune.TrainRun(artefacts / "ckpt.pt", copied, tmp_path / "r.json", tmp_path / "r.state.pt",
+                            init="pretrained", lr=0.05, weight_decay=0.0, fit="trainval")
+    with pytest.raises(ValueError, match=r"copied.h5: \d+ of the \d+ test images are identical to training or "
+                                         r"validation images"):
+        finetune.train(run)
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_a_run_killed_with_sigkill_resumes_to_the_same_result(artefacts, tmp_path):
     common = [str(artefacts / "ckpt.pt"), str(artefacts / "textures.h5"), "--lr", "0.05", "--weight-decay", "1e-4",
               "--steps", "200", "--batch-size", "16", "--eval-every", "50", "--checkpoint-every", "10"]

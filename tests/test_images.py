@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from official_copies import make_copy
 from transferstudy.data import datasets, images
@@ -60,3 +61,40 @@ def test_an_unreadable_image_fails_naming_it_or_is_skipped_and_counted(checkpoin
     assert attrs["skipped_images"] == {"test": ["dtd/dtd/images/braided/braided_0007.jpg"]}
     stored, _ = read_split_file(tmp_path / "b.h5", ("features", "labels"))
     assert len(stored["test"]["labels"]) == len(stored["test"]["features"]) == 5
+
+
+@pytest.mark.parametrize("mode, value, rgb", [
+    ("I;16", 65535, 255), ("I;16", 257 * 100, 100), ("I;16B", 257 * 7, 7), ("I", 257 * 200, 200), ("1", 1, 255),
+    ("L", 9, 9), ("RGBA", (0, 0, 0, 0), 255), ("LA", (0, 0), 255), ("RGBA", (0, 0, 0, 128), 127),
+    ("La", (0, 0), 255), ("CMYK", (0, 0, 0, 255), 0), ("YCbCr", (128, 128, 128), 128),
+])
+def test_every_pil_mode_becomes_faithful_rgb(mode, value, rgb):
+    # 16-bit pixels scaled, not clipped (convert("RGB") turns 16-bit images white); transparency over white
+    pixels = images.to_rgb(Image.new(mode, (3, 2), value), "x.png")
+    assert pixels.dtype == np.uint8 and pixels.shape == (2, 3, 3)
+    assert (pixels == rgb).all(), pixels[0, 0]
+
+
+def test_a_palette_with_a_transparent_entry_is_composited_on_white():
+    image = Image.new("P", (2, 1))
+    image.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    image.putpixel((1, 0), 1)
+    image.info["transparency"] = 0
+    assert images.to_rgb(image, "x.png").tolist() == [[[255, 255, 255], [0, 255, 0]]]
+
+
+def test_a_16_bit_png_decodes_to_its_grey_levels(tmp_path):
+    ramp = (np.arange(16, dtype=np.uint16).reshape(4, 4) * 4369)  # 0 .. 65535
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    assert Image.open(tmp_path / "ramp.png").mode == "I;16"
+    decoded = images.decode(tmp_path / "ramp.png")
+    assert decoded[0].flatten().tolist() == [17 * k for k in range(16)]
+
+
+@pytest.mark.parametrize("image, message", [
+    (Image.new("F", (2, 2), 0.5), r"x.tif: 32-bit float pixels \(PIL mode F\) have no defined range"),
+    (Image.new("I", (2, 2), 70000), r"x.tif: I pixels span 70000..70000, beyond 16 bits"),
+])
+def test_pixels_without_a_known_range_are_refused_naming_the_file(image, message):
+    with pytest.raises(images.UnreadableImage, match=message):
+        images.to_rgb(image, "x.tif")

@@ -68,6 +68,29 @@ def not_a_pair():
 
 def bad_cfg():
     return Net(), {"input_size": (3, 16, 16), "mean": (0.5,) * 3}
+
+
+def needs_depth(depth, width=4):
+    return Net(), dict(CFG)
+
+
+def broken():
+    raise RuntimeError("no weights here")
+
+
+class Pair(Net):
+    def forward(self, x):
+        return super().forward(x), x.mean((2, 3))
+
+
+def pair():
+    torch.manual_seed(SEED)
+    return Pair(), dict(CFG)
+
+
+def wide():
+    torch.manual_seed(SEED)
+    return Net(), {**CFG, "input_size": (3, 16, 24)}
 '''
 
 
@@ -123,13 +146,34 @@ def test_penultimate_names_the_final_classifier(builder_file):
 
 
 @pytest.mark.parametrize("function, message", [
-    ("missing", r"has no function 'missing'; it defines bad_cfg, build, build_with_flag, custom, not_a_pair"),
+    ("missing", r"has no function 'missing'; it defines bad_cfg, broken, build, build_with_flag, custom, "
+                r"needs_depth, not_a_pair, pair, wide"),
     ("not_a_pair", r"the function returned Net; expected \(model, cfg\)"),
     ("bad_cfg", r"the returned cfg lacks std, interpolation, crop_pct"),
+    ("needs_depth", r"my_nets.py:needs_depth': the function needs depth, but it is called with no arguments; give it "
+                    r"a default"),
+    ("broken", r"my_nets.py:broken': the function raised RuntimeError: no weights here"),
+    ("pair", r"the network's forward returns a tuple \(\(2, 5\), \(2, 3\)\) in eval mode, not one tensor of logits"),
+    ("wide", r"the returned cfg: input_size = \(3, 16, 24\) is not square"),
 ])
 def test_a_bad_builder_is_named(builder_file, function, message):
     with pytest.raises(ValueError, match=message):
         pretrained.load({"python": f"{builder_file}:{function}"})
+
+
+def test_a_builder_of_random_weights_is_refused_and_a_record_whose_weights_changed_too(builder_file, tmp_path):
+    with pytest.raises(ValueError, match=r"models.mine: python = .*:custom': two calls of the function built "
+                                         r"different weights: it draws them at random without a fixed seed"):
+        zoo.describe({"python": f"{builder_file}:custom", "source_top1": 0.6}, tmp_path / "random.json",
+                     model_name="mine")
+    assert not (tmp_path / "random.json").exists()
+    record = tmp_path / "zoo.json"
+    zoo.describe({"python": f"{builder_file}:build", "source_top1": 0.6}, record, model_name="mine")
+    assert pretrained.load(record).info.sha256 == read_json(record)["checkpoint_sha256"]
+    builder_file.write_text(builder_file.read_text().replace("SEED = 0", "SEED = 1"))
+    with pytest.raises(ValueError, match=r"zoo.json: the network its spec loads now has weights hashing to .*, but "
+                                         r"the record was made from weights hashing to"):
+        pretrained.load(record)
 
 
 def test_training_from_scratch_reinitialises_the_builders_architecture(builder_file):

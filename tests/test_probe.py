@@ -148,6 +148,8 @@ def test_non_convergence_is_reported_not_silenced(tmp_path, caplog):
      r"class\(es\) \[2\] missing from split 'val'"),
     (lambda s: s["test"].__setitem__("labels", s["test"]["labels"][:-1]), "arrays of different lengths"),
     (lambda s: s.pop("val"), "missing group 'val'"),
+    (lambda s: s["test"].update(features=s["train"]["features"], labels=s["train"]["labels"]),
+     r"test feature rows are identical to training or validation feature rows: the test split repeats"),
 ])
 def test_bad_features_are_refused_naming_the_file(tmp_path, corrupt, message):
     path = _features_file(tmp_path / "bad.h5", corrupt=corrupt)

@@ -427,6 +427,33 @@ def test_the_split_seed_remakes_only_the_datasets_it_holds_out_of(tiny_study):
     assert rerun["dataset"] == len(held_out) and "pretrain" not in rerun, plan.stdout[-3000:]
 
 
+def test_the_number_of_decoding_processes_re_runs_nothing(tiny_study):
+    # How many processes decode images changes no result: a resource of the jobs, not a parameter.
+    workdir, result = tiny_study
+    assert result.returncode == 0
+    plan = run_snakemake("-n", "--config", "features={workers: 2}", "finetune={workers: 1}", "scratch={workers: 3}",
+                         workdir=workdir)
+    assert "Nothing to be done" in plan.stdout + plan.stderr, (plan.stdout + plan.stderr)[-3000:]
+
+
+def test_results_copied_without_snakemakes_records_get_them_back_by_touching(tiny_study, tmp_path):
+    # The README's limit and its remedy: without .snakemake/ a changed key re-runs nothing until the outputs are
+    # stamped again with the parameters that made them.
+    workdir, result = tiny_study
+    assert result.returncode == 0
+    copied = tmp_path / "copied"
+    shutil.copytree(workdir, copied, ignore=shutil.ignore_patterns(".snakemake"), copy_function=shutil.copy2)
+    changed = ("--config", "probe={num_penalties: 5}")
+    blind = run_snakemake("-n", *changed, workdir=copied)
+    assert "Nothing to be done" in blind.stdout + blind.stderr, (blind.stdout + blind.stderr)[-3000:]
+    touched = run_snakemake("--cores", "1", "--touch", "--forceall", workdir=copied)
+    assert touched.returncode == 0, (touched.stdout + touched.stderr)[-3000:]
+    same = run_snakemake("-n", workdir=copied)
+    assert "Nothing to be done" in same.stdout + same.stderr, (same.stdout + same.stderr)[-3000:]
+    seen = run_snakemake("-n", *changed, workdir=copied)
+    assert job_counts(seen.stdout + seen.stderr).get("probe", 0) > 0, seen.stdout[-3000:]
+
+
 def test_scripts_import_the_checkouts_library_whatever_the_environment(monkeypatch):
     import runpy
     import sys

@@ -45,16 +45,23 @@ class ConfigError(InputError):
 
 
 def option(default=MISSING, *, help, minimum=None, maximum=None, exclusive_minimum=None, exclusive_maximum=None,
-           choices=None, items=None, allow_empty=False, schema=None):
+           choices=None, items=None, allow_empty=False, schema=None, changes_results=True):
     """A settings field: its default, its valid range (as JSON schema words it) and what it means. A list field
     gives the JSON schema of its ``items`` (distinct, at least one unless ``allow_empty``); a field of another
-    shape its whole JSON ``schema``."""
+    shape its whole JSON ``schema``. ``changes_results=False``: a field no result depends on (how many processes
+    decode images), left out of ``result_options``, so that changing it re-runs no job."""
     bounds = {"minimum": minimum, "maximum": maximum, "exclusiveMinimum": exclusive_minimum,
               "exclusiveMaximum": exclusive_maximum}
     metadata = {"help": help, "choices": choices, "items": items, "allow_empty": allow_empty, "schema": schema,
-                **{k: v for k, v in bounds.items() if v is not None}}
+                "changes_results": changes_results, **{k: v for k, v in bounds.items() if v is not None}}
     return field(default=default, metadata=metadata)
 
+
+# Maxima of counts: beyond them a value is a typo (45 penalties written 4500: a hundred times the work), not a
+# choice. Seeds: what numpy's legacy generator and every library take.
+SEED_MAX = 2**32 - 1
+BATCH_MAX = 65_536
+MINUTES_MAX = 30 * 24 * 60
 
 BOUNDS = {"minimum": (lambda v, b: v >= b, "at least"), "maximum": (lambda v, b: v <= b, "at most"),
           "exclusiveMinimum": (lambda v, b: v > b, "greater than"),
@@ -149,6 +156,11 @@ class Group:
     def as_dict(self):
         return dataclasses.asdict(self)
 
+    def result_options(self):
+        """``as_dict`` without the fields no result depends on: what a job's parameters hold."""
+        return {f.name: value for f, value in zip(fields(self), self.as_dict().values())
+                if f.metadata.get("changes_results", True)}
+
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
@@ -179,13 +191,14 @@ class Group:
 class StudyOptions(Group):
     """The study's top-level keys."""
 
-    seed: int = option(0, minimum=0, help="seed of the embedded datasets' generation (each derives its own) and "
-                                          "of the workflow's own pretraining (initialisation, order, augmentation); "
-                                          "the training arms use <arm>.recipe.seed, the hold-out split split.seed, "
-                                          "the analysis analysis.seed")
+    seed: int = option(0, minimum=0, maximum=SEED_MAX,
+                       help="seed of the embedded datasets' generation (each derives its own) and "
+                            "of the workflow's own pretraining (initialisation, order, augmentation); "
+                            "the training arms use <arm>.recipe.seed, the hold-out split split.seed, "
+                            "the analysis analysis.seed")
     device: str = option("cpu", choices=("cpu", "cuda"), help="where compute jobs run; with cuda, GPU-capable rules "
                                                              "request the `gpu` resource")
-    threads: int = option(1, minimum=1, help="threads per compute job")
+    threads: int = option(1, minimum=1, maximum=1024, help="threads per compute job")
 
 
 @dataclass(frozen=True)
@@ -196,8 +209,8 @@ class PretrainRecipe(Group):
 
     KEY: ClassVar[str] = "pretrain"
 
-    epochs: int = option(8, minimum=1, help="passes over the source's training split")
-    batch_size: int = option(128, minimum=1, help="examples per SGD step")
+    epochs: int = option(8, minimum=1, maximum=10_000, help="passes over the source's training split")
+    batch_size: int = option(128, minimum=1, maximum=BATCH_MAX, help="examples per SGD step")
     lr: float = option(0.1, exclusive_minimum=0, help="peak learning rate (SGD, Nesterov momentum, cosine decay to 0)")
     momentum: float = option(0.9, minimum=0, maximum=1, help="Nesterov momentum")
     weight_decay: float = option(5e-4, minimum=0, help="L2 weight decay, not on biases and batch norm")
@@ -208,7 +221,7 @@ class PretrainRecipe(Group):
     aux_head: bool = option(False, help="an auxiliary classifier two thirds up the network, for pretraining only "
                                         "(a switch)")
     aux_weight: float = option(0.4, minimum=0, help="weight of the auxiliary classifier's loss")
-    image_size: int = option(224, minimum=16, help="sources of image files: the training crop's side")
+    image_size: int = option(224, minimum=16, maximum=4096, help="sources of image files: the training crop's side")
     crop_scale_min: float = option(0.08, exclusive_minimum=0, maximum=1,
                                    help="sources of image files: smallest random-resized-crop area")
     checkpoint_every: int = option(1000, minimum=1, help="sources of image files: steps between saved resumable "
@@ -221,15 +234,17 @@ class ArmRecipe(Group):
 
     KEY: ClassVar[str] = "<arm>.recipe"
 
-    steps: int = option(200, minimum=1, help="SGD steps (the paper: about 20,000 fine-tuning, 40,000 from scratch)")
-    batch_size: int = option(64, minimum=1, help="examples per step (the paper: 256)")
+    steps: int = option(200, minimum=1, maximum=10_000_000,
+                        help="SGD steps (the paper: about 20,000 fine-tuning, 40,000 from scratch)")
+    batch_size: int = option(64, minimum=1, maximum=BATCH_MAX, help="examples per step (the paper: 256)")
     momentum: float = option(0.9, minimum=0, maximum=1, help="Nesterov momentum")
     eval_every: int = option(50, minimum=1, help="steps between evaluations (the convergence curve)")
     checkpoint_every: int = option(50, minimum=1, help="steps between saved resumable states (what a killed run "
                                                        "loses at most)")
     crop_scale_min: float = option(0.35, exclusive_minimum=0, maximum=1,
                                    help="smallest area of the random-resized crop")
-    seed: int = option(0, minimum=0, help="seed of initialisation (scratch), data order, augmentation and dropout")
+    seed: int = option(0, minimum=0, maximum=SEED_MAX,
+                       help="seed of initialisation (scratch), data order, augmentation and dropout")
 
     @classmethod
     def _check_together(cls, values, prefix):
@@ -249,9 +264,11 @@ class ArmSearch(Group):
     method: str = option("grid", choices=("grid", "successive_halving"),
                          help="grid: every point for the recipe's steps (the paper); successive_halving: rungs of "
                               "growing steps, the best 1/eta of each rung going on")
-    eta: int = option(3, minimum=2, help="successive halving: the fraction 1/eta of a rung's points promoted, and "
-                                         "the growth of the steps from rung to rung")
-    rungs: int = option(3, minimum=2, help="successive halving: rungs at most; the last at the recipe's steps")
+    eta: int = option(3, minimum=2, maximum=16,
+                      help="successive halving: the fraction 1/eta of a rung's points promoted, and "
+                           "the growth of the steps from rung to rung")
+    rungs: int = option(3, minimum=2, maximum=10,
+                        help="successive halving: rungs at most; the last at the recipe's steps")
 
 
 # A training arm's learning rates lie in (0, 10].
@@ -272,7 +289,8 @@ class TrainingArm(Group):
     datasets: Optional[tuple] = option(None, help="the arm's target datasets (default: all of `datasets`)",
                                        items={"type": "string"})
     amp: Optional[bool] = option(None, help="bfloat16 autocast (default on with device cuda, off on cpu)")
-    workers: int = option(0, minimum=0, help="image-decoding processes per job (datasets of image files)")
+    workers: int = option(0, minimum=0, maximum=256, changes_results=False,
+                         help="image-decoding processes per job (datasets of image files)")
     recipe: ArmRecipe = option(ArmRecipe(), help="the recipe of each run")
     search: ArmSearch = option(ArmSearch(), help="how the grid is searched")
 
@@ -315,10 +333,11 @@ class ProbeSolver(Group):
 
     penalty_min: float = option(1e-6, exclusive_minimum=0, help="smallest penalty of the log-spaced grid")
     penalty_max: float = option(1e5, exclusive_minimum=0, help="largest penalty of the grid")
-    num_penalties: int = option(45, minimum=1, help="penalties in the grid (the paper: 45 from 1e-6 to 1e5)")
-    max_iter: int = option(1000, minimum=1, help="L-BFGS iterations per penalty")
+    num_penalties: int = option(45, minimum=1, maximum=1000,
+                                help="penalties in the grid (the paper: 45 from 1e-6 to 1e5)")
+    max_iter: int = option(1000, minimum=1, maximum=1_000_000, help="L-BFGS iterations per penalty")
     tol: float = option(1e-4, exclusive_minimum=0, help="converged when max |gradient| <= tol (scikit-learn's)")
-    history_size: int = option(30, minimum=1, help="L-BFGS memory")
+    history_size: int = option(30, minimum=1, maximum=1000, help="L-BFGS memory")
     dtype: str = option("float32", choices=("float32", "float64"), help="the solver's precision")
     standardize: bool = option(True, help="standardise features with the training split's statistics")
     whiten: bool = option(True, help="solve in whitened coordinates: the same problem, fewer iterations")
@@ -339,8 +358,9 @@ class FeatureOptions(Group):
 
     KEY: ClassVar[str] = "features"
 
-    batch_size: int = option(256, minimum=1, help="images per forward pass")
-    workers: int = option(0, minimum=0, help="image-decoding processes per job (datasets of image files)")
+    batch_size: int = option(256, minimum=1, maximum=BATCH_MAX, help="images per forward pass")
+    workers: int = option(0, minimum=0, maximum=256, changes_results=False,
+                         help="image-decoding processes per job (datasets of image files)")
     amp: Optional[bool] = option(None, help="bfloat16 autocast (default on with device cuda, off on cpu)")
     unreadable: str = option("error", choices=("error", "skip"),
                              help="an image file that cannot be read fails the job naming it, or is skipped and "
@@ -355,7 +375,7 @@ class SplitOptions(Group):
 
     val_fraction: float = option(0.2, exclusive_minimum=0, exclusive_maximum=1,
                                  help="fraction of train held out as val")
-    seed: int = option(0, minimum=0, help="seed of the hold-out")
+    seed: int = option(0, minimum=0, maximum=SEED_MAX, help="seed of the hold-out")
 
 
 # Where a declared dataset's data are: the key each format reads.
@@ -424,8 +444,10 @@ class AnalysisOptions(Group):
 
     KEY: ClassVar[str] = "analysis"
 
-    permutations: int = option(2000, minimum=100, help="permutations of each pairwise model comparison")
-    seed: int = option(0, minimum=0, help="seed of the bootstrap intervals, permutation tests and t-SNE")
+    permutations: int = option(2000, minimum=100, maximum=10_000_000,
+                               help="permutations of each pairwise model comparison")
+    seed: int = option(0, minimum=0, maximum=SEED_MAX,
+                       help="seed of the bootstrap intervals, permutation tests and t-SNE")
     convergence_threshold: float = option(0.9, exclusive_minimum=0, exclusive_maximum=1,
                                           help="steps to threshold: this fraction of the best odds (p / (1 - p)) "
                                                "that fine-tuning or scratch training reached")
@@ -439,7 +461,8 @@ class TsneOptions(Group):
 
     dataset: str = option(help="a single-label target dataset")
     perplexity: float = option(30.0, exclusive_minimum=0, help="t-SNE perplexity")
-    max_points: int = option(2000, minimum=10, help="a seeded stratified subset beyond this many test examples")
+    max_points: int = option(2000, minimum=10, maximum=100_000,
+                             help="a seeded stratified subset beyond this many test examples")
 
 
 @dataclass(frozen=True)
@@ -514,7 +537,8 @@ class SubsetOptions(Group):
     enabled: bool = option(True, help="false: no subsets")
     datasets: Optional[tuple] = option(None, help="single-label datasets to subset (default: every single-label "
                                                   "dataset of the study)", items={"type": "string"})
-    seeds: int = option(3, minimum=1, help="subsets drawn per size (seeds 0, 1, ...): the interval over seeds")
+    seeds: int = option(3, minimum=1, maximum=100,
+                        help="subsets drawn per size (seeds 0, 1, ...): the interval over seeds")
     arms: tuple = option((), help="training arms also run on every subset (finetune, scratch; default: none, the "
                                   "probe only)", items={"enum": list(TRAINING_ARMS)}, allow_empty=True)
 
@@ -636,10 +660,12 @@ class CostOptions(Group):
                                                    "guesses")
     safety_factor: float = option(1.5, minimum=1, help="each job requests its estimated peak memory and time times "
                                                        "this (and that again for each retry)")
-    min_runtime: int = option(5, minimum=1, help="minutes: the least time a job requests")
-    uncounted_mem_mb: int = option(8000, minimum=1, help="what a job of a network the plan has not counted (not "
-                                                         "in its table, no calibration) requests: MB")
-    uncounted_runtime: int = option(240, minimum=1, help="and minutes (each raised on every retry)")
+    min_runtime: int = option(5, minimum=1, maximum=MINUTES_MAX, help="minutes: the least time a job requests")
+    uncounted_mem_mb: int = option(8000, minimum=1, maximum=4_000_000,
+                                   help="what a job of a network the plan has not counted (not "
+                                        "in its table, no calibration) requests: MB")
+    uncounted_runtime: int = option(240, minimum=1, maximum=MINUTES_MAX,
+                                    help="and minutes (each raised on every retry)")
 
 
 @dataclass(frozen=True)

@@ -144,12 +144,17 @@ def _bounds_words(meta):
     high = ("]", meta["maximum"]) if "maximum" in meta else (")", meta["exclusiveMaximum"]) \
         if "exclusiveMaximum" in meta else None
     if low and high:
-        return f" in {low[0]}{low[1]:g}, {high[1]:g}{high[0]}"
+        return f" in {low[0]}{_bound(low[1])}, {_bound(high[1])}{high[0]}"
     if low:
-        return f" {'>=' if low[0] == '[' else '>'} {low[1]:g}"
+        return f" {'>=' if low[0] == '[' else '>'} {_bound(low[1])}"
     if high:
-        return f" {'<=' if high[0] == ']' else '<'} {high[1]:g}"
+        return f" {'<=' if high[0] == ']' else '<'} {_bound(high[1])}"
     return ""
+
+
+def _bound(value):
+    """A bound as written: integers in full with thousands separators (a seed's 4,294,967,295), others short."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def _default(f):

@@ -50,7 +50,9 @@ def stale_selections():
     return stale
 
 
-STALE = stale_selections()
+# Checked by the process that plans, not again by each job it spawns (a job of a cluster re-reads this file; at
+# the paper's scale the check reads hundreds of selections).
+STALE = stale_selections() if workflow.is_main_process else {}
 if STALE:
     raise WorkflowError(
         "selection(s) made by another search than the config's: "
@@ -62,7 +64,8 @@ if STALE:
 # `--resources gpu=1` keeps GPU jobs from overlapping.
 GPUS = 1 if STUDY.options.device == "cuda" else 0
 CONDA_ENV = "../../envs/transferstudy.yaml"
-# Threads of a job that also decodes images in worker processes.
+# Threads of a job that also decodes images in worker processes. The number of those processes changes no
+# result, so it is a resource of the job (`workers`), not a parameter: changing it re-runs nothing.
 FEATURE_THREADS = STUDY.options.threads + STUDY.features.workers
 # What each computing job will cost (transferstudy.study.cost; `transferstudy plan` prints it): its memory and
 # time requests are its estimate times cost.safety_factor, and that again for each retry of a killed job.
@@ -243,7 +246,6 @@ TRAIN_OPTIONS = {
         "recipe": options.recipe.as_dict(),
         "device": STUDY.options.device,
         "amp": options.amp,
-        "workers": options.workers,
     }
     for arm, options in STUDY.arms.items()
 }
@@ -266,8 +268,12 @@ def rung_options(wildcards):
     return RUNG_OPTIONS[wildcards.arm][int(wildcards.rung)]
 
 
+def train_workers(wildcards):
+    return STUDY.arms[wildcards.arm].workers
+
+
 def train_threads(wildcards):
-    return STUDY.options.threads + TRAIN_OPTIONS[wildcards.arm]["workers"]
+    return STUDY.options.threads + train_workers(wildcards)
 
 
 # --- tables and figures ----------------------------------------------------------------------------------

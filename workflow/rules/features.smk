@@ -17,10 +17,11 @@ rule extract_features:
         mem_mb=estimated("mem_mb", "extract_features"),
         runtime=estimated("runtime", "extract_features"),
         attempt=attempt_number,
+        workers=STUDY.features.workers,
         gpu=GPUS,
     params:
         code=library_code("extract_features.py"),
-        options=STUDY.features.as_dict(),
+        options=STUDY.features.result_options(),
         device=STUDY.options.device,
     script:
         "../scripts/extract_features.py"

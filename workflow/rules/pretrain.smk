@@ -43,6 +43,7 @@ rule pretrain:
         mem_mb=estimated("mem_mb", "pretrain"),
         runtime=estimated("runtime", "pretrain"),
         attempt=attempt_number,
+        workers=STUDY.features.workers,
         gpu=GPUS,
     params:
         code=library_code("pretrain.py"),
@@ -51,7 +52,6 @@ rule pretrain:
         seed=STUDY.options.seed,
         device=STUDY.options.device,
         state="results/models/{model}/pretrain.state.pt",
-        workers=STUDY.features.workers,
         amp=STUDY.features.amp,
     script:
         "../scripts/pretrain.py"
@@ -78,13 +78,13 @@ rule pretrained_model:
         mem_mb=estimated("mem_mb", "pretrained_model"),
         runtime=estimated("runtime", "pretrained_model"),
         attempt=attempt_number,
+        workers=STUDY.features.workers,
         gpu=GPUS if STUDY.data.imagenet_val else 0,
     params:
         code=library_code("pretrained_model.py"),
         spec=model_spec,
         imagenet_val=STUDY.data.imagenet_val,
         batch_size=STUDY.features.batch_size,
-        workers=STUDY.features.workers,
         device=STUDY.options.device,
     script:
         "../scripts/pretrained_model.py"

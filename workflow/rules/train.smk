@@ -31,6 +31,7 @@ rule train_grid_point:
         mem_mb=estimated("mem_mb", "train_grid_point"),
         runtime=estimated("runtime", "train_grid_point"),
         attempt=attempt_number,
+        workers=train_workers,
         gpu=GPUS,
     params:
         code=library_code("train.py"),
@@ -61,6 +62,7 @@ rule train_rung_point:
         mem_mb=estimated("mem_mb", "train_rung_point"),
         runtime=estimated("runtime", "train_rung_point"),
         attempt=attempt_number,
+        workers=train_workers,
         gpu=GPUS,
     params:
         code=library_code("train.py"),
@@ -124,6 +126,7 @@ rule train_refit:
         mem_mb=estimated("mem_mb", "train_refit"),
         runtime=estimated("runtime", "train_refit"),
         attempt=attempt_number,
+        workers=train_workers,
         gpu=GPUS,
     params:
         code=library_code("train.py"),

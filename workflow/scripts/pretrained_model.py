@@ -8,4 +8,4 @@ from transferstudy.nets.zoo import describe
 log_to(snakemake.log[0], requested=snakemake.resources)
 describe(snakemake.params.spec, snakemake.output[0], model_name=snakemake.wildcards.model,
          imagenet_val=snakemake.params.imagenet_val, batch_size=snakemake.params.batch_size,
-         workers=snakemake.params.workers, device=snakemake.params.device)
+         workers=snakemake.resources.workers, device=snakemake.params.device)

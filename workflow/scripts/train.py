@@ -8,7 +8,7 @@ from transferstudy.transfer.finetune import TrainRun, train
 from transferstudy.transfer.search import check_promoted, refit_options
 
 log_to(snakemake.log[0], requested=snakemake.resources)
-options = dict(snakemake.params.run)
+options = dict(snakemake.params.run, workers=snakemake.resources.workers)
 if "selection" in snakemake.input.keys():
     options.update(refit_options(snakemake.input.selection), fit="trainval", predictions=snakemake.output.predictions)
 else:

@@ -330,6 +330,9 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="e
         options = {**info.options, **overrides}
         log.info("building %s with %s", name, options)
         built = info.build(rng, **options)
+    if len(built["classes"]) < 2:
+        raise InputError(f"dataset {name} has {len(built['classes'])} class(es) {built['classes']}; a classifier "
+                         "needs at least 2 (every score would be perfect)")
     root = built.get("root") or (options["root"] if info.kind == "official" else None)
     splits = {split: _split_arrays(*built[split]) for split in ("train", "val", "test") if split in built}
     if info.kind == "official":
@@ -339,7 +342,10 @@ def prepare_dataset(name, path, *, seed, split_seed, val_fraction, unreadable="e
         if split_seed is None or val_fraction is None:
             raise InputError(f"dataset {name} has no official validation split: a split_seed and val_fraction "
                              "are needed to hold one out of train")
-        train_idx, val_idx = holdout_split(splits["train"]["labels"], val_fraction, split_seed)
+        try:
+            train_idx, val_idx = holdout_split(splits["train"]["labels"], val_fraction, split_seed, built["classes"])
+        except InputError as error:
+            raise InputError(f"dataset {name}: {error}") from error
         train = splits.pop("train")
         splits = {"train": {k: v[train_idx] for k, v in train.items()},
                   "val": {k: v[val_idx] for k, v in train.items()}, **splits}
@@ -372,11 +378,14 @@ def summarize(split_files, out_path=None):
             "file": str(path), "sizes": sizes, "num_classes": attrs["num_classes"], "metric": attrs["metric"],
             "val_split": attrs["val_split"], "root": attrs.get("root"), "missing_images": attrs.get("missing_images"),
             "unreadable_images": (attrs.get("declared") or {}).get("unreadable_images"),
+            "test_images_repeated": (attrs.get("declared") or {}).get("test_images_repeated"),
         }
         entry = summary[attrs["dataset"]]
-        log.info("%s: %s, %d classes, %s%s%s", attrs["dataset"], sizes, attrs["num_classes"], attrs["metric"],
+        log.info("%s: %s, %d classes, %s%s%s%s", attrs["dataset"], sizes, attrs["num_classes"], attrs["metric"],
                  f", {entry['missing_images']} listed images missing" if entry["missing_images"] else "",
-                 f", {entry['unreadable_images']} unreadable images left out" if entry["unreadable_images"] else "")
+                 f", {entry['unreadable_images']} unreadable images left out" if entry["unreadable_images"] else "",
+                 f", {entry['test_images_repeated']} test images identical to training or validation images"
+                 if entry["test_images_repeated"] else "")
     if out_path is not None:
         write_json(out_path, summary)
     return summary

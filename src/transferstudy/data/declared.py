@@ -12,9 +12,11 @@
 Classes are the sorted class names unless ``classes`` gives their order (arrays: 0..C-1, named by
 ``classes`` when given). Without a test split, a seeded, stratified ``test_fraction`` of the training data
 becomes it (the study ``seed``, as Caltech-101's random training images). Everything is checked before a
-network sees the data: every listed file present and decodable (or, with ``features.unreadable: skip``, left
-out and counted), every class present in train and test, labels within the classes; grayscale becomes
-3-channel. Errors name the file, the line, the key or the class, and what would be valid.
+network sees the data: every listed file present and decodable to RGB (``images.to_rgb``; or, with
+``features.unreadable: skip``, left out and counted), listed once (paths compared resolved), not all one
+picture, a test split that does not mostly repeat train and val (a few repeats are counted), every class
+present in train and test, labels within the classes; grayscale becomes 3-channel. Errors name the file, the
+line, the key or the class, and what would be valid.
 
 ``build`` returns what the registry's builders return (``{"classes", split: (images or paths, labels)}``),
 with the ``root`` that paths are relative to and the provenance of the declared data (``declared``).
@@ -33,7 +35,7 @@ from ..config import DATASET_FORMATS, DatasetDeclaration
 from ..errors import InputError
 from ..io import SPLITS
 from ..provenance import sha256_file
-from .splits import hold_out
+from .splits import check_test_repeats, count_repeats, hold_out, row_digests
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +78,19 @@ def build(name, declaration, rng, *, unreadable="error"):
         if declaration.test_fraction is None:
             raise DeclaredDataError(name, f"{declaration.location} has no test split; give "
                                           f"datasets.{name}.test_fraction (e.g. 0.2) to hold one out of train")
-        splits = _hold_out_test(name, splits, declaration.test_fraction, rng)
+        splits = _hold_out_test(name, splits, declaration.test_fraction, rng, classes)
     elif declaration.test_fraction is not None:
         raise DeclaredDataError(name, f"{declaration.location} has a test split; test_fraction is only for data "
                                       "without one (remove it)")
-    skipped = []
+    skipped, repeats = [], 0
     if data.get("root") is not None:
-        splits, skipped = _check_decodable(name, splits, data["root"], unreadable)
+        splits, skipped, repeats = _check_images(name, splits, data["root"], unreadable)
     _check_classes_present(name, classes, splits, declaration.multilabel)
+    if data.get("root") is None:
+        repeats = _check_arrays(name, splits)
     out = {"classes": classes, **splits, "root": data.get("root")}
     out["declared"] = {"format": declaration.format, "location": str(Path(declaration.location).resolve()),
-                       **data["provenance"], "unreadable_images": len(skipped)}
+                       **data["provenance"], "unreadable_images": len(skipped), "test_images_repeated": repeats}
     return out
 
 
@@ -165,10 +169,13 @@ def _read_csv(name, declaration):
             elif declaration.separator in label and declaration.separator != "":
                 raise DeclaredDataError(name, f"{where}: label {label!r} lists several classes; a {declaration.metric} "
                                               "dataset has one class per image (multi-label data: metric map11)")
-            if path in seen:
-                raise DeclaredDataError(name, f"{where}: {path} is listed again (first on line {seen[path]}); an image "
-                                              "in two rows or two splits would leak between them")
-            seen[path] = line
+            resolved = (root / path).resolve()  # img/a.png, ./img/a.png and a link to it are one file
+            if resolved in seen:
+                first_line, first_path = seen[resolved]
+                again = "" if first_path == path else f" as {first_path}"
+                raise DeclaredDataError(name, f"{where}: {path} is listed again (first on line {first_line}{again}); "
+                                              "an image in two rows or two splits would leak between them")
+            seen[resolved] = (line, path)
             if not (root / path).is_file():
                 missing_files.append(f"line {line}: {path}")
             paths, labels = splits.setdefault(split, ([], []))
@@ -293,11 +300,12 @@ def _encode(name, declaration, splits):
     return classes, encoded
 
 
-def _hold_out_test(name, splits, fraction, rng):
+def _hold_out_test(name, splits, fraction, rng, classes):
     """A seeded, stratified (multi-label: plain) test split held out of train."""
     items, labels = splits["train"]
     try:
-        train, test = hold_out(rng, labels, fraction, what="a test split")
+        train, test = hold_out(rng, labels, fraction, what="a test split", key=f"datasets.{name}.test_fraction",
+                               classes=classes)
     except ValueError as error:
         raise DeclaredDataError(name, str(error)) from error
     take = (lambda idx: items[idx]) if isinstance(items, np.ndarray) else (lambda idx: [items[i] for i in idx])
@@ -318,22 +326,32 @@ def _check_classes_present(name, classes, splits, multilabel):
                                           + "; every class needs examples in train and test to be learnt and scored")
 
 
-def _check_decodable(name, splits, root, unreadable):
-    """Every image file decodes (JPEG at reduced scale: the whole file is still read and entropy-decoded).
-    ``unreadable="skip"`` leaves unreadable files out (and logs them); returns (splits, skipped files)."""
+def _check_images(name, splits, root, unreadable):
+    """Every image file decodes to RGB pixels (``images.to_rgb``; JPEG at reduced scale: the whole file is still
+    read and entropy-decoded); ``unreadable="skip"`` leaves unreadable files out (and logs them). Returns (splits,
+    skipped files, test files whose content is a training or validation file's)."""
     from PIL import Image
 
-    checked, skipped = {}, []
+    from .images import UnreadableImage, to_rgb
+
+    checked, skipped, contents, pictures = {}, [], {}, set()
     for split, (paths, labels) in splits.items():
         keep = np.ones(len(paths), bool)
+        contents[split] = []
         for i, path in enumerate(paths):
             try:
                 with Image.open(root / path) as image:
                     image.draft("RGB", (64, 64))
                     image.load()
+                    pixels = to_rgb(image, path)
             except (OSError, ValueError, Image.DecompressionBombError) as error:
                 keep[i] = False
-                skipped.append(f"{path} ({error})")
+                skipped.append(str(error) if isinstance(error, UnreadableImage) else f"{path} ({error})")
+                continue
+            if len(pictures) < 2:  # two different pictures are enough to know they are not all one
+                pictures.add(hashlib.blake2b(pixels.tobytes(), digest_size=16).digest())
+            with open(root / path, "rb") as f:
+                contents[split].append((hashlib.file_digest(f, "blake2b").digest(), path))
         checked[split] = ([p for p, k in zip(paths, keep) if k], labels[keep])
     if skipped and unreadable != "skip":
         raise DeclaredDataError(name, f"{len(skipped)} image file(s) under {root} cannot be decoded: "
@@ -341,4 +359,29 @@ def _check_decodable(name, splits, root, unreadable):
                                       "to leave them out (counted in the dataset's summary)")
     for line in skipped:
         log.warning("%s: left out an unreadable image: %s", name, line)
-    return checked, skipped
+    _check_not_one_picture(name, len(pictures), sum(len(paths) for paths, _ in checked.values()), f"files under {root}")
+    fitted = dict(item for split in ("train", "val") for item in contents.get(split, []))
+    repeats = [f"{path} = {fitted[digest]}" for digest, path in contents["test"] if digest in fitted]
+    check_test_repeats(f"dataset {name}", len(repeats), len(contents["test"]), "image files", repeats[:3])
+    return checked, skipped, len(repeats)
+
+
+def _check_arrays(name, splits):
+    """The images of a declared arrays file are not all one picture, and its test split does not repeat train or
+    val (``check_test_repeats``); returns how many test images repeat one."""
+    total = sum(len(images) for images, _ in splits.values())
+    first = next(iter(splits.values()))[0][0]
+    differ = any(np.any(images[i:i + 1024] != first) for images, _ in splits.values()
+                 for i in range(0, len(images), 1024))
+    _check_not_one_picture(name, 2 if differ else 1, total, "arrays")
+    fitted = [digest for split in ("train", "val") if split in splits for digest in row_digests(splits[split][0])]
+    repeats, _ = count_repeats(fitted, row_digests(splits["test"][0]))
+    check_test_repeats(f"dataset {name}", repeats, len(splits["test"][0]), "images")
+    return repeats
+
+
+def _check_not_one_picture(name, pictures, images, where):
+    if images > 1 and pictures < 2:
+        raise DeclaredDataError(name, f"its {images} images ({where}) are all the same picture once read as RGB: "
+                                      "every network would see one input, and every score would be chance. Were the "
+                                      "images written as intended?")

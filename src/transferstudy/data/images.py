@@ -31,11 +31,41 @@ class UnreadableImage(InputError):
     """An image file that cannot be decoded; the message names it."""
 
 
+# Transparent pixels are shown as on a white page (as a browser shows a PNG), not as whatever colour the
+# file stores under them (PIL's convert("RGB") drops the alpha channel).
+ALPHA_BACKGROUND = (255, 255, 255)
+# Integer modes of more than 8 bits: PIL's convert("RGB") clips them at 255 (a 16-bit image turns white).
+WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def to_rgb(image, path):
+    """uint8 [H, W, 3] RGB pixels of a PIL image of any mode, converted faithfully: 16-bit (and 32-bit integer
+    holding 0-65535) pixels scaled from 0-65535 to 0-255, palette, CMYK, YCbCr, LAB, HSV and 1-bit through PIL,
+    transparency composited on ``ALPHA_BACKGROUND``. Float pixels (mode F: no defined range) and integers beyond 16
+    bits are refused, naming ``path``."""
+    mode = image.mode
+    if mode in WIDE_INTEGER_MODES:
+        pixels = np.asarray(image).astype(np.int64)
+        if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+            raise UnreadableImage(f"{path}: {mode} pixels span {pixels.min()}..{pixels.max()}, beyond 16 bits; save "
+                                  "the image with 8 or 16 bits per channel")
+        grey = ((pixels * 255 + 32767) // 65535).astype(np.uint8)  # 0-65535 -> 0-255, rounded
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if mode == "F":
+        raise UnreadableImage(f"{path}: 32-bit float pixels (PIL mode F) have no defined range; save the image "
+                              "with 8 or 16 bits per channel")
+    if mode in ("RGBA", "LA", "La", "RGBa", "PA") or (mode == "P" and image.has_transparency_data):
+        rgba = (image.convert("LA") if mode == "La" else image).convert("RGBA")  # PIL cannot take La to RGBA
+        page = Image.new("RGBA", image.size, ALPHA_BACKGROUND + (255,))
+        return np.asarray(Image.alpha_composite(page, rgba).convert("RGB"))
+    return np.asarray(image if mode == "RGB" else image.convert("RGB"))
+
+
 def decode(path):
-    """uint8 [3, H, W] RGB tensor of an image file."""
+    """uint8 [3, H, W] RGB tensor of an image file (``to_rgb``)."""
     try:
         with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))
+            pixels = to_rgb(image, path)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         raise UnreadableImage(f"{path}: cannot read this image ({error})") from error
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)

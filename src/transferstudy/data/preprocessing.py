@@ -25,6 +25,11 @@ class PretrainedCfg:
 
     KEYS = ("input_size", "mean", "std", "interpolation", "crop_pct")
 
+    def __post_init__(self):
+        if len(self.input_size) != 3 or self.input_size[1] != self.input_size[2]:
+            raise InputError(f"input_size = {tuple(self.input_size)!r}: a network is evaluated on a square centre crop "
+                             "(3, S, S), as timm and the paper do; give a square input_size")
+
     @property
     def image_size(self):
         return int(self.input_size[-1])
@@ -53,6 +58,9 @@ class PretrainedCfg:
         size = list(cfg["input_size"])
         if len(size) != 3 or size[0] != 3 or not all(isinstance(v, int) and v > 0 for v in size):
             raise InputError(f"{where}: input_size = {cfg['input_size']!r}; expected (3, H, W)")
+        if size[1] != size[2]:
+            raise InputError(f"{where}: input_size = {cfg['input_size']!r} is not square; a network is evaluated on "
+                             "a square centre crop (3, S, S), as timm and the paper do")
         for key in ("mean", "std"):
             values = list(cfg[key])
             if len(values) != 3 or (key == "std" and min(values) <= 0):

@@ -1,5 +1,6 @@
 """Seeded splits of a dataset's labelled examples: a validation split held out of train (``holdout_split``),
-and the test split of declared data that come without one.
+and the test split of declared data that come without one; and the check that a test split does not repeat
+the data fitted on (``check_test_repeats``).
 
 Class labels are split per class (stratified), each class keeping at least one example on each side;
 multi-label rows ([N, C] of 0/1) are split as a whole.
@@ -7,9 +8,14 @@ multi-label rows ([N, C] of 0/1) are split as a whole.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+
 import numpy as np
 
 from ..errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def stratified_take(rng, labels, fraction):
@@ -23,21 +29,61 @@ def stratified_take(rng, labels, fraction):
     return taken, rest
 
 
-def hold_out(rng, labels, fraction, what="a validation split"):
-    """(kept, held out) sorted index arrays: a ``fraction`` of ``labels`` held out, drawn with ``rng``."""
+def hold_out(rng, labels, fraction, what="a validation split", key="split.val_fraction", classes=None):
+    """(kept, held out) sorted index arrays: a ``fraction`` of ``labels`` held out, drawn with ``rng``. Refused,
+    naming ``key`` (the option that sets ``fraction``) and the class, where a class would keep no example (a
+    multi-label class no positive example) to train on."""
     labels = np.asarray(labels)
+    name = (lambda k: repr(classes[k]) if classes is not None else str(k))
     if labels.ndim == 2:
         order = rng.permutation(len(labels))
         n_held = int(round(fraction * len(labels)))
-        return np.sort(order[n_held:]), np.sort(order[:n_held])
+        kept, held = np.sort(order[n_held:]), np.sort(order[:n_held])
+        lost = np.flatnonzero((labels.sum(0) > 0) & (labels[kept].sum(0) == 0))
+        if len(lost):
+            raise InputError(f"{key} = {fraction} holds out {what} of {n_held} of the {len(labels)} training images, "
+                             f"leaving class {name(int(lost[0]))} no positive example to train on; lower {key}")
+        return kept, held
     counts = np.bincount(labels)
-    if counts[counts > 0].min() < 2:
-        raise InputError(f"cannot hold out {what}: class {int(np.flatnonzero(counts == 1)[0])} has fewer than 2 "
-                         "training examples")
+    for k in np.flatnonzero(counts):
+        n = int(counts[k])
+        n_held = max(1, int(round(fraction * n)))
+        if n - n_held < 1:
+            raise InputError(f"{key} = {fraction} cannot hold out {what}: class {name(int(k))} has {n} training "
+                             f"example(s), and holding out {n_held} (at least one per class) leaves none to train on"
+                             + (f"; lower {key}" if n > 1 else ""))
     held, kept = stratified_take(rng, labels, fraction)
     return kept, held
 
 
-def holdout_split(labels, fraction, seed):
+def holdout_split(labels, fraction, seed, classes=None):
     """Split training indices into (train, val), seeded: stratified for class labels, plain for multi-label."""
-    return hold_out(np.random.default_rng(seed), labels, fraction)
+    return hold_out(np.random.default_rng(seed), labels, fraction, classes=classes)
+
+
+def row_digests(rows):
+    """A 16-byte digest of each row's bytes (``rows``: an array [N, ...]): equal rows, equal digests."""
+    rows = np.ascontiguousarray(rows)
+    return [hashlib.blake2b(row, digest_size=16).digest() for row in rows]
+
+
+def count_repeats(fitted, test):
+    """How many of ``test``'s items (digests, paths) are also among ``fitted``'s, and the first few of them."""
+    fitted = set(fitted)
+    repeats = [item for item in test if item in fitted]
+    return len(repeats), repeats[:3]
+
+
+def check_test_repeats(where, repeats, total, what="examples", examples=()):
+    """Refuse a test split that mostly repeats the data fitted on (train and val): the same data given twice,
+    whose test score would measure memory, not transfer. A few repeats are a property of some published datasets
+    (exact duplicates across their splits): they are logged, not refused."""
+    if not repeats:
+        return
+    shown = f" (e.g. {', '.join(map(str, examples))})" if examples else ""
+    if 2 * repeats >= total:
+        raise InputError(f"{where}: {repeats} of the {total} test {what} are identical to training or validation "
+                         f"{what}{shown}: the test split repeats the data fitted on (the same data given twice?), so "
+                         "a test score would measure memory, not transfer; give test data of its own")
+    log.warning("%s: %d of the %d test %s are identical to training or validation %s%s; their test scores count "
+                "examples the model was fitted on", where, repeats, total, what, what, shown)

@@ -80,7 +80,15 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
     weights file and hash, preprocessing, penultimate layer and source top-1 with where it came from
     (measured on ``imagenet_val`` when given, else ``Pretrained.source_top1``: the config's, the weights'
     metadata, the published results)."""
-    loaded = pretrained.load(spec)
+    try:
+        loaded = pretrained.load(spec)
+        random_builder = spec.get("python") and not spec.get("weights_file")
+        if random_builder and pretrained.load(spec).info.sha256 != loaded.info.sha256:
+            raise InputError(f"python = {spec['python']!r}: two calls of the function built different weights: it "
+                             "draws them at random without a fixed seed, so every job would compute with another "
+                             "network; seed it (torch.manual_seed before building) or give weights_file")
+    except InputError as error:
+        raise InputError(f"models.{model_name}: {error}" if model_name else str(error)) from error
     if imagenet_val:
         top1, count = measure_top1(loaded, imagenet_val, batch_size=batch_size, workers=workers, device=device)
         origin = f"measured on {count} images of {imagenet_val}"

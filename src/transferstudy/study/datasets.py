@@ -79,6 +79,8 @@ class StudyDatasets:
                                   f"pretrained on it); valid: {', '.join(sources)}")
             self._options[name] = _builder_options("source.options", name, source_options.options)
             self.source = name
+        for name in self.built:
+            self._check_holdout(name)
 
     @property
     def built(self):
@@ -95,6 +97,21 @@ class StudyDatasets:
         except ValueError as error:
             raise ConfigError(str(error).removeprefix("config: ")) from error
         return info
+
+    def _check_holdout(self, name):
+        """The validation hold-out (``split.val_fraction``) leaves every class of a dataset without an official
+        validation split an example to train on, where its sizes are known before it is built: checked at the
+        smallest class the mean allows (never a false refusal); the dataset job checks every class exactly."""
+        info = self.info(name)
+        if info.official_val or info.sizes is None or info.multilabel:
+            return
+        sizes = info.sizes(**{**info.options, **self._options[name]})
+        per_class, fraction = sizes.train // sizes.classes, self._split_options.val_fraction
+        held = max(1, round(fraction * per_class))
+        if per_class - held < 1:
+            raise ConfigError(f"split.val_fraction = {fraction}: the smallest class of dataset {name} has at most "
+                              f"{per_class} training examples, and holding out {held} of them leaves none to train "
+                              "on; lower split.val_fraction")
 
     def info(self, name):
         """The registry's entry of a dataset, or its declaration's."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.splits import check_test_repeats, count_repeats, row_digests
 from ..errors import InputError
 
 
@@ -12,7 +13,8 @@ def check_features(path, splits, num_classes, multilabel):
     """Refuse features nothing can be fitted or scored on, naming the file, split and problem: fewer than 2
     classes, an empty split, features that are not [N, D] with D >= 1, NaN or inf, training features identical
     for every example (a network whose outputs carry nothing: every fit would be the class prior), labels that
-    are not whole class indices (or 0/1 columns, multi-label) or leave a class without a training example."""
+    are not whole class indices (or 0/1 columns, multi-label) or leave a class without a training example, a test
+    split that mostly repeats the training and validation features (``check_test_repeats``)."""
     if num_classes < 2:
         raise InputError(f"{path}: {num_classes} class(es); a classifier needs at least 2 (every score would be "
                          "perfect)")
@@ -53,3 +55,8 @@ def check_features(path, splits, num_classes, multilabel):
             missing = np.setdiff1d(np.arange(num_classes), labels)
             if len(missing):
                 raise InputError(f"{path}: class(es) {missing.tolist()[:20]} missing from split '{split}'")
+    if "test" in splits:
+        fitted = [digest for split in ("train", "val") if split in splits
+                  for digest in row_digests(splits[split]["features"])]
+        repeats, _ = count_repeats(fitted, row_digests(splits["test"]["features"]))
+        check_test_repeats(str(path), repeats, len(splits["test"]["labels"]), "feature rows")

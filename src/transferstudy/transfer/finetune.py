@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from .. import metrics
 from ..config import LR_RANGE, ArmRecipe, StudyOptions, TrainingArm
 from ..data import images
+from ..data.splits import check_test_repeats, count_repeats, row_digests
 from ..errors import InputError
 from ..io import SPLIT_FILE_ATTRS, read_dataset, write_json, write_predictions
 from ..nets import pretrained
@@ -102,6 +103,14 @@ def _read_training_data(dataset_path, fit):
              sum([part.paths for part in fitted], []) if fitted[0].paths is not None else None,
              np.concatenate([part.labels for part in fitted]))
     evaluated = parts[FITS[fit][1]]
+    if FITS[fit][1] == "test":
+        fitted_all = [parts[split] for split in ("train", "val") if split in parts]
+        if evaluated.images is not None:
+            repeats, _ = count_repeats([d for part in fitted_all for d in row_digests(part.images)],
+                                       row_digests(evaluated.images))
+        else:
+            repeats, _ = count_repeats([p for part in fitted_all for p in part.paths], evaluated.paths)
+        check_test_repeats(str(dataset_path), repeats, len(evaluated.labels), "images")
     sizes = {split: len(part.labels) for split, part in parts.items()}
     return train, (evaluated.images, evaluated.paths, evaluated.labels), parts["train"].root, attrs, sizes
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from .base import Source, WeightsNotFound
-from ...errors import InputError
+from ...errors import InputError, cause
 
 
 def python_reference(text):
@@ -62,7 +62,19 @@ def python_builder(reference):
 def _built(builder, reference, **kwargs):
     from torch import nn
 
-    result = builder(**kwargs)
+    try:
+        inspect.signature(builder).bind(**kwargs)
+    except TypeError:
+        needed = [name for name, parameter in inspect.signature(builder).parameters.items()
+                  if parameter.default is parameter.empty and name not in kwargs
+                  and parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)]
+        raise InputError(f"python = {reference!r}: the function needs {', '.join(needed)}, but it is called with "
+                         f"{', '.join(f'{k}={v!r}' for k, v in kwargs.items()) or 'no arguments'}; give "
+                         f"{'them defaults' if len(needed) > 1 else 'it a default'}") from None
+    try:
+        result = builder(**kwargs)
+    except Exception as error:  # the user's code: whatever it raises is reported as its failure, in one line
+        raise InputError(f"python = {reference!r}: the function raised {cause(error)}") from error
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], nn.Module)):
         raise InputError(f"python = {reference!r}: the function returned {type(result).__name__}; expected "
                          "(model, cfg) with model a torch.nn.Module")
@@ -87,6 +99,12 @@ def _check_head(reference, model, head_path, cfg, named):
     x = torch.zeros(2, *cfg.input_size)
     with torch.no_grad():
         logits = model.eval()(x)
+    if isinstance(logits, (tuple, list, dict)):
+        parts = logits.values() if isinstance(logits, dict) else logits
+        shapes = ", ".join(str(tuple(part.shape)) if torch.is_tensor(part) else type(part).__name__ for part in parts)
+        raise InputError(f"python = {reference!r}: the network's forward returns a {type(logits).__name__} "
+                         f"({shapes}) in eval mode, not one tensor of logits; make the function return a network "
+                         "whose forward returns the logits alone (e.g. a wrapper returning model(x)[0])")
     if not (torch.is_tensor(logits) and logits.shape == (2, head.out_features)):
         shape = tuple(logits.shape) if torch.is_tensor(logits) else type(logits).__name__
         raise InputError(f"{where} is not the final classifier: the network maps [2, 3, H, W] to {shape}, not to its "
