@@ -174,12 +174,17 @@ def test_the_schema_lists_the_estimators_the_library_has():
      "<arm>.search.method = 'hyperband' is not valid; valid: grid, successive_halving"),
     (config.TrainingArm, {"lr": [0.1], "weight_decay": [0], "search": {"eta": 1}},
      "<arm>.search.eta = 1 must be at least 2"),
-    (config.TransferabilityOptions, {"estimators": ["logme", "gbc"]},
-     r"transferability.estimators lists \['gbc'\]; valid: logme, leep, nce, hscore"),
+    (config.TransferabilityOptions, {"estimators": ["logme", "magic"]},
+     r"transferability.estimators lists \['magic'\]; valid: logme, leep, nce, hscore"),
     (config.TransferabilityOptions, {"estimators": []}, "transferability.estimators = .* must be a non-empty list"),
     (config.SubsetOptions, {"examples_per_class": [5, 0]}, "subsets.examples_per_class holds 0; sizes are positive"),
     (config.SubsetOptions, {"examples_per_class": [5, 5]}, r"subsets.examples_per_class = \[5, 5\] lists a size twice"),
     (config.SubsetOptions, {"arms": ["logistic_regression"]}, r"subsets.arms lists \['logistic_regression'\]; valid"),
+    (config.ProbeSolver, {"num_penalties": 4500}, "probe.num_penalties = 4500 must be at most 1000"),
+    (config.FeatureOptions, {"workers": 1000}, "features.workers = 1000 must be at most 256"),
+    (config.SplitOptions, {"seed": 2**40}, f"split.seed = {2**40} must be at most {2**32 - 1}"),
+    (config.TrainingArm, {"lr": [0.1], "weight_decay": [0], "search": {"rungs": 50}},
+     "<arm>.search.rungs = 50 must be at most 10"),
 ])
 def test_a_settings_group_refuses_bad_values_naming_the_key(group, mapping, message):
     with pytest.raises(ConfigError, match=message):

@@ -1,6 +1,7 @@
 """Transferability estimators against hand-computed values and an independent optimisation of LogME's evidence."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,13 +113,38 @@ def test_hscore_shrinks_towards_the_scaled_identity():
     assert np.isfinite(score) and score == pytest.approx(expected, rel=1e-9)
 
 
+AUTHORS = json.loads((Path(__file__).parent / "data" / "estimators_by_their_authors.json").read_text())
+
+
+@pytest.mark.parametrize("case, function", [("sfda", tr.sfda), ("sfda_scaled", tr.sfda),
+                                            ("transrate", tr.transrate), ("gbc", tr.gbc), ("gbc_floored", tr.gbc)])
+def test_sfda_transrate_and_gbc_give_their_authors_values(case, function):
+    # Their authors' public code on a fixed input (tests/data: the input, the values, the commits they came from);
+    # GBC's code computes in float32, these estimators in float64.
+    expected = AUTHORS["expected"][case]
+    features = np.array(AUTHORS["features"]) * expected["scale"]
+    score, note = function(features, np.array(AUTHORS["labels"]))
+    tolerance = 1e-6 if expected.get("float32") else 1e-12
+    assert note == "" and score == pytest.approx(expected["value"], rel=tolerance, abs=1e-14)
+
+
+@pytest.mark.parametrize("function", [tr.sfda, tr.transrate, tr.gbc])
+def test_sfda_transrate_and_gbc_prefer_features_that_carry_the_labels(function):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 25)
+    noise = rng.normal(size=(100, 8))
+    informative = noise + 3 * np.eye(4, 8)[labels]
+    assert function(informative, labels)[0] > function(noise, labels)[0]
+
+
 def test_multilabel_scores_average_binary_tasks():
     rng = np.random.default_rng(3)
     labels = (rng.random((20, 3)) < 0.5).astype(np.uint8)
     probabilities = tr.softmax(rng.normal(size=(20, 4)))
     features = rng.normal(size=(20, 5))
     for name, function, inputs in (("leep", tr.leep, probabilities), ("nce", tr.nce, probabilities),
-                                   ("hscore", tr.hscore, features)):
+                                   ("hscore", tr.hscore, features), ("sfda", tr.sfda, features),
+                                   ("transrate", tr.transrate, features), ("gbc", tr.gbc, features)):
         score, note = function(inputs, labels, multilabel=True)
         assert score == pytest.approx(np.mean([function(inputs, labels[:, k])[0] for k in range(3)])), name
         assert note == tr.PER_LABEL_NOTE
@@ -133,7 +159,7 @@ def test_estimate_records_what_it_cannot_score():
     assert "no source classifier" in by_name["leep"]["note"]
     assert np.isfinite(by_name["logme"]["score"]) and np.isfinite(by_name["hscore"]["score"])
     with pytest.raises(ValueError, match="unknown estimator.*valid: logme"):
-        tr.estimate(rng.normal(size=(12, 3)), np.arange(12) % 3, False, estimators=["logme", "gbc"])
+        tr.estimate(rng.normal(size=(12, 3)), np.arange(12) % 3, False, estimators=["logme", "magic"])
 
 
 def test_score_features_reads_the_training_split(tmp_path):

@@ -21,4 +21,4 @@ ARM_INIT = {FINETUNE: "pretrained", SCRATCH: "random"}
 INIT_ARM = {init: arm for arm, init in ARM_INIT.items()}
 
 # The transferability estimators (``transfer.transferability``), in the order of tables and figures.
-ESTIMATORS = ("logme", "leep", "nce", "hscore")
+ESTIMATORS = ("logme", "leep", "nce", "hscore", "sfda", "transrate", "gbc")

@@ -333,7 +333,7 @@ def fig6_tsne(tsne):
 
 
 ESTIMATOR_LABELS = {"source_top1": "source top-1", "logme": "LogME", "leep": "LEEP", "nce": "NCE",
-                    "hscore": "H-score (shrinkage)"}
+                    "hscore": "H-score (shrinkage)", "sfda": "SFDA", "transrate": "TransRate", "gbc": "GBC"}
 
 
 def fig7_transferability(transferability_evaluation):

@@ -18,6 +18,29 @@ Each estimator follows its paper's definition; a higher score predicts better tr
   and a its shrinkage (``ledoit_wolf``, scikit-learn's estimator, without its import time in every job);
   without shrinkage the estimate of cov(f) is ill-conditioned once the features' dimension nears the examples'
   count.
+- ``sfda`` (Shao et al., ECCV 2022, "Not all models are equal"): the mean probability of the true class under
+  a regularised Fisher discriminant, fitted twice: first on the features, then on the "ConfMix" features, each
+  example pulled towards the mean of the other classes' means by one minus its softened first-fit probability
+  (a self-challenge: classes that confuse the first fit are made harder). The within-class scatter is shrunk
+  towards its mean eigenvalue by lambda = max(exp(-5 sigma), 1e-10), sigma its largest eigenvalue from three
+  power-iteration steps started at its row sums; both as the authors' code (TencentARC/SFDA, ``metrics.py``,
+  ``SFDA_Score``), which is the paper's a = 5. Their code projects on every generalised eigenvector V of the
+  between- and within-class scatter, so its classifier means V V^T = means S_w^-1 exactly: computed so here.
+- ``transrate`` (Huang et al., ICML 2022, "Frustratingly easy transferability estimation"): the coding rate of
+  the features minus their class-conditional coding rate, R(Z) - sum_c n_c / n R(Z_c), with R(Z) = 1/2 sum_i
+  log(1 + lambda_i / eps) over the eigenvalues lambda_i of Z^T Z / n, divided by the rank of Z^T Z. As the
+  authors' code (Long-Kai/TransRate, its un-projected path: ``generate_transrate/transrate.py`` and
+  ``extract_result_utils.process_transrate_logs`` with its defaults): rows scaled to unit length, centred and
+  scaled again, eps = 1e-4. The paper writes R with d / (n eps^2) and no division by the rank; its results,
+  and the rate tested here, are the code's (whose per-dataset eps tuning in the paper's tables is left out: one
+  eps for every dataset).
+- ``gbc`` (Pandy et al., CVPR 2022, "Transferability estimation using Bhattacharyya class separability"):
+  minus the sum over ordered pairs of classes of the Bhattacharyya coefficient exp(-D_B) between the classes'
+  Gaussians, on the features reduced by PCA to 64 dimensions (fewer where the features or examples are
+  fewer), each class a spherical Gaussian: its mean and the mean of its per-dimension variances (population,
+  floored at 1e-4). As the authors' code and its defaults (google-research/stable_transfer ``gbc.py``,
+  ``config_transferability_source_selection.py``: spherical, PCA 64), including its spherical log-determinant
+  term, computed from the scalar variance once rather than once per dimension.
 
 Features are used as extracted (not standardised), as in the estimators' papers. Multi-label datasets: LogME is
 defined for several 0/1 targets (its classification case already is that); LEEP, NCE and H-score are defined
@@ -197,6 +220,118 @@ def hscore(features, labels, multilabel=False):
     return _per_label(_hscore_single, labels, multilabel, features, inverse, shrinkage)
 
 
+def _fisher_probabilities(features, labels, classes, shrinkage):
+    """Class probabilities [N, C] of the regularised Fisher discriminant (SFDA's), and its shrinkage (None: the
+    adaptive one, from the within-class scatter)."""
+    n, d = features.shape
+    counts = np.bincount(labels, minlength=classes)
+    priors = counts / n
+    means = np.zeros((classes, d))
+    np.add.at(means, labels, features)
+    means /= counts[:, None]
+    within = np.zeros((d, d))
+    for k in range(classes):
+        centred = features[labels == k] - means[k]
+        within += priors[k] * (centred.T @ centred) / counts[k]
+    if shrinkage is None:
+        x = within.sum(axis=1)  # three power-iteration steps for its largest eigenvalue, as the authors' code
+        for _ in range(3):
+            y = within @ x
+            y /= np.linalg.norm(y)
+            x = within @ y
+            x /= np.linalg.norm(x)
+        shrinkage = max(np.exp(-5 * float(x @ within @ y)), 1e-10)
+    shrunk = (1 - shrinkage) * within + shrinkage * np.trace(within) / d * np.eye(d)
+    coef = np.linalg.solve(shrunk, means.T).T
+    logits = features @ coef.T - 0.5 * np.einsum("kd,kd->k", means, coef) + np.log(priors)
+    return softmax(logits), shrinkage, means
+
+
+def _sfda_single(labels, features):
+    classes, labels = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        return 1.0  # one class (a multi-label label present in every example): every example is classified right
+    first, shrinkage, means = _fisher_probabilities(features, labels, len(classes), None)
+    softened = softmax(first)  # the authors' exp(p) / sum exp(p): a softer confidence for the mixture
+    confidence = softened[np.arange(len(labels)), labels][:, None]
+    others = (means.sum(axis=0) - means) / (len(classes) - 1)  # each class's mean of the other classes' means
+    mixed = confidence * features + (1 - confidence) * others[labels]
+    second, _, _ = _fisher_probabilities(mixed, labels, len(classes), shrinkage)
+    return float(np.mean(second[np.arange(len(labels)), labels]))
+
+
+def sfda(features, labels, multilabel=False):
+    """SFDA: the self-challenging Fisher discriminant's mean true-class probability. Returns (score, note)."""
+    return _per_label(_sfda_single, labels, multilabel, np.asarray(features, np.float64))
+
+
+TRANSRATE_EPS = 1e-4  # the authors' code's default (its eps stands for the paper's eps^2)
+
+
+def _unit_rows(x):
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), np.finfo(float).tiny)
+
+
+def _rate_terms(z):
+    """Eigenvalues of z^T z / n (a PSD matrix's, clipped at 0) and their numerical rank, as numpy's matrix_rank."""
+    eigenvalues = np.clip(np.linalg.eigvalsh(z.T @ z / len(z)), 0.0, None)
+    rank = int(np.sum(eigenvalues > eigenvalues.max() * len(eigenvalues) * np.finfo(float).eps))
+    return eigenvalues, rank
+
+
+def _transrate_single(labels, z):
+    eigenvalues, rank = _rate_terms(z)
+    rate = np.sum(np.log1p(eigenvalues / TRANSRATE_EPS))
+    conditional = sum(np.mean(labels == k) * np.sum(np.log1p(_rate_terms(z[labels == k])[0] / TRANSRATE_EPS))
+                      for k in np.unique(labels))
+    return (rate - conditional) / (2 * max(rank, 1))
+
+
+def transrate(features, labels, multilabel=False):
+    """TransRate: the features' coding rate minus their class-conditional rate. Returns (score, note)."""
+    z = _unit_rows(np.asarray(features, np.float64))
+    z = _unit_rows(z - z.mean(axis=0))
+    return _per_label(_transrate_single, labels, multilabel, z)
+
+
+GBC_DIMENSIONS = 64  # the authors' PCA reduction
+GBC_VARIANCE_FLOOR = 1e-4  # theirs too: a constant feature's variance
+
+
+def _principal_components(features, k):
+    """``features`` [N, D] centred and projected on their first ``k`` principal axes (scikit-learn's full-SVD PCA)."""
+    centred = features - features.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:k].T
+
+
+def _gbc_single(labels, reduced):
+    classes = np.unique(labels)
+    means = np.stack([reduced[labels == k].mean(axis=0) for k in classes])
+    variances = np.array([np.maximum(reduced[labels == k].var(axis=0), GBC_VARIANCE_FLOOR).mean() for k in classes])
+    total = 0.0
+    for a in range(len(classes)):
+        for b in range(len(classes)):
+            if a != b:
+                average = (variances[a] + variances[b]) / 2
+                distance = (np.sum((means[a] - means[b]) ** 2 / average) / 8
+                            + 0.5 * (np.log(average) - 0.5 * np.log(variances[a]) - 0.5 * np.log(variances[b])))
+                total += np.exp(-distance)
+    return -total
+
+
+def gbc(features, labels, multilabel=False):
+    """GBC: minus the summed Bhattacharyya coefficients between the classes' spherical Gaussians. Returns (score,
+    note)."""
+    features = np.asarray(features, np.float64)
+    reduced = _principal_components(features, min(GBC_DIMENSIONS, *features.shape))
+    return _per_label(_gbc_single, labels, multilabel, reduced)
+
+
+# The estimators computed from the features and labels alone.
+FEATURE_ESTIMATORS = {"logme": logme, "hscore": hscore, "sfda": sfda, "transrate": transrate, "gbc": gbc}
+
+
 def softmax(logits):
     logits = np.asarray(logits, np.float64)
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -221,7 +356,7 @@ def estimate(features, labels, multilabel, source_probabilities=None, estimators
         elif name in NEED_SOURCE_CLASSIFIER:
             score, note = {"leep": leep, "nce": nce}[name](source_probabilities, labels, multilabel)
         else:
-            score, note = {"logme": logme, "hscore": hscore}[name](features, labels, multilabel)
+            score, note = FEATURE_ESTIMATORS[name](features, labels, multilabel)
         rows.append({"estimator": name, "score": score, "seconds": round(time.perf_counter() - started, 4),
                      "note": note})
         log.info("%s: %s (%.3f s)%s", name, score, rows[-1]["seconds"], f" ({note})" if note else "")
