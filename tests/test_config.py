@@ -155,7 +155,7 @@ def test_every_source_of_networks_has_a_spec_group():
 
 def test_the_schema_lists_the_estimators_the_library_has():
     node = SCHEMA["properties"]["transferability"]["properties"]["estimators"]
-    assert node["items"]["enum"] == node["default"] == list(ESTIMATORS)
+    assert node["items"]["anyOf"][0]["enum"] == node["default"] == list(ESTIMATORS)
 
 
 @pytest.mark.parametrize("group, mapping, message", [
@@ -177,6 +177,15 @@ def test_the_schema_lists_the_estimators_the_library_has():
     (config.TransferabilityOptions, {"estimators": ["logme", "magic"]},
      r"transferability.estimators lists \['magic'\]; valid: logme, leep, nce, hscore"),
     (config.TransferabilityOptions, {"estimators": []}, "transferability.estimators = .* must be a non-empty list"),
+    (config.TransferabilityOptions, {"estimators": ["logme", {"python": "s.py:f", "nmae": "g"}]},
+     r"transferability.estimators\[1\] = .*: an estimator is a name \(logme, .*\) or \{python: 'file.py:function', "
+     r"name: optional\}"),
+    (config.TransferabilityOptions, {"estimators": [{"python": "s.py"}]},
+     r"transferability.estimators\[0\].python = 's.py': give 'path/to/file.py:function'"),
+    (config.TransferabilityOptions, {"estimators": [{"python": "s.py:logme"}]},
+     r"transferability.estimators\[0\]: the name 'logme' is a built-in estimator's"),
+    (config.TransferabilityOptions, {"estimators": [{"python": "a.py:f"}, {"python": "b.py:f"}]},
+     r"transferability.estimators lists 'f' twice"),
     (config.SubsetOptions, {"examples_per_class": [5, 0]}, "subsets.examples_per_class holds 0; sizes are positive"),
     (config.SubsetOptions, {"examples_per_class": [5, 5]}, r"subsets.examples_per_class = \[5, 5\] lists a size twice"),
     (config.SubsetOptions, {"arms": ["logistic_regression"]}, r"subsets.arms lists \['logistic_regression'\]; valid"),
@@ -289,3 +298,17 @@ def test_a_nested_override_on_the_command_line_is_accepted(tmp_path):
     refused = run_snakemake("-n", "--config", "probe={num_penalties: many}", workdir=tmp_path,
                             configfile=ROOT / "config" / "config.yaml")
     assert refused.returncode != 0 and "'many' is not of type 'integer'" in refused.stdout + refused.stderr
+
+
+def test_a_score_of_ones_own_is_planned_with_its_file_as_an_input(config_with, tmp_path):
+    scores = tmp_path / "my_scores.py"
+    scores.write_text("def spread(features, labels):\n    return 1.0\n")
+    own = {"python": f"{scores}:spread"}
+    study = Study(config_with(lambda c: c["transferability"].update(estimators=["logme", own])))
+    assert study.transferability.estimators == ("logme", {"name": "spread", "python": f"{scores}:spread"})
+    assert study.own_estimator_files == [str(scores)]
+    schema.validate_config(config_with(lambda c: c["transferability"].update(estimators=["logme", own])), SCHEMA)
+    missing = {"python": f"{tmp_path}/nowhere.py:spread"}
+    with pytest.raises(ConfigError, match=r"transferability.estimators\[1\].python = '.*nowhere.py:spread': file "
+                                          r".*nowhere.py .* not found"):
+        Study(config_with(lambda c: c["transferability"].update(estimators=["logme", missing])))

@@ -11,7 +11,8 @@ PACKAGE = ROOT / "src" / "transferstudy"
 
 # Each layer may import its own modules and those of the layers before it, never a later one.
 LAYERS = ["shared", "data", "nets", "train", "transfer", "analysis", "study", "cli"]
-SHARED = {"io", "errors", "provenance", "logs", "metrics", "settings", "switches", "config", "schema", "results"}
+SHARED = {"io", "errors", "provenance", "logs", "metrics", "settings", "switches", "config", "schema", "results",
+          "functions"}
 
 
 def _module_name(path):

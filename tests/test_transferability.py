@@ -173,8 +173,21 @@ def test_score_features_reads_the_training_split(tmp_path):
     assert (result["model"], result["dataset"], result["n_train"], result["feature_dim"]) == ("m", "d", 10, 4)
     logme = next(row for row in result["scores"] if row["estimator"] == "logme")
     assert logme["score"] == pytest.approx(tr.logme(splits["train"]["features"], splits["train"]["labels"])[0])
-    assert next(row for row in result["scores"] if row["estimator"] == "nce")["note"] == "not scored: no model given"
+    assert next(row for row in result["scores"] if row["estimator"] == "nce")["note"].startswith(
+        "not scored: the features file holds no source classifier")
     assert (tmp_path / "scores.json").exists()
+    # A features file holding the classifier: LEEP and NCE from it, as the network's logits would give them.
+    weight, bias = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    write_split_file(path, {**splits, "source_head": {"weight": weight, "bias": bias}},
+                     {"model": "m", "dataset": "d", "metric": "top1", "num_classes": 2, "multilabel": False,
+                      "checkpoint_sha256": "0" * 64, "split_seed": 0, "source_classes": 5})
+    result = tr.score_features(path, estimators=["leep", "nce"])
+    probabilities = tr.softmax(splits["train"]["features"].astype(np.float64) @ weight.T + bias)
+    assert result["source_classes"] == 5
+    assert result["scores"][0]["score"] == pytest.approx(tr.leep(probabilities, splits["train"]["labels"])[0])
+    write_split_file(path, splits, {"model": "m", "dataset": "d", "metric": "top1", "num_classes": 2,
+                                    "multilabel": False, "split_seed": 0, "source_classes": 0})
+    assert tr.score_features(path, estimators=["leep"])["scores"][0]["note"] == tr.NO_SOURCE_CLASSIFIER
 
 
 # --- the estimators judged against measured transfer ---------------------------------------------------------
@@ -289,3 +302,74 @@ def test_the_standalone_analysis_judges_estimators_of_a_table_made_elsewhere(tmp
                         "--incomplete", "complete_submatrix"]) is None
     assert len(pd.read_csv(tmp_path / "out" / "transferability_evaluation.csv")) == 3 * 3 + 3
     assert (tmp_path / "out" / "fig7_transferability.pdf").read_bytes()[:4] == b"%PDF"
+
+
+OWN_SCORES = '''
+import numpy as np
+
+
+def spread(features, labels):
+    return float(np.mean(features.std(axis=0)))
+
+
+def logit_mean(features, labels, source_logits):
+    return -1.0 if source_logits is None else float(source_logits.mean())
+
+
+def not_a_number(features, labels):
+    return float("nan")
+
+
+def words(features, labels):
+    return "high"
+
+
+def broken(features, labels):
+    raise ZeroDivisionError("no classes")
+'''
+
+
+@pytest.fixture
+def own_scores(tmp_path):
+    path = tmp_path / "my_scores.py"
+    path.write_text(OWN_SCORES)
+    return path
+
+
+def test_a_score_of_ones_own_is_called_with_the_features_labels_and_logits_it_asks_for(own_scores):
+    rng = np.random.default_rng(6)
+    features, labels = rng.normal(size=(12, 3)), np.arange(12) % 3
+    logits = rng.normal(size=(12, 5))
+    entries = ["logme", {"name": "spread", "python": f"{own_scores}:spread"},
+               {"name": "mine", "python": f"{own_scores}:logit_mean"}]
+    rows = {row["estimator"]: row for row in tr.estimate(features, labels, False, logits, entries)}
+    assert list(rows) == ["logme", "spread", "mine"]
+    assert rows["spread"]["score"] == pytest.approx(np.mean(features.std(axis=0)))
+    assert rows["mine"]["score"] == pytest.approx(logits.mean())
+    assert tr.estimate(features, labels, False, None, entries[2:])[0]["score"] == -1.0
+
+
+@pytest.mark.parametrize("function, message", [
+    ("not_a_number", r"estimator not_a_number \(python = .*my_scores.py:not_a_number'\): returned nan; a score is "
+                     r"one finite number"),
+    ("words", r"returned 'high'; a score is one finite number"),
+    ("broken", r"estimator broken .*: the function raised ZeroDivisionError: no classes"),
+])
+def test_a_score_of_ones_own_that_fails_is_named(own_scores, function, message):
+    rng = np.random.default_rng(7)
+    with pytest.raises(ValueError, match=message):
+        tr.estimate(rng.normal(size=(9, 2)), np.arange(9) % 3, False, None,
+                    [{"name": function, "python": f"{own_scores}:{function}"}])
+
+
+def test_score_features_traces_a_score_of_ones_own_to_its_file(own_scores, tmp_path):
+    rng = np.random.default_rng(8)
+    labels = np.arange(30) % 3
+    path = tmp_path / "f.h5"
+    write_split_file(path, {"train": {"features": rng.normal(size=(30, 4)).astype(np.float32), "labels": labels}},
+                     {"model": "m", "dataset": "d", "metric": "top1", "multilabel": False, "num_classes": 3,
+                      "seed": 0, "split_seed": 0, "val_split": "holdout"})
+    result = tr.score_features(path, estimators=[{"name": "spread", "python": f"{own_scores}:spread"}])
+    assert [row["estimator"] for row in result["scores"]] == ["spread"]
+    (own,) = result["own_estimators"]
+    assert own["file"] == str(own_scores) and len(own["file_sha256"]) == 64

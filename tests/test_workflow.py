@@ -17,6 +17,7 @@ from transferstudy.analysis import figures
 from transferstudy.data import datasets
 from transferstudy.nets import architectures
 from transferstudy.io import read_split_file
+from transferstudy.settings import ESTIMATORS
 
 
 def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
@@ -294,7 +295,7 @@ def test_the_tiny_studys_estimators_score_every_pair_and_are_judged_on_every_dat
     # the probe; the evaluation judges them and top-1 on every dataset of both transfer settings.
     scores = pd.read_csv(workdir / "results/tables/transferability.csv")
     probes = accuracy[accuracy.setting == "logistic_regression"]
-    assert len(scores) == 4 * len(probes) and scores["score"].notna().all()
+    assert len(scores) == len(ESTIMATORS) * len(probes) and scores["score"].notna().all()
     assert set(scores[scores.dataset == "glyphs_multilabel"].query("estimator != 'logme'")["note"]) == {
         "multi-label: the mean over labels of each label's binary score"}
     assert (scores["source_classes"] == 64).all() and (scores["probe_seconds"] > 0).all()
@@ -303,7 +304,7 @@ def test_the_tiny_studys_estimators_score_every_pair_and_are_judged_on_every_dat
     evaluation = pd.read_csv(workdir / "results/tables/transferability_evaluation.csv")
     for setting, n_datasets in (("logistic_regression", 4), ("finetune", 1)):
         part = evaluation[evaluation.setting == setting]
-        assert set(part.estimator) == {"source_top1", "logme", "leep", "nce", "hscore"}
+        assert set(part.estimator) == {"source_top1", *ESTIMATORS}
         assert part.dataset.nunique() == n_datasets + 1  # and the mean over datasets
         per_dataset = part[part.dataset != "mean over datasets"]
         assert per_dataset.weighted_tau.between(-1, 1).all() and (per_dataset.n_models == len(TINY_EVERYONE)).all()
@@ -417,6 +418,32 @@ def test_leep_and_nce_refuse_a_network_the_features_did_not_come_from(tiny_study
         score_features(features, workdir / "results/models/mini_convnet/checkpoint.pt", estimators=["leep"])
 
 
+def test_the_estimators_read_the_source_classifier_from_the_features_file_without_torch(tiny_study, tmp_path):
+    import subprocess
+    import sys
+
+    from transferstudy.transfer.transferability import score_features
+
+    workdir, result = tiny_study
+    assert result.returncode == 0
+    features = workdir / "results/features/mini_vgg/textures.h5"
+    with h5py.File(features) as f:
+        assert f["source_head/weight"].shape == (64, f["train/features"].shape[1])
+    from_file = score_features(features, estimators=["leep", "nce"])
+    from_network = score_features(features, workdir / "results/models/mini_vgg/checkpoint.pt",
+                                  estimators=["leep", "nce"])
+    assert from_file["source_classes"] == from_network["source_classes"] == 64
+    for ours, theirs in zip(from_file["scores"], from_network["scores"]):
+        assert ours["score"] == pytest.approx(theirs["score"], rel=1e-6), ours["estimator"]
+    # The job's path: the whole scoring, and not one torch module imported.
+    code = ("import sys; from transferstudy.transfer.transferability import score_features; "
+            f"score_features({str(features)!r}, out_path={str(tmp_path / 'scores.json')!r}); "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip().splitlines()[-1] == "[]"
+    assert json.loads((tmp_path / "scores.json").read_text())["scores"][1]["score"] is not None
+
+
 def test_the_split_seed_remakes_only_the_datasets_it_holds_out_of(tiny_study):
     workdir, result = tiny_study
     assert result.returncode == 0
@@ -452,6 +479,33 @@ def test_results_copied_without_snakemakes_records_get_them_back_by_touching(tin
     assert "Nothing to be done" in same.stdout + same.stderr, (same.stdout + same.stderr)[-3000:]
     seen = run_snakemake("-n", *changed, workdir=copied)
     assert job_counts(seen.stdout + seen.stderr).get("probe", 0) > 0, seen.stdout[-3000:]
+
+
+def test_a_score_of_ones_own_joins_the_estimators_and_their_evaluation(tiny_study, tmp_path):
+    workdir, result = tiny_study
+    assert result.returncode == 0
+    copied = tmp_path / "copied"
+    shutil.copytree(workdir, copied, copy_function=shutil.copy2)
+    scores = tmp_path / "my_scores.py"
+    scores.write_text("def width(features, labels):\n    return float(features.shape[1])\n")
+    own = f'transferability={{estimators: [logme, {{python: "{scores}:width"}}]}}'
+    ran = run_snakemake("--cores", "2", "--config", own, "--", "results/tables/transferability_evaluation.csv",
+                        workdir=copied)
+    assert ran.returncode == 0, (ran.stdout + ran.stderr)[-3000:]
+    rerun = job_counts(ran.stdout + ran.stderr)
+    assert rerun["transferability"] == len(list((workdir / "results/transferability").rglob("*.json")))
+    assert not {"extract_features", "probe", "pretrain"} & set(rerun)
+    table = pd.read_csv(copied / "results/tables/transferability.csv")
+    assert set(table["estimator"]) == {"logme", "width"}
+    widths = table[table["estimator"] == "width"].set_index(["model", "dataset"])["score"]
+    assert (widths == table[table["estimator"] == "width"].set_index(["model", "dataset"])["feature_dim"]).all()
+    evaluation = pd.read_csv(copied / "results/tables/transferability_evaluation.csv")
+    assert "width" in set(evaluation["estimator"])
+    # Editing the score's file re-runs its jobs.
+    scores.write_text(scores.read_text() + "# edited\n")
+    edited = run_snakemake("-n", "--config", own, "--", "results/tables/transferability_evaluation.csv",
+                           workdir=copied)
+    assert job_counts(edited.stdout + edited.stderr).get("transferability") == rerun["transferability"]
 
 
 def test_scripts_import_the_checkouts_library_whatever_the_environment(monkeypatch):

@@ -19,7 +19,7 @@ import sys
 import traceback
 
 from .config import (AnalysisOptions, ArmRecipe, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
-                     StudyOptions, TrainingArm, TsneOptions)
+                     StudyOptions, TrainingArm, TsneOptions, checked_estimators)
 from .errors import InputError
 from .settings import ARM_INIT, ESTIMATORS
 
@@ -186,11 +186,15 @@ def transferability_command(argv):
     parser.add_argument("features", help="features HDF5 (from `transferstudy features`)")
     parser.add_argument("--model", help="the checkpoint .pt or zoo record .json the features came from: its source "
                                         "classifier for LEEP and NCE (without it they are not scored)")
-    parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
+    parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS), metavar="ESTIMATOR",
+                        help=f"{', '.join(ESTIMATORS)}, or a score of one's own as file.py:function "
+                             "(default: every built-in one)")
     parser.add_argument("--out", required=True, help="result JSON")
     args = parser.parse_args(argv)
+    estimators = checked_estimators("--estimators", [{"python": entry} if ":" in entry else entry
+                                                     for entry in args.estimators])
     _log()
-    transferability.score_features(args.features, args.model, args.out, estimators=args.estimators)
+    transferability.score_features(args.features, args.model, args.out, estimators=estimators)
 
 
 @stage("finetune", "a fine-tune or scratch run; `finetune select` picks a grid point")

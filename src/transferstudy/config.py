@@ -501,6 +501,12 @@ class AblationOptions(Group):
         return {**values, **super()._validated(scalars, key)}
 
 
+# The JSON schema of a score of one's own in transferability.estimators.
+OWN_ESTIMATOR_SCHEMA = {"type": "object", "title": "{python: 'file.py:function'}", "required": ["python"],
+                        "additionalProperties": False,
+                        "properties": {"python": {"type": "string"}, "name": {"type": "string"}}}
+
+
 @dataclass(frozen=True)
 class TransferabilityOptions(Group):
     """The transferability estimators: scores of each (model, dataset) from its features, judged against the
@@ -509,19 +515,64 @@ class TransferabilityOptions(Group):
     KEY: ClassVar[str] = "transferability"
 
     enabled: bool = option(True, help="false: no estimator jobs, tables or figure")
-    estimators: tuple = option(ESTIMATORS, help=f"which estimators; valid: {', '.join(ESTIMATORS)}",
-                               items={"enum": list(ESTIMATORS)})
+    estimators: tuple = option(ESTIMATORS, help=f"which estimators: {', '.join(ESTIMATORS)}, or a score of one's own, "
+                                                "{python: 'file.py:function', name: optional}: a function of the "
+                                                "training features [N, D], labels and (when it takes a third "
+                                                "argument) the source classifier's logits [N, Z] or None, returning "
+                                                "a number, higher predicting better transfer",
+                               items={"anyOf": [{"enum": list(ESTIMATORS)}, OWN_ESTIMATOR_SCHEMA]})
 
     @classmethod
     def _validated(cls, values, key):
         values = dict(values)
         if "estimators" in values:
-            values["estimators"] = _grid(f"{key}.estimators", values["estimators"], numbers=False)
-            unknown = [name for name in values["estimators"] if name not in ESTIMATORS]
-            if unknown:
-                raise ConfigError(f"{key}.estimators lists {unknown}; valid: {', '.join(ESTIMATORS)}")
+            values["estimators"] = checked_estimators(f"{key}.estimators", values["estimators"])
         scalars = {name: value for name, value in values.items() if name != "estimators"}
         return {**values, **super()._validated(scalars, key)}
+
+    def own(self):
+        """The estimators of one's own: ``[{"name", "python"}]``."""
+        return [entry for entry in self.estimators if isinstance(entry, dict)]
+
+
+def estimator_name(entry):
+    """The name an estimator's rows carry: a built-in's, or an own score's ``name`` (default: its function's)."""
+    return entry if isinstance(entry, str) else entry["name"]
+
+
+def checked_estimators(key, entries):
+    """The estimators list checked: built-in names, and own scores as ``{"name", "python"}`` with unique names."""
+    if not isinstance(entries, (list, tuple)) or not entries:
+        raise ConfigError(f"{key} = {entries!r} must be a non-empty list")
+    checked = []
+    for i, entry in enumerate(entries):
+        where = f"{key}[{i}]"
+        if isinstance(entry, str):
+            if entry not in ESTIMATORS:
+                raise ConfigError(f"{key} lists [{entry!r}]; valid: {', '.join(ESTIMATORS)}, or a score of one's own "
+                                  "as {python: 'file.py:function'}")
+            checked.append(entry)
+            continue
+        if not isinstance(entry, dict) or "python" not in entry or set(entry) - {"python", "name"}:
+            raise ConfigError(f"{where} = {entry!r}: an estimator is a name ({', '.join(ESTIMATORS)}) or "
+                              "{python: 'file.py:function', name: optional}")
+        reference = entry["python"]
+        function = str(reference).rpartition(":")[2]
+        if not isinstance(reference, str) or ":" not in reference or not function.isidentifier():
+            raise ConfigError(f"{where}.python = {reference!r}: give 'path/to/file.py:function' or "
+                              "'package.module:function'")
+        name = entry.get("name", function)
+        if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+            raise ConfigError(f"{where}.name = {name!r}: letters, digits, '_' and '-' (it names table rows)")
+        if name in ESTIMATORS or name == "source_top1":
+            raise ConfigError(f"{where}: the name {name!r} is a built-in estimator's; give the score a name of its "
+                              "own (name: ...)")
+        checked.append({"name": name, "python": reference})
+    names = [estimator_name(entry) for entry in checked]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ConfigError(f"{key} lists {twice[0]!r} twice")
+    return tuple(checked)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 A split file holds one group per split (``train``, ``val``, ``test``), each with the same arrays
 (``images`` or ``paths`` + ``labels`` for a dataset, ``features`` + ``labels`` for features), and file attributes
 for provenance. Attribute values that are not scalars are stored as JSON strings. ``read_split_file`` reads
-any of them; ``read_dataset`` gives a dataset's splits as ``SplitData``.
+any of them; ``read_dataset`` gives a dataset's splits as ``SplitData``. A features file of a network with a
+source classifier also holds it, group ``source_head`` (``weight`` [Z, D], ``bias`` [Z]; ``read_source_head``),
+so that the estimators that need its outputs (LEEP, NCE) run without the network, or torch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 from .errors import InputError, cause
 
 SPLITS = ("train", "val", "test")
+SOURCE_HEAD = "source_head"  # the group of a features file holding the network's source classifier
 
 
 @contextlib.contextmanager
@@ -204,6 +207,19 @@ def read_split_file(path, arrays, splits=SPLITS, required=(), optional=()):
                 raise InputError(f"{path}: group '{split}' has arrays of different lengths: {lengths}")
         attrs = {key: _decode_attr(value) for key, value in f.attrs.items()}
     return out, attrs
+
+
+def read_source_head(path):
+    """The source classifier a features file holds, (weight [Z, D], bias [Z]) float32, or None."""
+    with open_hdf5(path) as f:
+        if SOURCE_HEAD not in f:
+            return None
+        group = f[SOURCE_HEAD]
+        weight, bias = group["weight"][()], group["bias"][()]
+    if weight.ndim != 2 or bias.shape != (weight.shape[0],):
+        raise InputError(f"{path}: group '{SOURCE_HEAD}' must hold weight [Z, D] and bias [Z], got "
+                         f"{weight.shape} and {bias.shape}")
+    return weight, bias
 
 
 @dataclass

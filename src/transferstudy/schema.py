@@ -125,7 +125,10 @@ def _valid(f, kind):
         return ", ".join(map(str, meta["choices"]))
     if meta.get("items") is not None:
         items = meta["items"]
-        what = ", ".join(map(str, items["enum"])) if "enum" in items else JSON_TYPES_WORDS[items["type"]]
+        alternatives = items.get("anyOf", [items])
+        what = " or ".join(", ".join(map(str, alternative["enum"])) if "enum" in alternative
+                           else alternative.get("title") or JSON_TYPES_WORDS[alternative["type"]]
+                           for alternative in alternatives)
         bounds = _bounds_words(items)
         return f"list of {what}{bounds}" + ("" if meta.get("allow_empty") else ", not empty")
     if meta.get("schema") is not None or (isinstance(kind, type) and issubclass(kind, Group)):

@@ -8,7 +8,7 @@ localrules:
 rule transferability:
     input:
         features="results/features/{model}/{dataset}.h5",
-        model=model_reference,
+        own=STUDY.own_estimator_files,
     output:
         "results/transferability/{model}/{dataset}.json",
     log:

@@ -30,7 +30,7 @@ import re
 import numpy as np
 
 from ..errors import InputError
-from ..io import SPLITS, open_hdf5, read_attrs, write_split_file
+from ..io import SOURCE_HEAD, SPLITS, open_hdf5, read_attrs, write_split_file
 from ..provenance import library_versions, sha256_file
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ def write_subset(source_path, out_path, *, shots, seed):
                     log.warning("%s: %d class(es) have fewer than %d examples; all of theirs taken: %s", split,
                                 len(capped), shots, dict(list(capped.items())[:5]))
             splits[split] = arrays
+        if SOURCE_HEAD in f:  # a features file's source classifier, for LEEP and NCE on the subset
+            splits[SOURCE_HEAD] = {name: f[SOURCE_HEAD][name][()] for name in f[SOURCE_HEAD]}
     base = attrs["dataset"]
     attrs.update({"dataset": subset_name(base, shots, seed),
                   "subset": {"dataset": base, "shots": shots, "seed": seed, "source_sha256": sha256_file(source_path),

@@ -4,8 +4,10 @@ then the subsets), and answers what spans them: the settings, their (model, data
 The workflow's rules read it (``workflow/rules/common.smk``'s ``STUDY``)."""
 
 from ..analysis import catalogue as figure_catalogue
-from ..config import (AnalysisOptions, CostOptions, FeatureOptions, ProbeSolver, SourceOptions, SplitOptions,
-                      StudyOptions, TransferabilityOptions)
+from ..config import (AnalysisOptions, ConfigError, CostOptions, FeatureOptions, ProbeSolver, SourceOptions,
+                      SplitOptions, StudyOptions, TransferabilityOptions)
+from ..errors import InputError
+from ..functions import python_file
 from ..settings import LOGISTIC_REGRESSION
 from .arms import StudyArms
 from .datasets import StudyDatasets
@@ -16,6 +18,21 @@ from .zoo import StudyZoo
 # the ablation and the subsets add theirs.
 TABLES = ("accuracy", "correlation", "mixed_effects", "pairwise")
 TRANSFERABILITY_TABLES = ("transferability", "transferability_evaluation")
+
+
+def _own_estimator_files(options):
+    """The files of the scores of one's own (inputs of the estimator jobs: editing one re-runs them), each
+    reference checked to name a file that is here or a module name."""
+    files = []
+    for i, entry in enumerate(options.estimators):
+        if isinstance(entry, dict):
+            try:
+                path = python_file(entry["python"])
+            except InputError as error:
+                raise ConfigError(f"transferability.estimators[{i}].{error}") from error
+            if path is not None and options.enabled:
+                files.append(str(path))
+    return files
 
 
 class Study:
@@ -33,6 +50,7 @@ class Study:
         self.probe = ProbeSolver.from_mapping(config.get("probe"))
         self.analysis = AnalysisOptions.from_mapping(config.get("analysis"))
         self.transferability = TransferabilityOptions.from_mapping(config.get("transferability"))
+        self.own_estimator_files = _own_estimator_files(self.transferability)
         self.source_options = SourceOptions.from_mapping(config.get("source"))
         self.cost = CostOptions.from_mapping(config.get("cost"))
         # The source dataset is needed when the workflow pretrains a model (one with `arch`).

@@ -25,7 +25,7 @@ import torch
 from ..config import FeatureOptions
 from ..data import images
 from ..errors import InputError
-from ..io import read_dataset, write_split_file
+from ..io import SOURCE_HEAD, read_dataset, write_split_file
 from ..nets import pretrained
 from ..nets.inference import MEMORY_FORMAT, penultimate_features, precision, precision_label
 from ..provenance import library_versions, sha256_file
@@ -80,6 +80,8 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
         # The regularisation switches its pretraining turned on (workflow checkpoints only).
         "switches": None if info.switches is None else switches_label(info.switches),
         "feature_dim": int(loaded.num_features),
+        # The source classifier's classes (0: the network has none); the classifier itself is group source_head.
+        "source_classes": int(loaded.head.out_features) if isinstance(loaded.head, torch.nn.Linear) else 0,
         "image_size": cfg.image_size,
         "preprocessing": {"resize": "shorter side to image_size / crop_pct", "interpolation": cfg.interpolation,
                           "antialias": True, "crop": "centre", "crop_pct": cfg.crop_pct,
@@ -91,5 +93,10 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
         "images_per_second": round(count / max(seconds, 1e-9), 1),
         "versions": library_versions(),
     })
-    write_split_file(out_path, out, {k: v for k, v in attrs.items() if v is not None})
+    written = dict(out)
+    if isinstance(loaded.head, torch.nn.Linear):  # LEEP and NCE read it from here, without torch
+        bias = loaded.head.bias if loaded.head.bias is not None else torch.zeros(loaded.head.out_features)
+        written[SOURCE_HEAD] = {"weight": loaded.head.weight.detach().float().cpu().numpy(),
+                                "bias": bias.detach().float().cpu().numpy()}
+    write_split_file(out_path, written, {k: v for k, v in attrs.items() if v is not None})
     return out, attrs

@@ -42,6 +42,13 @@ Each estimator follows its paper's definition; a higher score predicts better tr
   ``config_transferability_source_selection.py``: spherical, PCA 64), including its spherical log-determinant
   term, computed from the scalar variance once rather than once per dimension.
 
+Scores of one's own (``{"name", "python"}`` entries, ``config.TransferabilityOptions``): a function named by
+``python`` (``functions.load_function``), called as ``f(features, labels)`` or, when it takes a third argument,
+``f(features, labels, source_logits)`` (the source classifier's logits [N, Z], or None for a network without
+one), on the training split's features [N, D] (float32) and labels ([N] class indices, or [N, C] 0/1); it returns
+a finite number, higher predicting better transfer. What it raises or returns otherwise is a one-line error
+naming it.
+
 Features are used as extracted (not standardised), as in the estimators' papers. Multi-label datasets: LogME is
 defined for several 0/1 targets (its classification case already is that); LEEP, NCE and H-score are defined
 for one label per example, so each label is scored as a binary task (present or absent) and the scores are
@@ -49,20 +56,25 @@ averaged over labels: the result records it (``note``). LEEP and NCE need the so
 without one gets no score and a note, not an error.
 
 Each score's ``seconds`` is what that estimator alone costs once the features are read: LEEP's and NCE's include
-loading the network and running its classifier on the features (``source_classifier_seconds``).
+running the source classifier on the features (``source_classifier_seconds``): the classifier the features file
+holds, or, with ``--model``, the network loaded (the workflow's jobs read the file's, and never import torch).
 
+    python -m transferstudy transferability FEATURES.h5 --out SCORES.json
     python -m transferstudy transferability FEATURES.h5 --model CHECKPOINT.pt --out SCORES.json
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 
 import numpy as np
 
-from ..errors import InputError
-from ..io import SPLIT_FILE_ATTRS, read_split_file, write_json
+from ..config import estimator_name
+from ..errors import InputError, cause
+from ..functions import load_function
+from ..io import SPLIT_FILE_ATTRS, read_source_head, read_split_file, write_json
 from ..provenance import library_versions, sha256_file
 from ..settings import ESTIMATORS
 from .checks import check_features
@@ -341,20 +353,45 @@ def softmax(logits):
 NO_SOURCE_CLASSIFIER = "undefined: the network has no source classifier"
 
 
-def estimate(features, labels, multilabel, source_probabilities=None, estimators=ESTIMATORS,
-             missing_source=NO_SOURCE_CLASSIFIER):
-    """Every estimator of ``estimators`` on one training split: ``[{estimator, score, seconds, note}]``. Without
-    source probabilities, LEEP and NCE get score None and ``missing_source`` as their note."""
-    unknown = [name for name in estimators if name not in ESTIMATORS]
+def _takes_logits(function):
+    return len(inspect.signature(function).parameters) >= 3
+
+
+def _own_score(entry, function, features, labels, source_logits):
+    """A score of one's own on the training split: (score, note)."""
+    where = f"estimator {entry['name']} (python = {entry['python']!r})"
+    try:
+        score = function(features, labels, source_logits) if _takes_logits(function) else function(features, labels)
+    except Exception as error:  # the user's code: whatever it raises is reported as its failure, in one line
+        raise InputError(f"{where}: the function raised {cause(error)}") from error
+    if isinstance(score, (bool, np.bool_)) or not isinstance(score, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(score):
+        raise InputError(f"{where}: returned {score!r}; a score is one finite number, higher predicting better "
+                         "transfer")
+    return float(score), ""
+
+
+def estimate(features, labels, multilabel, source_logits=None, estimators=ESTIMATORS,
+             missing_source=NO_SOURCE_CLASSIFIER, functions=None):
+    """Every estimator of ``estimators`` (built-in names, or ``{"name", "python"}`` scores of one's own, whose
+    functions ``functions`` may hold, by name, already loaded) on one training split: ``[{estimator, score,
+    seconds, note}]``. Without source logits, LEEP and NCE get score None and ``missing_source`` as their note."""
+    functions = dict(functions or {})
+    unknown = [entry for entry in estimators if isinstance(entry, str) and entry not in ESTIMATORS]
     if unknown:
         raise InputError(f"unknown estimator(s) {unknown}; valid: {', '.join(ESTIMATORS)}")
+    probabilities = None if source_logits is None else softmax(source_logits)
     rows = []
-    for name in estimators:
+    for entry in estimators:
+        name = estimator_name(entry)
         started = time.perf_counter()
-        if name in NEED_SOURCE_CLASSIFIER and source_probabilities is None:
+        if isinstance(entry, dict):
+            function = functions.get(name) or load_function(entry["python"])[0]
+            score, note = _own_score(entry, function, features, labels, source_logits)
+        elif name in NEED_SOURCE_CLASSIFIER and probabilities is None:
             score, note = None, missing_source
         elif name in NEED_SOURCE_CLASSIFIER:
-            score, note = {"leep": leep, "nce": nce}[name](source_probabilities, labels, multilabel)
+            score, note = {"leep": leep, "nce": nce}[name](probabilities, labels, multilabel)
         else:
             score, note = FEATURE_ESTIMATORS[name](features, labels, multilabel)
         rows.append({"estimator": name, "score": score, "seconds": round(time.perf_counter() - started, 4),
@@ -363,9 +400,9 @@ def estimate(features, labels, multilabel, source_probabilities=None, estimators
     return rows
 
 
-def source_probabilities(model_reference, features, features_attrs, features_path):
-    """The network's own source-class probabilities of the features (its original classifier on them), or None
-    for a network without one. The network must be the one the features came from (checkpoint hash)."""
+def source_logits(model_reference, features, features_attrs, features_path):
+    """The network's own source-class logits of the features (its original classifier on them), or None for a
+    network without one. The network must be the one the features came from (checkpoint hash)."""
     import torch
 
     from ..nets import pretrained
@@ -378,42 +415,59 @@ def source_probabilities(model_reference, features, features_attrs, features_pat
     if loaded.head is None:
         return None
     with torch.no_grad():
-        logits = loaded.head(torch.from_numpy(np.asarray(features, np.float32))).double().numpy()
-    return softmax(logits)
+        return loaded.head(torch.from_numpy(np.asarray(features, np.float32))).double().numpy()
 
 
 def score_features(features_path, model_reference=None, out_path=None, *, estimators=ESTIMATORS):
-    """The estimators on a features file's training split; ``model_reference`` (the checkpoint or zoo record the
-    features came from) gives LEEP and NCE the source classifier. Returns (and optionally writes) the result."""
+    """The estimators on a features file's training split. LEEP and NCE (and scores of one's own that take
+    logits) get the source classifier's logits from the classifier the features file holds (``io.SOURCE_HEAD``,
+    computed in float32 as the network would), or, given ``model_reference`` (the checkpoint or zoo record the
+    features came from), from the network itself. Returns (and optionally writes) the result."""
     started = time.perf_counter()
     splits, attrs = read_split_file(features_path, ("features", "labels"), splits=("train",),
                                     required=SPLIT_FILE_ATTRS)
     features, labels = splits["train"]["features"], splits["train"]["labels"]
     multilabel = bool(attrs["multilabel"])
     check_features(features_path, splits, int(attrs["num_classes"]), multilabel)
-    probabilities, head_seconds = None, 0.0
-    if model_reference is not None and set(estimators) & set(NEED_SOURCE_CLASSIFIER):
-        # Before the clock starts: importing torch and the networks is not LEEP's cost.
-        from ..nets import architectures, network, pretrained  # noqa: F401
-
+    logits, head_seconds = None, 0.0
+    own = {entry["name"]: (entry, *load_function(entry["python"])) for entry in estimators if isinstance(entry, dict)}
+    needs_logits = NEED_SOURCE_CLASSIFIER + tuple(name for name, (_, function, _) in own.items()
+                                                  if _takes_logits(function))
+    missing_source = NO_SOURCE_CLASSIFIER
+    if set(map(estimator_name, estimators)) & set(needs_logits):
+        if model_reference is not None:
+            # Before the clock starts: importing torch and the networks is not LEEP's cost.
+            from ..nets import architectures, network, pretrained  # noqa: F401
         head_started = time.perf_counter()
-        probabilities = source_probabilities(model_reference, features, attrs, features_path)
+        if model_reference is not None:
+            logits = source_logits(model_reference, features, attrs, features_path)
+        else:
+            head = read_source_head(features_path)
+            if head is not None:  # the classifier the extraction stored: no network, no torch
+                weight, bias = head
+                logits = (np.asarray(features, np.float32) @ weight.T + bias).astype(np.float64)
+            elif "source_classes" not in attrs:
+                missing_source = ("not scored: the features file holds no source classifier (extracted before "
+                                  "features files held it) and no model was given")
         head_seconds = round(time.perf_counter() - head_started, 4)
-    rows = estimate(features, labels, multilabel, probabilities, estimators,
-                    missing_source=NO_SOURCE_CLASSIFIER if model_reference else "not scored: no model given")
-    for row in rows:  # what each would cost alone: LEEP and NCE need the network loaded and its classifier run
-        if row["estimator"] in NEED_SOURCE_CLASSIFIER and row["score"] is not None:
+    rows = estimate(features, labels, multilabel, logits, estimators, missing_source=missing_source,
+                    functions={name: function for name, (_, function, _) in own.items()})
+    for row in rows:  # what each would cost alone: LEEP and NCE need the source classifier run on the features
+        if row["estimator"] in needs_logits and row["score"] is not None:
             row["seconds"] = round(row["seconds"] + head_seconds, 4)
     result = {
         "model": attrs.get("model"), "dataset": attrs.get("dataset"), "metric": attrs["metric"],
         "multilabel": multilabel, "split": "train", "n_train": int(len(labels)), "feature_dim": int(features.shape[1]),
-        "source_classes": None if probabilities is None else int(probabilities.shape[1]),
+        "source_classes": None if logits is None else int(logits.shape[1]),
         "source_classifier_seconds": head_seconds, "scores": rows,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "features": {"path": str(features_path), "sha256": sha256_file(features_path),
                      "checkpoint_sha256": attrs.get("checkpoint_sha256"), "split_seed": attrs.get("split_seed")},
         "versions": library_versions(),
     }
+    if own:  # each score of one's own traced to its code
+        result["own_estimators"] = [{**entry, "file": str(path), "file_sha256": sha256_file(path)}
+                                    for entry, _, path in own.values()]
     if out_path is not None:
         write_json(out_path, result)
     return result

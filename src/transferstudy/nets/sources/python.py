@@ -7,56 +7,12 @@ publishes no top-1: the config gives it (``source_top1``) or the study measures 
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import inspect
-import sys
 from pathlib import Path
 
 from .base import Source, WeightsNotFound
 from ...errors import InputError, cause
-
-
-def python_reference(text):
-    """(module file or module name, function name) of a ``python`` spec: ``path/to/file.py:function`` (a file
-    relative to the working directory) or ``package.module:function``; ValueError naming what is wrong."""
-    module, colon, function = str(text).rpartition(":")
-    if not colon or not module or not function.isidentifier():
-        raise InputError(f"python = {text!r}: give 'path/to/file.py:function' or 'package.module:function'")
-    if module.endswith(".py"):
-        path = Path(module)
-        if not path.is_file():
-            raise InputError(f"python = {text!r}: file {path} ({path.resolve()}) not found (relative paths are "
-                             "relative to the working directory)")
-        return path, function
-    if not all(part.isidentifier() for part in module.split(".")):
-        raise InputError(f"python = {text!r}: {module!r} is neither a .py file nor a module name")
-    return module, function
-
-
-def python_builder(reference):
-    """The function a ``python`` spec names and the file it is defined in."""
-    module, function = python_reference(reference)
-    try:
-        if isinstance(module, Path):
-            name = "transferstudy_builder_" + hashlib.sha256(str(module.resolve()).encode()).hexdigest()[:12]
-            loader_spec = importlib.util.spec_from_file_location(name, module)
-            loaded = importlib.util.module_from_spec(loader_spec)
-            sys.modules[name] = loaded
-            loader_spec.loader.exec_module(loaded)
-        else:
-            loaded = importlib.import_module(module)
-    except Exception as error:  # the user's module: any error while importing it is reported as such
-        raise InputError(f"python = {reference!r}: importing {module} failed ({type(error).__name__}: "
-                         f"{error})") from error
-    builder = getattr(loaded, function, None)
-    if not callable(builder):
-        found = sorted(n for n, v in vars(loaded).items() if inspect.isfunction(v) and not n.startswith("_")
-                       and v.__module__ == loaded.__name__)
-        raise InputError(f"python = {reference!r}: {module} has no function {function!r}; it defines "
-                         f"{', '.join(found) or 'none'}")
-    return builder, Path(loaded.__file__)
+from ...functions import load_function, python_reference
 
 
 def _built(builder, reference, **kwargs):
@@ -152,7 +108,7 @@ class PythonSource(Source):
         from ..weights import check_key_map
 
         # Imported, not called: building may load weights, which the zoo record job does.
-        _, builder_file = python_builder(spec["python"])
+        _, builder_file = load_function(spec["python"])
         check_key_map(spec.get("key_map"))
         if spec.get("weights_file") and not Path(spec["weights_file"]).is_file():
             raise WeightsNotFound(f"weights_file {spec['weights_file']} not found")
@@ -166,7 +122,7 @@ class PythonSource(Source):
         from ..weights import load_weights, state_dict_sha256
 
         reference = spec["python"]
-        builder, source_file = python_builder(reference)
+        builder, source_file = load_function(reference)
         model, cfg = _built(builder, reference)
         cfg = PretrainedCfg.checked(cfg, f"python = {reference!r}: the returned cfg")
         weights_file = spec.get("weights_file")
@@ -193,7 +149,7 @@ class PythonSource(Source):
         # The builder's own network (it may read its weights, so not on the meta device: `transferstudy
         # calibrate` builds it on the machine that runs it).
         reference = spec["python"]
-        builder, _ = python_builder(reference)
+        builder, _ = load_function(reference)
         takes_pretrained = "pretrained" in inspect.signature(builder).parameters
         model, cfg = _built(builder, reference, **({"pretrained": False} if takes_pretrained else {}))
         return model, PretrainedCfg.checked(cfg, f"python = {reference!r}: the returned cfg").image_size
