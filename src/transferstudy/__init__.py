@@ -11,7 +11,8 @@ from data to analysis, and no module imports one of a later layer:
   settings), ``results`` (what every transfer result holds, by one set of names), ``switches`` (the
   pretraining regularisation switches), ``config`` (every settings group as a
   typed object: keys, defaults, ranges), ``schema`` (the workflow's configuration schema, generated from the
-  groups, and validation against it);
+  groups, and validation against it), ``functions`` (functions of one's own named as ``file.py:function``:
+  network builders, transferability scores);
 - ``data``: datasets, their split files, subsets and images (its docstring lists its modules);
 - ``nets``: networks: where each comes from (``nets.sources``), architectures, loading, inference, the zoo;
 - ``train``: the one training step loop, the batch streams, pretraining on the source dataset;
