@@ -250,6 +250,14 @@ def test_the_evaluation_ranks_estimators_against_top1(toy_accuracy):
     assert np.isnan(table.loc[("d3", "logme"), "weighted_tau"])
     top1 = table.loc[("mean over datasets", "source_top1")]
     assert top1["weighted_tau"] == pytest.approx(0.0) and top1["tau_low"] <= 0 <= top1["tau_high"]
+    # What picking by the score gives: top-1 picks e, the best on d1 and half the best's accuracy on d2, where
+    # the best (a) is not among its three first; nce picks a.
+    assert table.loc[("d1", "source_top1"), ["relative_top1", "best_in_top3"]].tolist() == [1.0, 1.0]
+    assert table.loc[("d2", "source_top1"), ["relative_top1", "best_in_top3"]].tolist() == pytest.approx([0.5, 0.0])
+    assert top1[["relative_top1", "best_in_top3"]].tolist() == pytest.approx([0.75, 0.5])
+    assert perfect.loc["mean over datasets", ["relative_top1", "best_in_top3"]].tolist() == [1.0, 1.0]
+    assert table.loc[("d1", "nce"), ["relative_top1", "best_in_top3"]].tolist() == pytest.approx([0.3 / 0.7, 0.0])
+    assert table.loc[("d2", "nce"), ["relative_top1", "best_in_top3"]].tolist() == pytest.approx([1.0, 1.0])
 
 
 def test_the_evaluation_refuses_a_table_it_cannot_read(toy_accuracy):

@@ -13,11 +13,15 @@ pretrained network transfers (logistic regression, fine-tuning):
 - each with a 95% percentile bootstrap interval over models (``stats.BOOTSTRAP_RESAMPLES`` paired resamples;
   resamples in which a statistic is undefined are counted, not used);
 - ``beats_top1``: the estimator's tau exceeds the baseline's on this dataset;
+- ``relative_top1``: the measured accuracy of the model the estimator ranks first over the best model's (the
+  mean over models tied first), what picking by the score gives up; ``best_in_top3``: 1 when a best model is
+  among the estimator's three first (ties in score in the models' table order);
 - ``seconds`` / ``probe_seconds``: the median wall time over the dataset's models.
 
 A row per (setting, estimator) with dataset ``mean over datasets`` summarises: the mean tau and r over
-datasets with bootstrap intervals over datasets, and ``beats_top1`` as the count of datasets where the
-estimator's tau beats top-1's (``n_datasets`` of them). Fewer than three models with a score: no statistic, a
+datasets with bootstrap intervals over datasets, ``beats_top1`` as the count of datasets where the
+estimator's tau beats top-1's (``n_datasets`` of them), and the mean ``relative_top1`` and ``best_in_top3`` (the
+fraction of datasets). Fewer than three models with a score: no statistic, a
 note.
 
     python -m transferstudy transferability-table SCORES.json ... [--probes PROBE.json ...] --out TRANSFERABILITY.csv
@@ -47,8 +51,8 @@ PAIR_BUDGET = 4_000_000  # model pairs held at once by the vectorised weighted t
 TABLE_COLUMNS = ["model", "dataset", "estimator", "score", "seconds", "probe_seconds", "note", "n_train",
                  "feature_dim", "source_classes", "checkpoint_sha256", "split_seed"]
 EVALUATION_COLUMNS = ["setting", "dataset", "estimator", "n_models", "n_datasets", "weighted_tau", "tau_low",
-                      "tau_high", "pearson_r", "pearson_low", "pearson_high", "beats_top1", "seconds",
-                      "probe_seconds", "bootstrap_degenerate", "note", "models"]
+                      "tau_high", "pearson_r", "pearson_low", "pearson_high", "beats_top1", "relative_top1",
+                      "best_in_top3", "seconds", "probe_seconds", "bootstrap_degenerate", "note", "models"]
 
 
 def transferability_table(result_paths, probe_paths=()):
@@ -209,6 +213,7 @@ def evaluation_table(accuracy, transferability, *, seed=AnalysisOptions.seed):
         per_dataset = []
         for dataset in pd.unique(part["dataset"]):
             measured = part[part["dataset"] == dataset]
+            accuracies = dict(zip(measured["model"], measured["value"].astype(float)))
             baseline_tau = None
             for name, scores in estimators.items():
                 found = [(model, value, *scores[(model, dataset)]) for model, value in
@@ -226,6 +231,7 @@ def evaluation_table(accuracy, transferability, *, seed=AnalysisOptions.seed):
                     row["note"] = "constant scores or accuracies: no ranking statistic"
                 else:
                     row.update(_rank_agreement([f[2] for f in found], [f[1] for f in found], seed=seed))
+                    row.update(_selection([f[2] for f in found], [accuracies[f[0]] for f in found]))
                 if name == BASELINE:
                     baseline_tau = row.get("weighted_tau")
                 elif row.get("weighted_tau") is not None and baseline_tau is not None:
@@ -234,6 +240,17 @@ def evaluation_table(accuracy, transferability, *, seed=AnalysisOptions.seed):
                 per_dataset.append(row)
         rows += _summaries(setting, per_dataset, list(estimators), seed)
     return pd.DataFrame(rows).reindex(columns=EVALUATION_COLUMNS)
+
+
+def _selection(scores, accuracies):
+    """What choosing by a score gives: the accuracy of its first pick over the best model's, and whether a best
+    model is among its three first picks."""
+    scores, accuracies = np.asarray(scores, float), np.asarray(accuracies, float)
+    first = scores == scores.max()
+    top3 = np.argsort(-scores, kind="stable")[:3]
+    best = np.flatnonzero(accuracies == accuracies.max())
+    return {"relative_top1": float(accuracies[first].mean() / accuracies.max()),
+            "best_in_top3": float(np.isin(best, top3).any())}
 
 
 def _summaries(setting, per_dataset, estimators, seed):
@@ -256,6 +273,8 @@ def _summaries(setting, per_dataset, estimators, seed):
             row[low], row[high] = stats.mean_interval(values, seed=seed)
         if name != BASELINE:
             row["beats_top1"] = float(sum(r.get("beats_top1", 0) for r in mine))
+        for column in ("relative_top1", "best_in_top3"):
+            row[column] = float(np.mean([r[column] for r in mine]))
         row["seconds"] = float(np.median([r["seconds"] for r in mine]))
         probe = [r["probe_seconds"] for r in mine if np.isfinite(r.get("probe_seconds", np.nan))]
         row["probe_seconds"] = float(np.median(probe)) if probe else np.nan
