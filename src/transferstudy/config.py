@@ -530,10 +530,6 @@ class TransferabilityOptions(Group):
         scalars = {name: value for name, value in values.items() if name != "estimators"}
         return {**values, **super()._validated(scalars, key)}
 
-    def own(self):
-        """The estimators of one's own: ``[{"name", "python"}]``."""
-        return [entry for entry in self.estimators if isinstance(entry, dict)]
-
 
 def estimator_name(entry):
     """The name an estimator's rows carry: a built-in's, or an own score's ``name`` (default: its function's)."""

@@ -35,7 +35,7 @@ from ..config import DATASET_FORMATS, DatasetDeclaration
 from ..errors import InputError
 from ..io import SPLITS
 from ..provenance import sha256_file
-from .splits import check_test_repeats, count_repeats, hold_out, row_digests
+from .splits import check_test_repeats, check_test_rows, hold_out
 
 log = logging.getLogger(__name__)
 
@@ -368,16 +368,14 @@ def _check_images(name, splits, root, unreadable):
 
 def _check_arrays(name, splits):
     """The images of a declared arrays file are not all one picture, and its test split does not repeat train or
-    val (``check_test_repeats``); returns how many test images repeat one."""
+    val (``splits.check_test_rows``); returns how many test images repeat one."""
     total = sum(len(images) for images, _ in splits.values())
     first = next(iter(splits.values()))[0][0]
     differ = any(np.any(images[i:i + 1024] != first) for images, _ in splits.values()
                  for i in range(0, len(images), 1024))
     _check_not_one_picture(name, 2 if differ else 1, total, "arrays")
-    fitted = [digest for split in ("train", "val") if split in splits for digest in row_digests(splits[split][0])]
-    repeats, _ = count_repeats(fitted, row_digests(splits["test"][0]))
-    check_test_repeats(f"dataset {name}", repeats, len(splits["test"][0]), "images")
-    return repeats
+    return check_test_rows(f"dataset {name}", [splits[split][0] for split in ("train", "val") if split in splits],
+                           splits["test"][0], "images")
 
 
 def _check_not_one_picture(name, pictures, images, where):

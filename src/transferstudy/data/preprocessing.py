@@ -27,8 +27,8 @@ class PretrainedCfg:
 
     def __post_init__(self):
         if len(self.input_size) != 3 or self.input_size[1] != self.input_size[2]:
-            raise InputError(f"input_size = {tuple(self.input_size)!r}: a network is evaluated on a square centre crop "
-                             "(3, S, S), as timm and the paper do; give a square input_size")
+            raise InputError(f"input_size = {tuple(self.input_size)!r} is not square; a network is evaluated on a "
+                             "square centre crop (3, S, S), as timm and the paper do")
 
     @property
     def image_size(self):
@@ -58,9 +58,6 @@ class PretrainedCfg:
         size = list(cfg["input_size"])
         if len(size) != 3 or size[0] != 3 or not all(isinstance(v, int) and v > 0 for v in size):
             raise InputError(f"{where}: input_size = {cfg['input_size']!r}; expected (3, H, W)")
-        if size[1] != size[2]:
-            raise InputError(f"{where}: input_size = {cfg['input_size']!r} is not square; a network is evaluated on "
-                             "a square centre crop (3, S, S), as timm and the paper do")
         for key in ("mean", "std"):
             values = list(cfg[key])
             if len(values) != 3 or (key == "std" and min(values) <= 0):
@@ -70,6 +67,9 @@ class PretrainedCfg:
             raise InputError(f"{where}: interpolation = {cfg['interpolation']!r}; valid: {', '.join(INTERPOLATIONS)}")
         if not 0 < float(cfg["crop_pct"]) <= 1:
             raise InputError(f"{where}: crop_pct = {cfg['crop_pct']!r}; expected a fraction in (0, 1]")
-        return cls(input_size=tuple(size), mean=tuple(float(v) for v in cfg["mean"]),
-                   std=tuple(float(v) for v in cfg["std"]), interpolation=cfg["interpolation"],
-                   crop_pct=float(cfg["crop_pct"]))
+        try:  # the cfg's own checks (a square input_size)
+            return cls(input_size=tuple(size), mean=tuple(float(v) for v in cfg["mean"]),
+                       std=tuple(float(v) for v in cfg["std"]), interpolation=cfg["interpolation"],
+                       crop_pct=float(cfg["crop_pct"]))
+        except InputError as error:
+            raise InputError(f"{where}: {error}") from error

@@ -67,11 +67,13 @@ def row_digests(rows):
     return [hashlib.blake2b(row, digest_size=16).digest() for row in rows]
 
 
-def count_repeats(fitted, test):
-    """How many of ``test``'s items (digests, paths) are also among ``fitted``'s, and the first few of them."""
-    fitted = set(fitted)
-    repeats = [item for item in test if item in fitted]
-    return len(repeats), repeats[:3]
+def check_test_rows(where, fitted, test, what):
+    """``check_test_repeats`` of the rows of ``test`` (an array [N, ...]) equal to a row of the ``fitted`` arrays
+    (train's and val's); returns how many there are."""
+    seen = {digest for rows in fitted for digest in row_digests(rows)}
+    repeats = sum(digest in seen for digest in row_digests(test))
+    check_test_repeats(where, repeats, len(test), what)
+    return repeats
 
 
 def check_test_repeats(where, repeats, total, what="examples", examples=()):

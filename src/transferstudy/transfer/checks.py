@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.splits import check_test_repeats, count_repeats, row_digests
+from ..data.splits import check_test_rows
 from ..errors import InputError
 
 
@@ -14,7 +14,7 @@ def check_features(path, splits, num_classes, multilabel):
     classes, an empty split, features that are not [N, D] with D >= 1, NaN or inf, training features identical
     for every example (a network whose outputs carry nothing: every fit would be the class prior), labels that
     are not whole class indices (or 0/1 columns, multi-label) or leave a class without a training example, a test
-    split that mostly repeats the training and validation features (``check_test_repeats``)."""
+    split that mostly repeats the training and validation features (``check_test_rows``)."""
     if num_classes < 2:
         raise InputError(f"{path}: {num_classes} class(es); a classifier needs at least 2 (every score would be "
                          "perfect)")
@@ -56,7 +56,5 @@ def check_features(path, splits, num_classes, multilabel):
             if len(missing):
                 raise InputError(f"{path}: class(es) {missing.tolist()[:20]} missing from split '{split}'")
     if "test" in splits:
-        fitted = [digest for split in ("train", "val") if split in splits
-                  for digest in row_digests(splits[split]["features"])]
-        repeats, _ = count_repeats(fitted, row_digests(splits["test"]["features"]))
-        check_test_repeats(str(path), repeats, len(splits["test"]["labels"]), "feature rows")
+        check_test_rows(str(path), [splits[split]["features"] for split in ("train", "val") if split in splits],
+                        splits["test"]["features"], "feature rows")

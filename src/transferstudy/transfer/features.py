@@ -68,6 +68,7 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
         log.info("%s: %d images -> features %s (%.1f s)", split, len(dataset), feats.shape, time.time() - started)
     seconds = time.time() - started
     amp_dtype = precision(device, amp)
+    head = loaded.head if isinstance(loaded.head, torch.nn.Linear) else None  # the source classifier, if any
     attrs = {key: data_attrs[key] for key in _DATASET_ATTRS if key in data_attrs}
     attrs.update({
         "model": model_name or info.arch,
@@ -81,7 +82,7 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
         "switches": None if info.switches is None else switches_label(info.switches),
         "feature_dim": int(loaded.num_features),
         # The source classifier's classes (0: the network has none); the classifier itself is group source_head.
-        "source_classes": int(loaded.head.out_features) if isinstance(loaded.head, torch.nn.Linear) else 0,
+        "source_classes": int(head.out_features) if head is not None else 0,
         "image_size": cfg.image_size,
         "preprocessing": {"resize": "shorter side to image_size / crop_pct", "interpolation": cfg.interpolation,
                           "antialias": True, "crop": "centre", "crop_pct": cfg.crop_pct,
@@ -94,9 +95,9 @@ def extract_features(model_ref, dataset_path, out_path, *, model_name=None, opti
         "versions": library_versions(),
     })
     written = dict(out)
-    if isinstance(loaded.head, torch.nn.Linear):  # LEEP and NCE read it from here, without torch
-        bias = loaded.head.bias if loaded.head.bias is not None else torch.zeros(loaded.head.out_features)
-        written[SOURCE_HEAD] = {"weight": loaded.head.weight.detach().float().cpu().numpy(),
+    if head is not None:  # LEEP and NCE read it from here, without torch
+        bias = head.bias if head.bias is not None else torch.zeros(head.out_features)
+        written[SOURCE_HEAD] = {"weight": head.weight.detach().float().cpu().numpy(),
                                 "bias": bias.detach().float().cpu().numpy()}
     write_split_file(out_path, written, {k: v for k, v in attrs.items() if v is not None})
     return out, attrs

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .. import metrics
 from ..config import LR_RANGE, ArmRecipe, StudyOptions, TrainingArm
 from ..data import images
-from ..data.splits import check_test_repeats, count_repeats, row_digests
+from ..data.splits import check_test_repeats, check_test_rows
 from ..errors import InputError
 from ..io import SPLIT_FILE_ATTRS, read_dataset, write_json, write_predictions
 from ..nets import pretrained
@@ -106,11 +106,11 @@ def _read_training_data(dataset_path, fit):
     if FITS[fit][1] == "test":
         fitted_all = [parts[split] for split in ("train", "val") if split in parts]
         if evaluated.images is not None:
-            repeats, _ = count_repeats([d for part in fitted_all for d in row_digests(part.images)],
-                                       row_digests(evaluated.images))
+            check_test_rows(str(dataset_path), [part.images for part in fitted_all], evaluated.images, "images")
         else:
-            repeats, _ = count_repeats([p for part in fitted_all for p in part.paths], evaluated.paths)
-        check_test_repeats(str(dataset_path), repeats, len(evaluated.labels), "images")
+            listed = {path for part in fitted_all for path in part.paths}
+            check_test_repeats(str(dataset_path), sum(path in listed for path in evaluated.paths),
+                               len(evaluated.paths), "images")
     sizes = {split: len(part.labels) for split, part in parts.items()}
     return train, (evaluated.images, evaluated.paths, evaluated.labels), parts["train"].root, attrs, sizes
 
