@@ -73,7 +73,8 @@ def test_figures_whose_data_is_absent_are_skipped_not_drawn_empty(tmp_path):
     table = pd.read_csv(__import__("io").StringIO(HAND_WRITTEN))  # no scratch, no curves
     paths = {p.name for p in tables.analyse(table, tmp_path)}
     assert "fig3_finetune_vs_logistic.pdf" in paths and "fig4_pretrained_vs_random.pdf" not in paths
-    assert catalogue.figures_for(["logistic_regression"]) == ["fig1_imagenet_vs_transfer", "fig2_per_dataset"]
+    assert catalogue.figures_for(["logistic_regression"]) == ["fig1_imagenet_vs_transfer", "fig2_per_dataset",
+                                                             "fig11_source_properties"]
     assert "fig4_pretrained_vs_random" in catalogue.figures_for(["logistic_regression", "finetune", "scratch"])
 
 

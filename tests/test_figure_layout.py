@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transferstudy.analysis import ablation, convergence, figures, plotting
+from transferstudy.analysis import ablation, convergence, figures, plotting, properties
 from transferstudy.analysis import subsets as subset_analysis
 from transferstudy.analysis.catalogue import FIGURE_TABLES
-from transferstudy.analysis.transferability import evaluation_table
+from transferstudy.analysis.transferability import evaluation_tables
 
 DATASETS = ["food101", "cifar10", "cifar100", "birdsnap", "sun397", "stanford_cars", "fgvc_aircraft", "voc2007",
             "dtd", "oxford_iiit_pet", "caltech101", "flowers102"]
@@ -34,8 +34,10 @@ def paper_shaped_tables(seed=0):
                                "step": step, "value": base * (1 - np.exp(-rate * (step + 500) / 20000)),
                                "lr": 0.01, "weight_decay": 0.0, "total_steps": 20000})
     accuracy, curves = pd.DataFrame(rows), pd.DataFrame(curves)
-    return {"accuracy": accuracy, "convergence": curves,
-            "steps_to_threshold": convergence.steps_to_threshold(curves)}
+    sizes = dict(zip(MODELS, 10 ** rng.uniform(6, 8, len(MODELS))))  # parameters; FLOPs 150 per parameter
+    accuracy = accuracy.assign(params=accuracy["model"].map(sizes), flops=accuracy["model"].map(sizes) * 150)
+    return {"accuracy": accuracy, "convergence": curves, "steps_to_threshold": convergence.steps_to_threshold(curves),
+            "source_properties": properties.property_table(accuracy)}
 
 
 def ablation_tables(seed=0):
@@ -62,16 +64,24 @@ def ablation_tables(seed=0):
             "zoo_correlation": ablation.zoo_correlation_table(accuracy, mixed), "tsne": pd.DataFrame(tsne_rows)}
 
 
+ESTIMATOR_NOISE = {"logme": 0.01, "leep": 0.03, "nce": 0.1, "hscore": 0.3, "sfda": 0.05, "transrate": 0.2,
+                   "gbc": 0.05, "ncti": 0.04, "knn": 0.02}
+
+
 def transferability_tables(seed=0):
-    """The estimators' evaluation on the paper-shaped accuracy table: four estimators, each a noisy copy of the
-    measured log odds."""
+    """The estimators' evaluation on the paper-shaped accuracy table: every estimator a
+    noisy copy of the measured log odds, noisier on few-label subsets of 2, 5, 10 and 25 examples per class."""
     rng = np.random.default_rng(seed)
     accuracy = paper_shaped_tables(seed)["accuracy"]
+    probes = accuracy[accuracy.setting == "logistic_regression"]
     rows = [{"model": row.model, "dataset": row.dataset, "estimator": estimator, "score": row.value + rng.normal(0, noise),
              "seconds": 0.5, "probe_seconds": 30.0}
-            for row in accuracy[accuracy.setting == "logistic_regression"].itertuples()
-            for estimator, noise in (("logme", 0.01), ("leep", 0.03), ("nce", 0.1), ("hscore", 0.3))]
-    return {"transferability_evaluation": evaluation_table(accuracy, pd.DataFrame(rows))}
+            for row in probes.itertuples() for estimator, noise in ESTIMATOR_NOISE.items()]
+    few = [{"model": row.model, "dataset": row.dataset, "examples_per_class": shots, "seed": draw,
+            "estimator": estimator, "score": row.value + rng.normal(0, noise * 10 / shots)}
+           for row in probes.itertuples() for shots in (2, 5, 10, 25) for draw in range(3)
+           for estimator, noise in ESTIMATOR_NOISE.items()]
+    return evaluation_tables(accuracy, pd.DataFrame(rows), pd.DataFrame(few))
 
 
 def subset_tables(seed=0):

@@ -264,11 +264,12 @@ def test_a_refit_becomes_a_traceable_accuracy_row_and_a_grid_point_is_refused(ar
     from transferstudy.analysis.aggregate import accuracy_table
 
     (tmp_path / "mini").mkdir()
-    (tmp_path / "mini" / "pretrain.json").write_text(json.dumps({"source_top1": 0.4}))
+    (tmp_path / "mini" / "pretrain.json").write_text(json.dumps({"source_top1": 0.4, "params": 1000, "flops": 5}))
     refit = _run(artefacts, tmp_path, "refit", fit="trainval", init="random", model_name="mini",
                  record={"selection": {"lr": 0.05, "model": "mini", "dataset": "textures", "setting": "scratch"}})
     row = accuracy_table([tmp_path / "refit.json"], [tmp_path / "mini" / "pretrain.json"]).iloc[0]
     assert (row.model, row.setting, row.value, row.source_top1) == ("mini", "scratch", refit["value"], 0.4)
+    assert (row.params, row.flops) == (1000, 5)  # the source properties the pretrain JSON records
     assert row.checkpoint_sha256 == refit["checkpoint_sha256"] and row.split_seed == 0 and row.n_test == 48
     assert json.loads(row.hyperparameters) == {"lr": 0.05, "weight_decay": 1e-4}
     assert refit["selection"]["lr"] == 0.05 and pd.isna(row.not_converged)

@@ -69,6 +69,8 @@ def test_every_paper_dataset_goes_through_its_loader_and_the_extraction_rule(pap
     assert set(checked) == set(COPIES) and checked["birdsnap"]["missing_images"] == 1
     record = json.loads((root / f"run/results/models/{TV_MODEL}/pretrain.json").read_text())
     assert record["source_top1"] == pytest.approx(0.67668) and record["source_top1_from"] == "weights metadata"
+    # Its size counted on the network itself: torchvision's MobileNet v3 small has 2,542,856 parameters.
+    assert record["params"] == 2_542_856 and record["flops"] > 0 and "counted" in record["flops_from"]
     for name in COPIES:
         feats, attrs = read_split_file(root / f"run/results/features/{TV_MODEL}/{name}.h5", ("features", "labels"))
         data, _ = read_split_file(root / f"run/results/data/{name}.h5", ("labels",))

@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 from scipy.stats import multivariate_normal
 
 from transferstudy import cli
+from transferstudy.analysis.table_checks import transfer_logit
 from transferstudy.analysis.transferability import evaluation_table, transferability_table, weighted_tau
 from transferstudy.io import write_split_file
 from transferstudy.transfer import transferability as tr
@@ -126,6 +127,41 @@ def test_sfda_transrate_and_gbc_give_their_authors_values(case, function):
     score, note = function(features, np.array(AUTHORS["labels"]))
     tolerance = 1e-6 if expected.get("float32") else 1e-12
     assert note == "" and score == pytest.approx(expected["value"], rel=tolerance, abs=1e-14)
+
+
+NCTI_AUTHORS = json.loads((Path(__file__).parent / "data" / "ncti_by_its_authors.json").read_text())
+
+
+def test_ncti_gives_its_authors_terms_and_scores():
+    # Three "models" of one fixed input (tests/data): the raw features (the LDA's SVD solver), scaled by 0.1 and
+    # through tanh (the eigen solver, with the shrinkage their code derives from the PCA variances).
+    features, labels = np.array(NCTI_AUTHORS["features"]), np.array(NCTI_AUTHORS["labels"])
+    models = {"raw": features, "scaled": features * 0.1, "tanh": np.tanh(features)}
+    terms = {name: tr.ncti_terms(f, labels)[0] for name, f in models.items()}
+    for name, expected in NCTI_AUTHORS["terms"].items():
+        assert [terms[name][t] for t in tr.NCTI_TERMS] == pytest.approx(expected, rel=1e-9)
+    scores = tr.ncti_scores([[terms[name][t] for t in tr.NCTI_TERMS] for name in models])
+    assert scores == pytest.approx([NCTI_AUTHORS["scores"][name] for name in models], rel=1e-9, abs=1e-12)
+
+
+def test_ncti_is_combined_over_the_models_of_each_dataset_in_the_scores_table(tmp_path):
+    rng = np.random.default_rng(12)
+    labels = np.arange(40) % 4
+    paths = []
+    for i, model in enumerate(("m1", "m2", "m3")):
+        path = tmp_path / f"{model}.h5"
+        features = rng.normal(size=(40, 8)) + (i + 1) * np.eye(4, 8)[labels]
+        write_split_file(path, {"train": {"features": features, "labels": labels}},
+                         {"model": model, "dataset": "d", "metric": "top1", "num_classes": 4, "multilabel": False})
+        paths.append(tmp_path / f"{model}.json")
+        result = tr.score_features(path, out_path=paths[-1], estimators=["ncti"])
+        assert result["scores"][0]["score"] is None and set(result["scores"][0]["terms"]) == set(tr.NCTI_TERMS)
+    table = transferability_table(paths)
+    terms = [[json.loads(p.read_text())["scores"][0]["terms"][t] for t in tr.NCTI_TERMS] for p in paths]
+    assert table["score"].tolist() == pytest.approx(tr.ncti_scores(terms).tolist())
+    assert set(table["note"]) == {f"{tr.NCTI_NOTE} (3)"}
+    # A term the same for every model counts for nothing (no division by zero).
+    assert tr.ncti_scores([[1.0, 0.5, 2.0], [3.0, 0.5, 2.0]]).tolist() == [0.0, 1.0]
 
 
 @pytest.mark.parametrize("function", [tr.sfda, tr.transrate, tr.gbc])
@@ -381,3 +417,215 @@ def test_score_features_traces_a_score_of_ones_own_to_its_file(own_scores, tmp_p
     assert [row["estimator"] for row in result["scores"]] == ["spread"]
     (own,) = result["own_estimators"]
     assert own["file"] == str(own_scores) and len(own["file_sha256"]) == 64
+
+
+# --- the baselines: k-NN accuracy, and the networks' size ----------------------------------------------------
+
+def test_knn_is_scikit_learns_classifier_with_k_chosen_by_leave_one_out():
+    from sklearn.model_selection import LeaveOneOut, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(8)
+    labels, val_labels = np.arange(60) % 3, np.arange(30) % 3
+    features = rng.normal(size=(60, 5)) + 0.8 * labels[:, None] * rng.normal(size=5)
+    val_features = rng.normal(size=(30, 5)) + 0.8 * val_labels[:, None] * rng.normal(size=5)
+    score, note = tr.knn(features, labels, val_features, val_labels, "top1")
+    standardised = (features - features.mean(0)) / features.std(0, ddof=1)
+    val_standardised = (val_features - features.mean(0)) / features.std(0, ddof=1)
+
+    def classifier(k):
+        return KNeighborsClassifier(k, metric="cosine", algorithm="brute")
+
+    held_out = [cross_val_score(classifier(k), standardised, labels, cv=LeaveOneOut()).mean() for k in tr.KNN_K]
+    k = tr.KNN_K[int(np.argmax(held_out))]
+    assert note.startswith(f"k = {k} (leave-one-out on 60 of 60")
+    assert score == pytest.approx(classifier(k).fit(standardised, labels).score(val_standardised, val_labels))
+    # The dataset's metric scores it: per-class accuracy, and 11-point mAP of the neighbours' label shares.
+    assert tr.knn(features, labels, val_features, val_labels, "mean_per_class")[0] == pytest.approx(
+        tr.knn(features, labels, val_features, val_labels, "top1")[0])  # balanced classes: the same
+    multilabel = tr.knn(features, np.eye(3)[labels], val_features, np.eye(3)[val_labels], "map11", True)[0]
+    assert 0 < multilabel <= 1
+
+
+def test_knn_chooses_k_on_a_seeded_sample_of_a_large_training_split(monkeypatch):
+    monkeypatch.setattr(tr, "KNN_SELECTION_ROWS", 20)
+    rng = np.random.default_rng(9)
+    features, labels = rng.normal(size=(50, 4)), np.arange(50) % 2
+    first = tr.knn(features, labels, features[:10], labels[:10], "top1")
+    assert "leave-one-out on 20 of 50" in first[1] and tr.knn(features, labels, features[:10], labels[:10],
+                                                                "top1") == first
+
+
+def test_knn_needs_the_validation_split(tmp_path):
+    rng = np.random.default_rng(10)
+    path = tmp_path / "features.h5"
+    write_split_file(path, {"train": {"features": rng.normal(size=(12, 3)), "labels": np.arange(12) % 3}},
+                     {"model": "m", "dataset": "d", "metric": "top1", "num_classes": 3, "multilabel": False})
+    assert tr.estimate(rng.normal(size=(12, 3)), np.arange(12) % 3, False, estimators=["knn"])[0]["note"] == \
+        tr.NO_VALIDATION_SPLIT
+    with pytest.raises(ValueError, match="missing group 'val'"):
+        tr.score_features(path, estimators=["knn"])
+
+
+def test_kendall_tau_is_scipys_tau_b_vectorised_over_resamples():
+    from transferstudy.analysis.transferability import kendall_tau
+
+    rng = np.random.default_rng(11)
+    x, y = np.round(rng.normal(size=(200, 7)), 1), np.round(rng.normal(size=(200, 7)))  # with ties
+    expected = [scipy_stats.kendalltau(a, b).statistic for a, b in zip(x, y)]
+    assert kendall_tau(x, y) == pytest.approx(expected, abs=1e-12, nan_ok=True)
+
+
+def test_the_size_baselines_rank_models_by_the_log_of_their_counts(toy_accuracy):
+    # Parameters rise with source top-1 (as top-1 ranks), FLOPs fall; model e's FLOPs are unknown.
+    sized = toy_accuracy.assign(params=toy_accuracy["source_top1"] * 1e6,
+                                flops=(1 - toy_accuracy["source_top1"]) * 1e9)
+    sized.loc[sized["model"] == "e", "flops"] = np.nan
+    table = evaluation_table(sized, _scores(sized)).set_index(["dataset", "estimator"])
+    assert list(dict.fromkeys(table.index.get_level_values("estimator")))[:3] == ["source_top1", "params", "flops"]
+    assert table.loc[("d1", "params"), "weighted_tau"] == pytest.approx(1.0)
+    d1 = sized.query("dataset == 'd1'")
+    assert table.loc[("d1", "params"), "pearson_r"] == pytest.approx(
+        scipy_stats.pearsonr(np.log(d1["params"]), transfer_logit(d1))[0])  # the log count against log odds
+    assert table.loc[("d1", "flops"), "n_models"] == 4
+    assert table.loc[("d1", "flops"), "note"] == "left out, without a score: e"
+    assert table.loc[("d1", "flops"), "weighted_tau"] == pytest.approx(-1.0)
+    # No column: no baseline; a count that is not positive: refused, named.
+    assert "params" not in set(evaluation_table(toy_accuracy, _scores(toy_accuracy))["estimator"])
+    with pytest.raises(ValueError, match="params of model 'a' is 0.0; a network's params is a positive count"):
+        evaluation_table(sized.assign(params=sized["params"].where(sized["model"] != "a", 0.0)), _scores(sized))
+    with pytest.raises(ValueError, match="estimator 'flops' is the baseline"):
+        evaluation_table(sized, _scores(sized).replace({"estimator": {"nce": "flops"}}))
+
+
+@pytest.fixture
+def four_datasets(accuracy_of):
+    """Six models on four datasets, in two settings: accuracy rises with the model's index everywhere but on d4
+    in fine-tuning, where it falls."""
+    def value(i, model, dataset, setting):
+        rising = 0.3 + 0.1 * i + 0.01 * int(dataset[1:])
+        return 1 - rising if (dataset, setting) == ("d4", "finetune") else rising
+    return accuracy_of(value, models=tuple("abcdef"), datasets=("d1", "d2", "d3", "d4"),
+                       source_top1=lambda i: 0.5 + 0.05 * ((i * 5) % 6), settings=("logistic_regression",
+                                                                                   "finetune"), n_test=100)
+
+
+def _ranked_scores(accuracy):
+    """'oracle' scores each model by its index (the accuracy's order, but on d4 in fine-tuning); 'noisy' by a
+    fixed shuffle of it; 'backwards' by the reverse."""
+    rows = []
+    for model in sorted(set(accuracy["model"])):
+        i = "abcdef".index(model)
+        for dataset in sorted(set(accuracy["dataset"])):
+            for estimator, score in (("oracle", i), ("noisy", (2, 0, 1, 5, 3, 4)[i]), ("backwards", -i)):
+                rows.append({"model": model, "dataset": dataset, "estimator": estimator, "score": float(score)})
+    return pd.DataFrame(rows)
+
+
+def test_the_baselines_table_says_which_estimator_beats_which_baseline(four_datasets):
+    from transferstudy.analysis.transferability import baselines_table
+
+    evaluation = evaluation_table(four_datasets, _ranked_scores(four_datasets))
+    table = baselines_table(evaluation).set_index(["setting", "estimator", "baseline"])
+    probe = table.loc["logistic_regression"]
+    # The oracle is perfect on every dataset, top-1 is not: beaten with an interval above zero.
+    assert probe.loc[("oracle", "source_top1"), "verdict"] == "beats"
+    assert probe.loc[("oracle", "source_top1"), "difference_low"] > 0
+    assert probe.loc[("backwards", "source_top1"), "verdict"] == "loses to"
+    expected = (evaluation.query("setting == 'logistic_regression' and dataset != 'mean over datasets'")
+                .pivot(index="dataset", columns="estimator", values="weighted_tau"))
+    assert probe.loc[("noisy", "source_top1"), "tau_difference"] == pytest.approx(
+        (expected["noisy"] - expected["source_top1"]).mean())
+    # Fine-tuning: the oracle is backwards on d4, so its lead over top-1 varies by dataset.
+    assert table.loc[("finetune", "oracle", "source_top1"), "n_datasets"] == 4
+    assert set(table["verdict"]) <= {"beats", "loses to", "no clear difference"}
+
+
+def test_the_stability_table_follows_the_rankings_under_each_perturbation(four_datasets):
+    from transferstudy.analysis.transferability import stability_table
+
+    table = stability_table(four_datasets, _ranked_scores(four_datasets)).set_index(
+        ["setting", "perturbation", "estimator"]).sort_index()
+    probe = table.loc["logistic_regression"]
+    assert set(probe.index.get_level_values("perturbation")) == {
+        "other setting", "one dataset left out", "a third of the models left out"}
+    # The oracle is perfect on every dataset and every subset of models: first in every perturbation of the probe.
+    for perturbation in ("one dataset left out", "a third of the models left out"):
+        assert probe.loc[(perturbation, "oracle"), ["rank", "rank_held", "mean_rank", "winner_held"]].tolist() == \
+            [1, 1.0, 1.0, 1.0]
+        assert probe.loc[(perturbation, "backwards"), "rank"] == 4  # after top-1 and the noisy score
+    assert probe.loc[("one dataset left out", "oracle"), "n_perturbations"] == 4
+    assert probe.loc[("a third of the models left out", "oracle"), "n_perturbations"] == 15  # C(6, 4)
+    # In fine-tuning d4 runs backwards: leaving it out changes the means, and the other setting's ranking is the
+    # probe's, whose winner the oracle is.
+    other = table.loc[("finetune", "other setting")]
+    assert other.loc["oracle", "n_perturbations"] == 1
+    assert other["ranking_tau"].nunique() == 1 and -1 <= other["ranking_tau"].iloc[0] <= 1
+
+
+def test_size_record_counts_parameters_and_forward_flops_and_keeps_the_training_mode():
+    import torch
+    from torch import nn
+
+    from transferstudy.nets.costs import size_record
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+    model.train()
+    record = size_record(model, 8)
+    assert record["params"] == 3 * 4 * 9 + 4 * 64 * 2 + 2
+    assert record["flops"] == 2 * (3 * 4 * 9 * 64) + 2 * (4 * 64 * 2)  # multiply-adds, twice
+    assert model.training and "8 px" in record["params_from"] == record["flops_from"]
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 8, 8)).shape == (1, 2)
+
+
+# --- selection from few labels --------------------------------------------------------------------------------
+
+def test_the_jobs_score_the_few_label_subsets_the_training_set_size_curves_draw(tmp_path):
+    from transferstudy.data.subsets import draw
+
+    rng = np.random.default_rng(13)
+    splits = {split: {"features": rng.normal(size=(n, 5)).astype(np.float32), "labels": np.arange(n) % 3}
+              for split, n in (("train", 30), ("val", 15), ("test", 12))}
+    path = tmp_path / "features.h5"
+    write_split_file(path, splits, {"model": "m", "dataset": "d", "metric": "top1", "num_classes": 3,
+                                    "multilabel": False})
+    result = tr.score_features(path, estimators=["logme", "knn"], examples_per_class=(2, 4), seeds=2)
+    assert [(s["examples_per_class"], s["seed"], s["n_train"]) for s in result["few_labels"]] == [
+        (2, 0, 6), (2, 1, 6), (4, 0, 12), (4, 1, 12)]
+    subset = result["few_labels"][3]
+    rows, _ = draw(splits["train"]["labels"], 4, 1)
+    val_rows, _ = draw(splits["val"]["labels"], 4, 1)
+    assert subset["scores"][0]["score"] == pytest.approx(
+        tr.logme(splits["train"]["features"][rows], splits["train"]["labels"][rows])[0])
+    assert subset["scores"][1]["score"] == pytest.approx(tr.knn(
+        splits["train"]["features"][rows], splits["train"]["labels"][rows], splits["val"]["features"][val_rows],
+        splits["val"]["labels"][val_rows], "top1")[0])
+    # Multi-label data has no "examples per class": no few-label scores.
+    assert tr.few_label_scores((splits["train"]["features"], np.eye(3)[splits["train"]["labels"]]), None, None,
+                               True, examples_per_class=(2,), seeds=1, estimators=["logme"]) == []
+
+
+def test_few_label_selection_is_judged_against_the_full_datas_accuracy(toy_accuracy):
+    from transferstudy.analysis.transferability import few_labels_evaluation
+
+    # At 5 per class the perfect score's order; at 2 per class its reverse in seed 0 and a constant in seed 1.
+    full = _scores(toy_accuracy)
+    perfect = full[full.estimator == "logme"].set_index(["model", "dataset"])["score"]
+    rows = []
+    for (model, dataset), score in perfect.items():
+        for shots, seed, value in ((5, 0, score), (5, 1, score), (2, 0, -score), (2, 1, 1.0)):
+            rows.append({"model": model, "dataset": dataset, "examples_per_class": shots, "seed": seed,
+                         "estimator": "logme", "score": value})
+    evaluation = evaluation_table(toy_accuracy, full)
+    table = few_labels_evaluation(toy_accuracy, pd.DataFrame(rows), evaluation).set_index(
+        ["dataset", "examples_per_class", "estimator"])
+    assert table.loc[("d1", "5", "logme"), ["n_seeds", "weighted_tau"]].tolist() == [2, pytest.approx(1.0)]
+    assert table.loc[("d1", "2", "logme"), ["n_seeds", "weighted_tau"]].tolist() == [1, pytest.approx(-1.0)]
+    assert table.loc[("d1", "2", "logme"), "note"] == ("1 of 2 seed(s) without a statistic: constant scores or "
+                                                       "accuracies: no ranking statistic")
+    # The full data's rows, the baselines' among them, from the evaluation; the mean over datasets last.
+    assert table.loc[("d2", "all", "source_top1"), "weighted_tau"] == pytest.approx(-1.0)
+    assert table.loc[("mean over datasets", "5", "logme"), ["n_datasets", "weighted_tau"]].tolist() == [
+        2, pytest.approx(1.0)]
+    assert list(table.index.get_level_values("examples_per_class")[:3]) == ["2", "5", "all"]

@@ -18,6 +18,7 @@ from transferstudy.data import datasets
 from transferstudy.nets import architectures
 from transferstudy.io import read_split_file
 from transferstudy.settings import ESTIMATORS
+from transferstudy.transfer.transferability import NCTI_NOTE, PER_LABEL_NOTE
 
 
 def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
@@ -27,7 +28,8 @@ def test_dry_run_of_the_default_study_lists_every_stage(tmp_path):
     assert counts["dataset"] == 6 and counts["pretrain"] == 7
     assert counts["extract_features"] == counts["probe"] == 7 * 5
     assert counts["check_models"] == counts["all"] == 1
-    assert counts["figure"] == 5  # the ablation's two figures are off by default
+    # All but the ablation's two and the subsets' two, off by default.
+    assert counts["figure"] == len(figures.FIGURES) - 4 == 7
     assert counts["accuracy_table"] == counts["analysis_tables"] == counts["pairwise_table"] == 1
     # The transferability estimators: a job per (model, dataset), a table of scores and their evaluation.
     assert counts["transferability"] == 7 * 5
@@ -50,7 +52,9 @@ def test_disabled_training_arms_and_estimators_drop_their_jobs_and_figures(tmp_p
     counts = job_counts(result.stdout)
     assert "train_grid_point" not in counts and "convergence_tables" not in counts
     assert not {"transferability", "transferability_table", "transferability_evaluation"} & set(counts)
-    assert counts["figure"] == 2  # fig3 and fig4 need the fine-tune and scratch settings, fig7 the estimators
+    # fig1, fig2 and fig11 (source properties); fig3 and fig4 need the fine-tune and scratch settings, fig7 and
+    # fig10 the estimators.
+    assert counts["figure"] == 3
 
 
 def test_the_ablation_is_switched_on_by_one_key(tmp_path):
@@ -84,8 +88,9 @@ def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
     assert counts["extract_features"] == counts["probe"] == counts["transferability"] == pairs
     assert counts["train_grid_point"] == pairs * (7 * 8 + 7 * 8)
     assert counts["train_refit"] == counts["select_hyperparameters"] == 2 * pairs
-    # With check_models, and the estimators: a job per pair, their two tables and their figure.
-    assert counts["total"] == 22694 + 1 + pairs + 3
+    # With check_models, the estimators (a job per pair, their two tables and their two figures, fig7 and
+    # fig10) and the source properties' figure, fig11.
+    assert counts["total"] == 22694 + 1 + pairs + 4 + 1
 
 
 def test_a_missing_dataset_root_stops_a_run_before_any_job_but_not_a_dry_run(tmp_path):
@@ -296,19 +301,31 @@ def test_the_tiny_studys_estimators_score_every_pair_and_are_judged_on_every_dat
     scores = pd.read_csv(workdir / "results/tables/transferability.csv")
     probes = accuracy[accuracy.setting == "logistic_regression"]
     assert len(scores) == len(ESTIMATORS) * len(probes) and scores["score"].notna().all()
-    assert set(scores[scores.dataset == "glyphs_multilabel"].query("estimator != 'logme'")["note"]) == {
-        "multi-label: the mean over labels of each label's binary score"}
+    multilabel = scores[scores.dataset == "glyphs_multilabel"]
+    assert set(multilabel.query("estimator not in ['logme', 'knn', 'ncti']")["note"]) == {PER_LABEL_NOTE}
+    assert set(multilabel.query("estimator == 'ncti'")["note"]) == {
+        f"{NCTI_NOTE} ({probes.model.nunique()}); {PER_LABEL_NOTE}"}
+    assert scores.query("estimator == 'knn'")["note"].str.match(r"k = \d+ \(leave-one-out on ").all()
     assert (scores["source_classes"] == 64).all() and (scores["probe_seconds"] > 0).all()
     pairs = scores.groupby(["model", "dataset"]).agg(seconds=("seconds", "sum"), probe=("probe_seconds", "first"))
     assert (pairs["seconds"] < pairs["probe"]).mean() > 0.5
     evaluation = pd.read_csv(workdir / "results/tables/transferability_evaluation.csv")
     for setting, n_datasets in (("logistic_regression", 4), ("finetune", 1)):
         part = evaluation[evaluation.setting == setting]
-        assert set(part.estimator) == {"source_top1", *ESTIMATORS}
+        assert set(part.estimator) == {"source_top1", "params", "flops", *ESTIMATORS}  # sizes counted for every model
         assert part.dataset.nunique() == n_datasets + 1  # and the mean over datasets
         per_dataset = part[part.dataset != "mean over datasets"]
         assert per_dataset.weighted_tau.between(-1, 1).all() and (per_dataset.n_models == len(TINY_EVERYONE)).all()
         assert (per_dataset.tau_low <= per_dataset.tau_high).all()
+    # Each estimator against each baseline, and the stability of their ranking (fine-tuning has one dataset: no
+    # verdict, and no dataset to leave out).
+    baselines = pd.read_csv(workdir / "results/tables/transferability_baselines.csv")
+    assert set(baselines.baseline) == {"source_top1", "params", "flops", "knn"}
+    assert set(baselines.query("setting == 'finetune'").verdict) == {"no verdict: fewer than 2 datasets"}
+    stability = pd.read_csv(workdir / "results/tables/transferability_stability.csv")
+    assert set(stability.query("setting == 'logistic_regression'").perturbation) == {
+        "other setting", "one dataset left out", "a third of the models left out"}
+    assert stability.rank_held.between(0, 1).all() and stability.winner_held.between(0, 1).all()
 
 
 @pytest.mark.slow
@@ -356,7 +373,8 @@ def test_the_tiny_study_draws_every_figure_rebuilds_one_alone_and_reports_them(t
     html = (workdir / "report.html").read_text()
     for name in [*drawn, "accuracy.csv", "correlation.csv", "mixed_effects.csv", "pairwise.csv",
                  "convergence.csv", "steps_to_threshold.csv", "ablation.csv", "zoo_correlation.csv",
-                 "transferability.csv", "transferability_evaluation.csv", "subsets.csv", "subsets_summary.csv",
+                 "transferability.csv", "transferability_evaluation.csv", "transferability_baselines.csv",
+                 "transferability_stability.csv", "subsets.csv", "subsets_summary.csv",
                  "subsets_correlation.csv"]:
         assert name in html
     assert "least-squares fit with its 95% confidence band" in html

@@ -19,7 +19,7 @@ import sys
 import traceback
 
 from .config import (AnalysisOptions, ArmRecipe, FeatureOptions, PretrainRecipe, ProbeSolver, SplitOptions,
-                     StudyOptions, TrainingArm, TsneOptions, checked_estimators)
+                     StudyOptions, TrainingArm, TransferabilityOptions, TsneOptions, checked_estimators)
 from .errors import InputError
 from .settings import ARM_INIT, ESTIMATORS
 
@@ -189,12 +189,18 @@ def transferability_command(argv):
     parser.add_argument("--estimators", nargs="+", default=list(ESTIMATORS), metavar="ESTIMATOR",
                         help=f"{', '.join(ESTIMATORS)}, or a score of one's own as file.py:function "
                              "(default: every built-in one)")
+    parser.add_argument("--examples-per-class", nargs="*", type=int, default=[], metavar="K",
+                        help="also score seeded subsets of K examples per class (selection from few labels)")
+    parser.add_argument("--seeds", type=int, default=TransferabilityOptions.seeds, help="subsets drawn per size")
     parser.add_argument("--out", required=True, help="result JSON")
     args = parser.parse_args(argv)
     estimators = checked_estimators("--estimators", [{"python": entry} if ":" in entry else entry
                                                      for entry in args.estimators])
+    options = TransferabilityOptions.from_mapping({"examples_per_class": args.examples_per_class,
+                                                   "seeds": args.seeds})
     _log()
-    transferability.score_features(args.features, args.model, args.out, estimators=estimators)
+    transferability.score_features(args.features, args.model, args.out, estimators=estimators,
+                                   examples_per_class=options.examples_per_class, seeds=options.seeds)
 
 
 @stage("finetune", "a fine-tune or scratch run; `finetune select` picks a grid point")
@@ -343,8 +349,11 @@ def transferability_table_command(argv):
     parser.add_argument("--probes", nargs="*", default=(), help="probe result JSONs of the same pairs (their wall "
                                                                 "time, probe_seconds)")
     parser.add_argument("--out", required=True, help="transferability CSV")
+    parser.add_argument("--few-labels", help="also write the scores on few-label subsets to this CSV")
     args = parser.parse_args(argv)
     write_csv(transferability.transferability_table(args.scores, args.probes), args.out)
+    if args.few_labels:
+        write_csv(transferability.few_labels_table(args.scores), args.few_labels)
 
 
 @stage("analysis", "every table and figure of an accuracy table")
@@ -365,16 +374,21 @@ def analysis_command(argv):
                              "(default), or analyse its complete sub-matrix (models or datasets dropped, reported)")
     parser.add_argument("--transferability", help="transferability estimators' scores CSV (model, dataset, estimator, "
                         "score): adds transferability_evaluation.csv and its figure")
+    parser.add_argument("--few-labels", help="the estimators' scores on few-label subsets CSV (from "
+                        "`transferstudy transferability-table --few-labels`): adds "
+                        "transferability_few_labels_evaluation.csv and Figure 10 (with --transferability)")
     parser.add_argument("--subsets", help="results on training-set-size subsets CSV (setting, model, dataset, "
                         "examples_per_class, seed, value, source_top1): adds their summary, correlation by size and "
                         "figures")
     args = parser.parse_args(argv)
     _log("%(levelname)s %(message)s")
     read = {name: read_table(getattr(args, name), f"{name} table") if getattr(args, name) else None
-            for name in ("convergence", "transferability", "subsets")}
+            for name in ("convergence", "transferability", "subsets", "few_labels")}
+    if read["few_labels"] is not None and read["transferability"] is None:
+        parser.error("--few-labels is judged beside the full data's scores: give --transferability too")
     accuracy = read_table(args.accuracy, "accuracy table")
     for path in tables.analyse(accuracy, args.out, read["convergence"], args.threshold, args.mixed_zoo,
-                               args.incomplete, read["transferability"], read["subsets"]):
+                               args.incomplete, read["transferability"], read["subsets"], read["few_labels"]):
         print(path)
 
 

@@ -33,7 +33,7 @@ from typing import ClassVar, Optional
 
 from .errors import InputError
 from .metrics import METRICS, MULTILABEL_METRICS
-from .settings import ESTIMATORS, TRAINING_ARMS
+from .settings import ESTIMATORS, SOURCE_BASELINES, TRAINING_ARMS
 from .switches import SWITCHES
 
 
@@ -521,14 +521,38 @@ class TransferabilityOptions(Group):
                                                 "argument) the source classifier's logits [N, Z] or None, returning "
                                                 "a number, higher predicting better transfer",
                                items={"anyOf": [{"enum": list(ESTIMATORS)}, OWN_ESTIMATOR_SCHEMA]})
+    examples_per_class: tuple = option((2, 5, 10), help="selection from few labels: the estimators also scored on "
+                                                        "seeded subsets of this many examples per class of the "
+                                                        "training split (and, for k-NN, the validation split) of "
+                                                        "each single-label dataset, judged against the accuracy on "
+                                                        "the full data ([]: none)",
+                                       items={"type": "integer", "minimum": 2}, allow_empty=True)
+    seeds: int = option(3, minimum=1, maximum=100, help="few-label subsets drawn per size (seeds 0, 1, ...: the "
+                                                        "subsets' draws)")
 
     @classmethod
     def _validated(cls, values, key):
         values = dict(values)
         if "estimators" in values:
             values["estimators"] = checked_estimators(f"{key}.estimators", values["estimators"])
-        scalars = {name: value for name, value in values.items() if name != "estimators"}
+        if "examples_per_class" in values:
+            values["examples_per_class"] = checked_sizes(
+                f"{key}.examples_per_class", values["examples_per_class"], allow_empty=True, least=2,
+                why="the scores' within-class statistics need two examples of a class")
+        scalars = {name: value for name, value in values.items() if name not in ("estimators", "examples_per_class")}
         return {**values, **super()._validated(scalars, key)}
+
+
+def checked_sizes(key, sizes, allow_empty=False, least=1, why="the full training split is always included"):
+    """Examples-per-class sizes checked (whole numbers of at least ``least``, each once), sorted."""
+    if not isinstance(sizes, (list, tuple)) or not (sizes or allow_empty):
+        raise ConfigError(f"{key} = {sizes!r} must be a {'' if allow_empty else 'non-empty '}list")
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int) or size < least:
+            raise ConfigError(f"{key} holds {size!r}; sizes are whole numbers of at least {least} ({why})")
+    if len(set(sizes)) < len(sizes):
+        raise ConfigError(f"{key} = {list(sizes)} lists a size twice")
+    return tuple(sorted(sizes))
 
 
 def estimator_name(entry):
@@ -560,7 +584,7 @@ def checked_estimators(key, entries):
         name = entry.get("name", function)
         if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
             raise ConfigError(f"{where}.name = {name!r}: letters, digits, '_' and '-' (it names table rows)")
-        if name in ESTIMATORS or name == "source_top1":
+        if name in ESTIMATORS or name in SOURCE_BASELINES:
             raise ConfigError(f"{where}: the name {name!r} is a built-in estimator's; give the score a name of its "
                               "own (name: ...)")
         checked.append({"name": name, "python": reference})
@@ -593,16 +617,7 @@ class SubsetOptions(Group):
     def _validated(cls, values, key):
         values = dict(values)
         if "examples_per_class" in values:
-            sizes = values["examples_per_class"]
-            if not isinstance(sizes, (list, tuple)) or not sizes:
-                raise ConfigError(f"{key}.examples_per_class = {sizes!r} must be a non-empty list")
-            for size in sizes:
-                if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                    raise ConfigError(f"{key}.examples_per_class holds {size!r}; sizes are positive integers "
-                                      "(the full training split is always included)")
-            if len(set(sizes)) < len(sizes):
-                raise ConfigError(f"{key}.examples_per_class = {list(sizes)} lists a size twice")
-            values["examples_per_class"] = tuple(sorted(sizes))
+            values["examples_per_class"] = checked_sizes(f"{key}.examples_per_class", values["examples_per_class"])
         for name in ("datasets", "arms"):
             if values.get(name) is not None:
                 values[name] = () if name == "arms" and not values[name] else _grid(f"{key}.{name}", values[name],

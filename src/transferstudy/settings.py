@@ -20,5 +20,10 @@ SETTINGS = (LOGISTIC_REGRESSION, *TRAINING_ARMS)
 ARM_INIT = {FINETUNE: "pretrained", SCRATCH: "random"}
 INIT_ARM = {init: arm for arm, init in ARM_INIT.items()}
 
-# The transferability estimators (``transfer.transferability``), in the order of tables and figures.
-ESTIMATORS = ("logme", "leep", "nce", "hscore", "sfda", "transrate", "gbc")
+# The transferability estimators (``transfer.transferability``), in the order of tables and figures: the scores,
+# then k-NN accuracy, a baseline computed like them.
+ESTIMATORS = ("logme", "leep", "nce", "hscore", "sfda", "transrate", "gbc", "ncti", "knn")
+# The baselines the estimators are judged against: the source properties the accuracy table holds (top-1; the
+# parameters and forward FLOPs counted where a network is loaded), and k-NN accuracy on the target.
+SOURCE_BASELINES = ("source_top1", "params", "flops")
+BASELINES = (*SOURCE_BASELINES, "knn")

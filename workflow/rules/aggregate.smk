@@ -41,6 +41,16 @@ rule analysis_tables:
             caption="../report/mixed_effects.rst",
             category="Tables",
         ),
+        source_properties=report(
+            "results/tables/source_properties.csv",
+            caption="../report/source_properties.rst",
+            category="Tables",
+        ),
+        source_properties_mixed=report(
+            "results/tables/source_properties_mixed.csv",
+            caption="../report/source_properties_mixed.rst",
+            category="Tables",
+        ),
         matrices=expand(
             "results/tables/accuracy_matrix_{setting}.{ext}",
             setting=STUDY.settings,

@@ -25,6 +25,8 @@ rule transferability:
     params:
         code=library_code("transferability.py"),
         estimators=list(STUDY.transferability.estimators),
+        examples_per_class=list(STUDY.transferability.examples_per_class),
+        seeds=STUDY.transferability.seeds,
     script:
         "../scripts/transferability.py"
 
@@ -34,9 +36,14 @@ rule transferability_table:
         scores=transferability_results,
         probes=probe_results,
     output:
-        report(
+        scores=report(
             "results/tables/transferability.csv",
             caption="../report/transferability.rst",
+            category="Tables",
+        ),
+        few_labels=report(
+            "results/tables/transferability_few_labels.csv",
+            caption="../report/transferability_few_labels.rst",
             category="Tables",
         ),
     log:
@@ -53,10 +60,26 @@ rule transferability_evaluation:
     input:
         accuracy="results/tables/accuracy.csv",
         scores="results/tables/transferability.csv",
+        few_labels="results/tables/transferability_few_labels.csv",
     output:
-        report(
+        transferability_evaluation=report(
             "results/tables/transferability_evaluation.csv",
             caption="../report/transferability_evaluation.rst",
+            category="Tables",
+        ),
+        transferability_baselines=report(
+            "results/tables/transferability_baselines.csv",
+            caption="../report/transferability_baselines.rst",
+            category="Tables",
+        ),
+        transferability_stability=report(
+            "results/tables/transferability_stability.csv",
+            caption="../report/transferability_stability.rst",
+            category="Tables",
+        ),
+        transferability_few_labels_evaluation=report(
+            "results/tables/transferability_few_labels_evaluation.csv",
+            caption="../report/transferability_few_labels_evaluation.rst",
             category="Tables",
         ),
     log:

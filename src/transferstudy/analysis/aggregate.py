@@ -1,7 +1,8 @@
 """Collect per-job result JSONs into the tidy accuracy table.
 
-One row per (model, dataset, setting): the test metric's ``value``, the model's ``source_top1``, and the
-fields that trace the number back (checkpoint hash, split seed, split sizes, chosen hyper-parameters,
+One row per (model, dataset, setting): the test metric's ``value``, the model's source properties
+(``source_top1``; ``params`` and ``flops``, its parameters and forward FLOPs per image at its input size, where its
+pretrain JSON or zoo record counted them), and the fields that trace the number back (checkpoint hash, split seed, split sizes, chosen hyper-parameters,
 non-converged fits).
 
     python -m transferstudy aggregate results/logistic_regression/*/*.json --pretrain results/models/*/pretrain.json \
@@ -21,8 +22,10 @@ from ..results import TransferResult
 from ..switches import switches_label
 from .table_checks import check_accuracy_table
 
-COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "arch", "switches", "checkpoint_sha256",
+COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "params", "flops", "arch", "switches", "checkpoint_sha256",
            "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
+
+SIZE_PROPERTIES = ("params", "flops")  # counted where the network is loaded (``nets.costs.size_record``)
 
 
 def _row(result, path):
@@ -65,8 +68,9 @@ def accuracy_table(result_paths, pretrain_paths):
         result = TransferResult.read(path)
         if result.model not in source:
             raise InputError(f"{path}: no pretrain metrics for model {result.model!r} (have: {sorted(source)})")
-        rows.append({**_row(result, path), "source_top1": source[result.model]["source_top1"],
-                     "switches": _switches(source[result.model])})
+        metrics = source[result.model]
+        rows.append({**_row(result, path), "source_top1": metrics["source_top1"],
+                     **{key: metrics.get(key, pd.NA) for key in SIZE_PROPERTIES}, "switches": _switches(metrics)})
     table = pd.DataFrame(rows, columns=COLUMNS)
     check_accuracy_table(table)  # duplicates, NaN, values outside [0, 1]: refused here, not only by the analysis
     # Datasets and settings keep the order the results came in (the workflow's: the config's, which for the

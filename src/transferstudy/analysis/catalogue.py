@@ -15,6 +15,8 @@ FIGURE_TABLES = {
     "fig7_transferability": ("transferability_evaluation",),
     "fig8_training_set_size": ("subsets_summary", "subsets_correlation"),
     "fig9_subsets_pretrained_vs_random": ("subsets_summary",),
+    "fig10_few_label_selection": ("transferability_few_labels_evaluation",),
+    "fig11_source_properties": ("source_properties",),
 }
 FIGURE_SETTINGS = {
     "fig1_imagenet_vs_transfer": {LOGISTIC_REGRESSION},
@@ -26,6 +28,8 @@ FIGURE_SETTINGS = {
     "fig7_transferability": {LOGISTIC_REGRESSION},
     "fig8_training_set_size": {LOGISTIC_REGRESSION},
     "fig9_subsets_pretrained_vs_random": {FINETUNE, SCRATCH},
+    "fig10_few_label_selection": {LOGISTIC_REGRESSION},
+    "fig11_source_properties": {LOGISTIC_REGRESSION},
 }
 # The settings a training-set-size figure needs run on subsets (``subsets.arms``, and the probe always).
 SUBSET_FIGURE_SETTINGS = {
@@ -33,7 +37,7 @@ SUBSET_FIGURE_SETTINGS = {
     "fig9_subsets_pretrained_vs_random": {FINETUNE, SCRATCH},
 }
 # Tables every study with the figure's settings has; the others (the ablation's, the estimators') only some.
-STUDY_TABLES = {"accuracy", "convergence", "steps_to_threshold"}
+STUDY_TABLES = {"accuracy", "convergence", "steps_to_threshold", "source_properties"}
 
 
 def figures_for(settings, extra_tables=(), subset_settings=()):
@@ -95,12 +99,14 @@ CAPTIONS = {
         "Transferability estimators judged against measured transfer, a panel per setting. For each dataset "
         "(a colour each), the weighted Kendall tau (scipy, hyperbolic weights: the order of the best models "
         "counts most) between an estimator's scores of the models and the accuracy they reach; black: the mean "
-        "over datasets with a 95% bootstrap interval over datasets. Source top-1 (the paper's ImageNet top-1) "
-        "is the baseline every estimator has to beat. The estimators score each network's features of the "
-        "training split without training: LogME (evidence of Bayesian linear regression), LEEP and NCE (from "
-        "the network's own source classifier), H-score with Ledoit-Wolf shrinkage. "
-        "transferability_evaluation.csv gives each tau and Pearson r with intervals, and the estimators' wall "
-        "time against the probe's."),
+        "over datasets with a 95% bootstrap interval over datasets. The baselines first: source top-1 (the "
+        "paper's ImageNet top-1), the network's parameters and forward FLOPs, and k-NN accuracy on the target's "
+        "features. The estimators score each network's features of the training split without training: LogME "
+        "(evidence of Bayesian linear regression), LEEP and NCE (from the network's own source classifier), "
+        "H-score with Ledoit-Wolf shrinkage, SFDA, TransRate, GBC. transferability_evaluation.csv gives each tau, "
+        "Kendall tau and Pearson r with intervals and the estimators' wall time against the probe's; "
+        "transferability_baselines.csv which estimator beats which baseline; transferability_stability.csv how "
+        "stable their ranking is."),
     "fig8_training_set_size": (
         "Transfer with few examples, a row per setting re-run on subsets. Each panel but the last: a dataset's "
         "test accuracy against examples per class in the training (and validation) split, on a log axis, the "
@@ -113,4 +119,20 @@ CAPTIONS = {
         "dataset, the test accuracy of fine-tuning (solid) and of training from scratch (dashed) against "
         "examples per class (log axis; 'all': the full training split), the mean over the arm's models and "
         "seeded subsets with a 95% t-interval over seeds of the models' mean."),
+    "fig10_few_label_selection": (
+        "Can a score computed from a few labelled images per class pick the backbone for the whole dataset? A "
+        "panel per transfer setting: each estimator's weighted Kendall tau between its scores of the models and "
+        "their accuracy on the full data, the mean over the single-label datasets, when the estimator sees only "
+        "k examples per class of the training split (k-NN: and of the validation split), the subsets of "
+        "training-set-size curves (seeded, nested over k; each dataset's value the mean over seeds); 'all': the "
+        "full training split. Dashed lines: the baselines that need no labels (source top-1, parameters, FLOPs). "
+        "transferability_few_labels_evaluation.csv gives every dataset's value with its interval over seeds."),
+    "fig11_source_properties": (
+        "Which property of a source model predicts its transfer, a panel per setting: the Pearson correlation of "
+        "each property the accuracy table holds (source top-1 as log odds; the parameters and forward FLOPs, "
+        "counted by the workflow, as logs) with transfer accuracy (log odds) on each dataset (a colour each), "
+        "and with each model's mean log-odds transfer over datasets (black, with a 95% bootstrap interval over "
+        "models). source_properties.csv gives each property's difference from top-1's r with a paired bootstrap "
+        "interval; source_properties_mixed.csv what a property adds to top-1 in a mixed-effects model with a "
+        "random intercept per dataset."),
 }

@@ -19,6 +19,7 @@ from .plotting import (SETTING_TITLES, STYLE, dataset_colors, figure, fit_with_b
                        model_colors, point_and_range, square_limits, subplots)
 from .subsets import ALL, size_order, t_interval
 from .transferability import MEAN_OVER_DATASETS as MEAN_OVER_ESTIMATOR_DATASETS
+from ..settings import BASELINES
 from ..switches import NO_SWITCHES
 
 
@@ -332,14 +333,15 @@ def fig6_tsne(tsne):
     return fig
 
 
-ESTIMATOR_LABELS = {"source_top1": "source top-1", "logme": "LogME", "leep": "LEEP", "nce": "NCE",
-                    "hscore": "H-score (shrinkage)", "sfda": "SFDA", "transrate": "TransRate", "gbc": "GBC"}
+ESTIMATOR_LABELS = {"source_top1": "source top-1", "params": "parameters", "flops": "FLOPs", "knn": "k-NN accuracy",
+                    "logme": "LogME", "leep": "LEEP", "nce": "NCE", "hscore": "H-score (shrinkage)", "sfda": "SFDA",
+                    "transrate": "TransRate", "gbc": "GBC", "ncti": "NCTI"}
 
 
 def fig7_transferability(transferability_evaluation):
     """Transferability estimators judged against measured transfer: per setting, each estimator's weighted
     Kendall tau with the models' accuracy on each dataset (a colour per dataset) and its mean over datasets with
-    a 95% bootstrap interval over datasets (black); source top-1, the baseline, first."""
+    a 95% bootstrap interval over datasets (black); the baselines first, above a dotted line."""
     table = transferability_evaluation
     settings = [s for s in SETTING_TITLES if s in set(table["setting"])]
     if not settings:
@@ -354,6 +356,9 @@ def fig7_transferability(transferability_evaluation):
         for ax, setting in zip(axes[0], settings):
             part = table[table["setting"] == setting]
             ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
+            baselines = sum(estimator in BASELINES for estimator in estimators)
+            if 0 < baselines < len(estimators):  # the baselines above, the scores below
+                ax.axhline(baselines - 0.5, color="0.5", lw=0.6, ls=":", zorder=0)
             for i, estimator in enumerate(estimators):
                 rows = part[part["estimator"] == estimator]
                 for j, dataset in enumerate(datasets):
@@ -479,6 +484,89 @@ def fig9_subsets_pretrained_vs_random(subsets_summary):
     return fig
 
 
+def fig10_few_label_selection(transferability_few_labels_evaluation):
+    """Selection from few labels: per setting, each estimator's weighted Kendall tau with the models' accuracy on
+    the full data, mean over datasets, when the estimator is computed from k examples per class (the full training
+    split last, 'all'); the baselines that need no labels (source top-1, parameters, FLOPs) as horizontal lines."""
+    table = transferability_few_labels_evaluation
+    table = table[table["dataset"] == MEAN_OVER_ESTIMATOR_DATASETS] if len(table) else table
+    settings = [s for s in SETTING_TITLES if s in set(table["setting"])]
+    if not settings or set(table["examples_per_class"].astype(str)) <= {ALL}:
+        return message_figure("no few-label subsets scored (transferability.examples_per_class, single-label "
+                              "datasets)")
+    sizes = _sizes(table)
+    estimators = list(pd.unique(table["estimator"]))
+    colors = model_colors(estimators)
+    with matplotlib.rc_context(STYLE):
+        fig, axes = subplots(1, len(settings), figsize=(3.4 * len(settings) + 1.6, 3.0), squeeze=False,
+                              sharey=True, layout="constrained")
+        for ax, setting in zip(axes[0], settings):
+            where = _size_axis(ax, sizes)
+            part = table[table["setting"] == setting]
+            for estimator in estimators:
+                rows = part[part["estimator"] == estimator].dropna(subset=["weighted_tau"])
+                label = ESTIMATOR_LABELS.get(estimator, estimator)
+                if set(rows["examples_per_class"].astype(str)) == {ALL}:  # scored without labels: no curve
+                    ax.axhline(rows["weighted_tau"].iloc[0], color=colors[estimator], lw=0.9, ls="--", label=label)
+                    continue
+                rows = rows.sort_values("examples_per_class", key=lambda c: c.astype(str).map(size_order))
+                ax.plot([where[str(k)] for k in rows["examples_per_class"]], rows["weighted_tau"], "o-", ms=3,
+                        color=colors[estimator], label=label)
+            ax.axhline(0, color="0.5", lw=0.6, ls=":", zorder=0)
+            ax.set_ylim(-1.05, 1.05)
+            ax.set_xlabel("Examples per class the score sees")
+            ax.set_title(SETTING_TITLES[setting])
+        axes[0][0].set_ylabel("Weighted Kendall tau with\nfull-data accuracy (mean over datasets)")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside right center", frameon=False)
+    return fig
+
+
+PROPERTY_LABELS = {"source_top1": "source top-1", "params": "parameters", "flops": "FLOPs"}
+
+
+def fig11_source_properties(source_properties):
+    """Which source property predicts transfer: per setting, each property's Pearson r with transfer accuracy
+    (log odds) on each dataset (a colour per dataset) and on the mean over datasets with its 95% bootstrap
+    interval over models (black)."""
+    table = source_properties
+    settings = [s for s in SETTING_TITLES if s in set(table["setting"])]
+    if not settings:
+        return message_figure("no setting in the source-property table")
+    properties = list(pd.unique(table["property"]))
+    datasets = [d for d in pd.unique(table["dataset"]) if d != stats.MEAN_OVER_DATASETS]
+    colors = dataset_colors(datasets)
+    with matplotlib.rc_context(STYLE):
+        fig, axes = subplots(1, len(settings), figsize=(2.6 * len(settings) + 1.3, 0.55 * len(properties) + 1.2),
+                              squeeze=False, sharey=True, layout="constrained")
+        for ax, setting in zip(axes[0], settings):
+            part = table[table["setting"] == setting]
+            ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
+            for i, name in enumerate(properties):
+                rows = part[part["property"] == name]
+                for j, dataset in enumerate(datasets):
+                    row = rows[rows["dataset"] == dataset]
+                    if row.empty or pd.isna(row["pearson_r"].iloc[0]):
+                        continue
+                    offset = 0.12 + 0.25 * j / max(len(datasets) - 1, 1)
+                    ax.plot(row["pearson_r"].iloc[0], i + offset, "o", ms=3, color=colors[dataset], zorder=2)
+                mean = rows[rows["dataset"] == stats.MEAN_OVER_DATASETS]
+                if not mean.empty and not pd.isna(mean["pearson_r"].iloc[0]):
+                    r, low, high = mean[["pearson_r", "pearson_low", "pearson_high"]].iloc[0]
+                    if not pd.isna(low):
+                        ax.hlines(i, low, high, color="black", lw=0.9, zorder=3)
+                    ax.plot(r, i, "D", ms=4, color="black", zorder=3)
+            ax.set_yticks(range(len(properties)), [PROPERTY_LABELS.get(p, p) for p in properties])
+            ax.set_ylim(len(properties) - 0.4, -0.6)
+            ax.set_xlim(-1.05, 1.05)
+            ax.set_xlabel("Pearson r with transfer (log odds)")
+            ax.set_title(SETTING_TITLES[setting])
+        handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, label=d) for d, c in colors.items()]
+        handles.append(Line2D([], [], ls="", marker="D", ms=4, color="black", label="mean over datasets (95% CI)"))
+        fig.legend(handles=handles, loc="outside right center", frameon=False)
+    return fig
+
+
 FIGURES = {
     "fig1_imagenet_vs_transfer": fig1_imagenet_vs_transfer,
     "fig2_per_dataset": fig2_per_dataset,
@@ -489,4 +577,6 @@ FIGURES = {
     "fig7_transferability": fig7_transferability,
     "fig8_training_set_size": fig8_training_set_size,
     "fig9_subsets_pretrained_vs_random": fig9_subsets_pretrained_vs_random,
+    "fig10_few_label_selection": fig10_few_label_selection,
+    "fig11_source_properties": fig11_source_properties,
 }

@@ -10,7 +10,9 @@ where present. DIR receives correlation.csv/.tex, mixed_effects.csv, one accurac
 steps_to_threshold.csv, speedup.csv (the median speed-up) and the pretrained-vs-random figure. With
 ``--mixed-zoo MODEL ...`` (and the table's switches column), the regularisation ablation's tables and figure.
 With the transferability estimators' scores (columns model, dataset, estimator, score; seconds and
-probe_seconds where known), transferability_evaluation.csv and its figure (``analysis.transferability``).
+probe_seconds where known), transferability_evaluation.csv, transferability_baselines.csv,
+transferability_stability.csv and Figure 7 (``analysis.transferability``); with their scores on few-label subsets
+too, transferability_few_labels_evaluation.csv and Figure 10.
 With results on training-set-size subsets (the workflow's subsets.csv: setting, model, dataset,
 examples_per_class, seed, value, source_top1; n_test where known), subsets_summary.csv,
 subsets_correlation.csv and their figures (``analysis.subsets``).
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ablation, figures, plotting, stats
+from . import ablation, figures, plotting, properties, stats
 from . import subsets as subsets_analysis
 from . import transferability as transferability_analysis
 from . import convergence as convergence_analysis
@@ -87,6 +89,9 @@ def write_tables(table, out_dir, seed=AnalysisOptions.seed, incomplete="error"):
                 "Pearson r with 95% bootstrap interval over models, Spearman rho, p-values.",
                 p_columns=("pearson_p", "spearman_p"))
     write_csv(stats.mixed_effects_table(table, incomplete=incomplete), paths[2])
+    paths += [out_dir / "source_properties.csv", out_dir / "source_properties_mixed.csv"]
+    write_csv(properties.property_table(table, seed=seed, incomplete=incomplete), paths[-2])
+    write_csv(properties.mixed_property_table(table, incomplete=incomplete), paths[-1])
     for setting in sorted(table["setting"].unique()):
         matrix = accuracy_matrix(table, setting, incomplete)
         csv, tex = out_dir / f"accuracy_matrix_{setting}.csv", out_dir / f"accuracy_matrix_{setting}.tex"
@@ -97,22 +102,24 @@ def write_tables(table, out_dir, seed=AnalysisOptions.seed, incomplete="error"):
 
 
 def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_threshold, mixed_zoo=None,
-            incomplete="error", transferability=None, subsets=None):
+            incomplete="error", transferability=None, subsets=None, few_labels=None):
     """Tables and figures of one accuracy table (and, optionally, validation curves; the regularisation
-    ablation's tables when a mixed-recipe zoo is named; the estimators' evaluation when their scores are given; the
-    training-set-size tables when subset results are given) into ``out_dir``. ``incomplete``: what a setting
+    ablation's tables when a mixed-recipe zoo is named; the estimators' evaluation when their scores are given, and
+    their selection from few labels with their few-label scores; the training-set-size tables when subset results
+    are given) into ``out_dir``. ``incomplete``: what a setting
     whose model x dataset matrix misses cells does
     (``stats.for_means``); with ``complete_submatrix``, the figures show the complete sub-matrix too (the
     estimators' evaluation, per dataset, uses every model each dataset has)."""
     stats.check_accuracy_table(table)
     paths = write_tables(table, out_dir, incomplete=incomplete)
     if transferability is not None:
-        evaluation = transferability_analysis.evaluation_table(table, transferability)
-        paths.append(Path(out_dir) / "transferability_evaluation.csv")
-        write_csv(evaluation, paths[-1])
+        evaluation = transferability_analysis.evaluation_tables(table, transferability, few_labels)
+        for name, frame in evaluation.items():
+            paths.append(Path(out_dir) / f"{name}.csv")
+            write_csv(frame, paths[-1])
     if incomplete == "complete_submatrix":
         table = pd.concat(stats.for_means(table, incomplete).values(), ignore_index=True)
-    tables = {"accuracy": table}
+    tables = {"accuracy": table, "source_properties": pd.read_csv(Path(out_dir) / "source_properties.csv")}
     if curves is not None:
         tables["convergence"] = curves
         tables["steps_to_threshold"] = convergence_analysis.steps_to_threshold(curves, threshold)
@@ -124,7 +131,7 @@ def analyse(table, out_dir, curves=None, threshold=AnalysisOptions.convergence_t
         tables.update({path.stem: pd.read_csv(path) for path in written})
         paths += written
     if transferability is not None:
-        tables["transferability_evaluation"] = evaluation
+        tables.update(evaluation)
     subset_settings = ()
     if subsets is not None:
         tables["subsets_summary"] = subsets_analysis.summary_table(subsets)

@@ -79,18 +79,41 @@ def write_table(costs, path=TABLE):
         writer.writerows(asdict(cost) for cost in sorted(costs, key=lambda cost: cost.model))
 
 
+def forward_flops(model, input_size):
+    """Forward FLOPs of ``model`` (on the meta device or any other) for one image of ``input_size`` px, in
+    evaluation mode (torch's counter: a multiply-add is 2 FLOPs); the model's training mode is left as it was."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    image = torch.zeros(1, 3, input_size, input_size, device=device)
+    training = model.training
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model.eval()(image)
+    finally:
+        model.train(training)
+    return int(counter.get_total_flops())
+
+
+def size_record(model, input_size):
+    """What a study records of a network's size (the source properties ``params`` and ``flops``, with where they
+    came from): its parameters and forward FLOPs per image at ``input_size``, counted on the network itself."""
+    how = f"counted by the workflow (torch.utils.flop_counter, one {input_size} px image, evaluation mode)"
+    return {"params": sum(p.numel() for p in model.parameters()), "params_from": how,
+            "flops": forward_flops(model, input_size), "flops_from": how}
+
+
 def count_module(model, input_size, name="module"):
     """The cost of ``model`` (on the meta device or any other) for one image of ``input_size`` px: its forward
     FLOPs in evaluation mode, and the bytes autograd saves in training mode (each tensor once)."""
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     from .network import final_linear
 
     device = next(model.parameters()).device
     image = torch.empty(1, 3, input_size, input_size, device=device)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model.eval()(image)
+    flops = forward_flops(model, input_size)
     saved = {}
 
     def pack(tensor):
@@ -103,7 +126,7 @@ def count_module(model, input_size, name="module"):
         model.train()(image)
     head = model.get_submodule(final_linear(model))
     return NetworkCost(model=name, input_size=input_size, params=sum(p.numel() for p in model.parameters()),
-                       features=head.in_features, forward_flops=int(counter.get_total_flops()),
+                       features=head.in_features, forward_flops=flops,
                        saved_bytes=sum(size for _, size in saved.values()))
 
 

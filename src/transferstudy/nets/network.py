@@ -56,6 +56,10 @@ class Pretrained:
     def penultimate(self, x):
         return self.body(x)
 
+    def network(self):
+        """The whole network as its source trained it: body, then its classifier (where it has one)."""
+        return self.body if self.head is None else nn.Sequential(self.body, self.head)
+
     def with_new_head(self, num_classes):
         """The pretrained network with a new linear classifier (in the current RNG state): for fine-tuning."""
         model = copy.deepcopy(self.body)

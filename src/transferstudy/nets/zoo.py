@@ -24,9 +24,10 @@ from ..errors import InputError
 from ..io import write_json
 from ..provenance import library_versions
 from . import pretrained
+from .costs import size_record
+from .inference import penultimate_features, predict
 from .sources import registry
 from .sources.base import RecipeError, WeightsNotFound
-from .inference import penultimate_features, predict
 
 
 def check_spec(name, spec, recipe=None):
@@ -103,6 +104,7 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
         "weights_file": info.weights_file, "checkpoint_sha256": info.sha256, "source_dataset": info.source_dataset,
         "source_top1": top1, "source_top1_from": origin, "pretrained_cfg": loaded.pretrained_cfg.as_dict(),
         "layer": info.layer, "num_features": loaded.num_features, "recipe": info.recipe,
+        **size_record(loaded.network(), loaded.pretrained_cfg.image_size),
         "versions": library_versions(),
     }
     # A model of one's own: the builder's file and the weights file, hashed (the checkpoint hash is the weights').

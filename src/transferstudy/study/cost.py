@@ -36,6 +36,7 @@ from ..errors import InputError
 from ..io import atomic_path
 from ..nets.costs import NetworkCost, read_table, spec_name
 from ..settings import LOGISTIC_REGRESSION
+from ..transfer.transferability import KNN_SELECTION_ROWS
 
 # Published-free guesses where no calibration is given: effective FLOP/s of a forward pass, of a training step
 # and of the probe's matrix products, and a process's memory before it computes. Orders of magnitude only.
@@ -333,7 +334,10 @@ class CostPlan:
     def _transferability(self, model, dataset):
         (cost, known), (sizes, sized) = self.network(model), self.sizes(dataset)
         n, d = sizes.train + sizes.val, cost.features
-        flops = 4 * n * d * d + 2 * d ** 3
+        # The spectral scores' D x D products and decompositions, and k-NN's similarities of its queries (those
+        # that choose k, and the validation split) to every training example.
+        knn_queries = min(sizes.train, KNN_SELECTION_ROWS) + sizes.val
+        flops = 4 * n * d * d + 2 * d ** 3 + 2 * knn_queries * sizes.train * d
         return self._row("transferability", model, dataset,
                          (known, sized, "calibrated" if self.calibration else "guess"), flops=flops,
                          compute_mb=3 * n * d * 4 / 1e6, seconds=flops / self.probe_rate)

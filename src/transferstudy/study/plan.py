@@ -16,8 +16,10 @@ from .zoo import StudyZoo
 
 # The tables every study writes, and those of the transferability estimators (when enabled); the training arms,
 # the ablation and the subsets add theirs.
-TABLES = ("accuracy", "correlation", "mixed_effects", "pairwise")
-TRANSFERABILITY_TABLES = ("transferability", "transferability_evaluation")
+TABLES = ("accuracy", "correlation", "mixed_effects", "source_properties", "source_properties_mixed", "pairwise")
+TRANSFERABILITY_TABLES = ("transferability", "transferability_few_labels", "transferability_evaluation",
+                          "transferability_baselines", "transferability_stability",
+                          "transferability_few_labels_evaluation")
 
 
 def _own_estimator_files(options):

@@ -36,6 +36,7 @@ from ..data.preprocessing import PretrainedCfg
 from ..errors import InputError
 from ..io import SPLIT_FILE_ATTRS, read_dataset, save_torch, write_json
 from ..nets import architectures
+from ..nets.costs import size_record
 from ..nets.inference import network_outputs, predict
 from ..provenance import library_versions, sha256_file
 from ..switches import model_options, switches_label, switches_on
@@ -94,7 +95,7 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
     save_torch(checkpoint, checkpoint_path)
     metrics = {
         "arch": arch, "source_dataset": attrs["dataset"], "source_top1": run["source_top1"],
-        "source_val_size": run["val_size"], "recipe": recipe.as_dict(), "switches": switches, "seed": seed,
+        "source_val_size": run["val_size"], **size_record(model, run["cfg"].image_size), "recipe": recipe.as_dict(), "switches": switches, "seed": seed,
         "checkpoint_sha256": sha256_file(checkpoint_path), "wall_seconds": round(time.time() - started, 2),
         "resumed_from_step": run["loop"].resumed_from, "history": run["loop"].history,
         "versions": library_versions(),

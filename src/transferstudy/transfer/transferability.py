@@ -1,6 +1,6 @@
 """Transferability estimators: how well a pretrained network should transfer to a target dataset, scored from
-its features of the training split alone, without training (and, for LEEP and NCE, from its own source
-classifier's outputs on them).
+its features of the training split alone, without training (for LEEP and NCE, from its own source classifier's
+outputs on them; for the k-NN baseline, with the validation split as its test).
 
 Each estimator follows its paper's definition; a higher score predicts better transfer.
 
@@ -41,6 +41,28 @@ Each estimator follows its paper's definition; a higher score predicts better tr
   floored at 1e-4). As the authors' code and its defaults (google-research/stable_transfer ``gbc.py``,
   ``config_transferability_source_selection.py``: spherical, PCA 64), including its spherical log-determinant
   term, computed from the scalar variance once rather than once per dimension.
+- ``ncti`` (Wang et al., ICCV 2023, "How far pre-trained models are from neural collapse on the target dataset
+  informs their transferability"): three terms of neural collapse on the features reduced by PCA to 64 dimensions
+  (fewer where the features or examples are fewer), through a linear discriminant (LDA): ``seli``, the nuclear
+  norm of its centred projection of the features (their spread over the discriminant's C - 1 directions);
+  ``ncc``, its mean probability of the true class; ``vc``, the log of the sum over classes of the nuclear norms
+  of the class's matrix of predicted probabilities (within-class variability). The score is ncc + seli - vc,
+  each term min-max normalised over the models scored on the dataset, so it is computed where all models meet:
+  the estimator jobs record the three terms (``terms``), the scores table (``analysis.transferability``) combines
+  them; a model's NCTI depends on which other models are scored. As the authors' code (BUserName/NCTI,
+  ``metrics.NCTI_Score`` and ``evaluate_metric_group1_cpu.py``): the LDA is scikit-learn's, with the SVD solver
+  where the shrinkage exp(-(sum of the 32 largest PCA variances)) is at its floor 1e-10 and the eigen solver
+  with that shrinkage otherwise, and its SVD solver's within-class scaling 1 / (N - C) as in scikit-learn
+  before 1.6 (which their code ran on; scikit-learn 1.6 changed it to 1 / N). Their PCA is scikit-learn's
+  (randomised above 500 rows or columns, unseeded); here it is exact. Multi-label: each term the mean over
+  labels of its binary task's.
+- ``knn`` (a baseline: Sorkhei et al. 2025 find it rivals the dedicated scores): the k-nearest-neighbour
+  classifier's accuracy on the validation split, by the dataset's metric, neighbours among the training features
+  by cosine similarity after standardising them as the probe does (the training split's mean and standard
+  deviation); a class's score is its share of the k neighbours (ties: the lowest class, as scikit-learn's
+  ``KNeighborsClassifier``). k is chosen from ``KNN_K`` by leave-one-out accuracy on the training split (at most
+  ``KNN_SELECTION_ROWS`` of its examples, drawn with a fixed seed, as queries; the smallest k of the best), so its
+  cost is O((KNN_SELECTION_ROWS + N_val) N_train D). The only estimator that reads the validation split.
 
 Scores of one's own (``{"name", "python"}`` entries, ``config.TransferabilityOptions``): a function named by
 ``python`` (``functions.load_function``), called as ``f(features, labels)`` or, when it takes a third argument,
@@ -65,6 +87,7 @@ holds, or, with ``--model``, the network loaded (the workflow's jobs read the fi
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import time
@@ -72,6 +95,7 @@ import time
 import numpy as np
 
 from ..config import estimator_name
+from ..data.subsets import draw
 from ..errors import InputError, cause
 from ..functions import load_function
 from ..io import SPLIT_FILE_ATTRS, read_source_head, read_split_file, write_json
@@ -340,6 +364,138 @@ def gbc(features, labels, multilabel=False):
     return _per_label(_gbc_single, labels, multilabel, reduced)
 
 
+KNN_K = (1, 3, 5, 10, 20)  # the neighbour counts k-NN chooses from
+KNN_SELECTION_ROWS = 5000  # training examples (at most) that choose k by leave-one-out
+KNN_CHUNK_ROWS = 1024  # queries per block of similarities: bounds the [queries, N_train] array
+KNN_SEED = 0
+
+
+def _nearest(queries, keys, k, exclude=None):
+    """Indices [Q, k] of each query's ``k`` most similar ``keys`` (rows of unit length: cosine similarity),
+    nearest first; ``exclude`` [Q]: a key index each query skips (itself, for leave-one-out)."""
+    out = np.empty((len(queries), k), dtype=np.int64)
+    for start in range(0, len(queries), KNN_CHUNK_ROWS):
+        similarity = queries[start:start + KNN_CHUNK_ROWS] @ keys.T
+        rows = np.arange(len(similarity))
+        if exclude is not None:
+            similarity[rows, exclude[start:start + KNN_CHUNK_ROWS]] = -np.inf
+        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        order = np.argsort(-similarity[rows[:, None], nearest], axis=1, kind="stable")
+        out[start:start + len(similarity)] = np.take_along_axis(nearest, order, axis=1)
+    return out
+
+
+def _neighbour_votes(neighbours, targets, k):
+    """Each class's share of the first ``k`` neighbours [Q, C] (the 0/1 label columns' mean, multi-label)."""
+    return targets[neighbours[:, :k]].mean(axis=1)
+
+
+def knn(features, labels, val_features, val_labels, metric, multilabel=False):
+    """k-NN accuracy on the validation split, k chosen by leave-one-out on the training split. Returns (score,
+    note)."""
+    from ..metrics import score
+
+    features, val_features = np.asarray(features, np.float64), np.asarray(val_features, np.float64)
+    std = features.std(axis=0, ddof=1) if len(features) > 1 else np.ones(features.shape[1])
+    mean, std = features.mean(axis=0), np.where(std > 0, std, 1.0)
+    train, val = (_unit_rows((x - mean) / std) for x in (features, val_features))
+    targets = _targets(labels, multilabel)
+    choices = [k for k in KNN_K if k < len(train)] or [1]
+    queries = np.arange(len(train))
+    if len(queries) > KNN_SELECTION_ROWS:
+        queries = np.sort(np.random.default_rng(KNN_SEED).choice(len(train), KNN_SELECTION_ROWS, replace=False))
+    neighbours = _nearest(train[queries], train, max(choices), exclude=queries)
+    held_out = [score(metric, np.asarray(labels)[queries], _neighbour_votes(neighbours, targets, k))
+                for k in choices]
+    k = choices[int(np.argmax(held_out))]
+    value = score(metric, val_labels, _neighbour_votes(_nearest(val, train, k), targets, k))
+    return value, f"k = {k} (leave-one-out on {len(queries)} of {len(train)} training examples)"
+
+
+NCTI_DIMENSIONS = 64  # the authors' PCA reduction
+NCTI_SHRINKAGE_PCS = 32  # the principal components whose variance sets the LDA's shrinkage
+NCTI_SHRINKAGE_FLOOR = 1e-10
+LDA_TOL = 1e-4  # scikit-learn's LinearDiscriminantAnalysis(tol), which drops directions below it
+NCTI_TERMS = ("seli", "ncc", "vc")
+
+
+def _lda(x, labels, classes, shrinkage):
+    """scikit-learn's ``LinearDiscriminantAnalysis`` (the authors' era: scikit-learn < 1.6) fitted on ``x``:
+    (the projection of ``x`` on its first C - 1 discriminant directions, its class probabilities of ``x``). Solver
+    ``svd`` for ``shrinkage`` None, else ``eigen`` with that shrinkage."""
+    from scipy import linalg as scipy_linalg  # here: planning imports this module for k-NN's constants
+
+    n, d = x.shape
+    priors = np.bincount(labels, minlength=classes) / n
+    means = np.zeros((classes, d))
+    np.add.at(means, labels, x)
+    means /= np.bincount(labels, minlength=classes)[:, None]
+    components = min(classes - 1, d)
+    if shrinkage is None:
+        centred = x - means[labels]
+        std = centred.std(axis=0)
+        std[std == 0] = 1.0
+        _, s, vt = np.linalg.svd(np.sqrt(1.0 / (n - classes)) * (centred / std), full_matrices=False)
+        rank = int(np.sum(s > LDA_TOL))
+        scalings = (vt[:rank] / std).T / s[:rank]
+        xbar = priors @ means
+        between = (np.sqrt(n * priors / max(classes - 1, 1)) * (means - xbar).T).T @ scalings
+        _, s, vt = np.linalg.svd(between, full_matrices=False)
+        scalings = scalings @ vt.T[:, :int(np.sum(s > LDA_TOL * s[0]))]
+        coef = (means - xbar) @ scalings
+        intercept = -0.5 * np.sum(coef ** 2, axis=1) + np.log(priors)
+        coef = coef @ scalings.T
+        intercept -= xbar @ coef.T
+        projected = (x - xbar) @ scalings
+    else:
+        def shrunk(rows):
+            covariance = np.cov(rows.T, bias=True).reshape(d, d)
+            return (1 - shrinkage) * covariance + shrinkage * np.trace(covariance) / d * np.eye(d)
+        within = sum(priors[k] * shrunk(x[labels == k]) for k in range(classes))
+        evals, evecs = scipy_linalg.eigh(shrunk(x) - within, within)
+        evecs = evecs[:, np.argsort(evals)[::-1]]
+        coef = means @ evecs @ evecs.T
+        intercept = -0.5 * np.diag(means @ coef.T) + np.log(priors)
+        projected = x @ evecs
+    return projected[:, :components], softmax(x @ coef.T + intercept)
+
+
+def _ncti_single(labels, reduced, shrinkage):
+    classes, labels = np.unique(labels, return_inverse=True)
+    if len(classes) < 2:
+        return {"seli": 0.0, "ncc": 1.0, "vc": 0.0}
+    projected, probabilities = _lda(reduced, labels, len(classes), shrinkage)
+    projected = projected - projected.mean(axis=0)
+    within = sum(np.linalg.norm(probabilities[labels == k], ord="nuc") for k in range(len(classes)))
+    return {"seli": float(np.linalg.norm(projected, ord="nuc")),
+            "ncc": float(np.mean(probabilities[np.arange(len(labels)), labels])), "vc": float(np.log(within))}
+
+
+def ncti_terms(features, labels, multilabel=False):
+    """NCTI's three terms of one model on one dataset (``NCTI_TERMS``), before their normalisation over models.
+    Returns (terms, note)."""
+    features = np.asarray(features, np.float64)
+    n, d = features.shape
+    reduced = _principal_components(features, min(NCTI_DIMENSIONS, n, d))
+    variances = np.sort(np.var(reduced, axis=0, ddof=1))[::-1]
+    shrinkage = max(np.exp(-variances[:NCTI_SHRINKAGE_PCS].sum()), NCTI_SHRINKAGE_FLOOR)
+    shrinkage = None if shrinkage == NCTI_SHRINKAGE_FLOOR else float(shrinkage)
+    labels = np.asarray(labels)
+    if not multilabel:
+        return _ncti_single(labels.astype(int), reduced, shrinkage), ""
+    per_label = [_ncti_single(labels[:, k].astype(int), reduced, shrinkage) for k in range(labels.shape[1])]
+    return {term: float(np.mean([t[term] for t in per_label])) for term in NCTI_TERMS}, PER_LABEL_NOTE
+
+
+def ncti_scores(terms):
+    """NCTI of each model from its terms ([M, 3] rows of seli, ncc, vc, one per model of a dataset): ncc + seli -
+    vc, each min-max normalised over the models (a term the same for every model contributes 0)."""
+    terms = np.asarray(terms, float)
+    spread = np.ptp(terms, axis=0)
+    normalised = np.divide(terms - terms.min(axis=0), spread, out=np.zeros_like(terms), where=spread > 0)
+    return normalised[:, 1] + normalised[:, 0] - normalised[:, 2]
+
+
 # The estimators computed from the features and labels alone.
 FEATURE_ESTIMATORS = {"logme": logme, "hscore": hscore, "sfda": sfda, "transrate": transrate, "gbc": gbc}
 
@@ -371,16 +527,23 @@ def _own_score(entry, function, features, labels, source_logits):
     return float(score), ""
 
 
-def estimate(features, labels, multilabel, source_logits=None, estimators=ESTIMATORS,
-             missing_source=NO_SOURCE_CLASSIFIER, functions=None):
+NCTI_NOTE = "NCTI: its terms normalised over the models scored on the dataset"
+NO_VALIDATION_SPLIT = "not scored: k-NN is scored on the validation split, and none was given"
+
+
+def estimate(features, labels, multilabel, source_logits=None, estimators=ESTIMATORS, *,
+             missing_source=NO_SOURCE_CLASSIFIER, functions=None, validation=None):
     """Every estimator of ``estimators`` (built-in names, or ``{"name", "python"}`` scores of one's own, whose
     functions ``functions`` may hold, by name, already loaded) on one training split: ``[{estimator, score,
-    seconds, note}]``. Without source logits, LEEP and NCE get score None and ``missing_source`` as their note."""
+    seconds, note}]``. Without source logits, LEEP and NCE get score None and ``missing_source`` as their note;
+    k-NN needs ``validation``, (features, labels, metric) of the validation split."""
     functions = dict(functions or {})
     unknown = [entry for entry in estimators if isinstance(entry, str) and entry not in ESTIMATORS]
     if unknown:
         raise InputError(f"unknown estimator(s) {unknown}; valid: {', '.join(ESTIMATORS)}")
     probabilities = None if source_logits is None else softmax(source_logits)
+    if "ncti" in set(map(estimator_name, estimators)):
+        importlib.import_module("scipy.linalg")  # before the clock: importing it is not NCTI's cost
     rows = []
     for entry in estimators:
         name = estimator_name(entry)
@@ -388,6 +551,12 @@ def estimate(features, labels, multilabel, source_logits=None, estimators=ESTIMA
         if isinstance(entry, dict):
             function = functions.get(name) or load_function(entry["python"])[0]
             score, note = _own_score(entry, function, features, labels, source_logits)
+        elif name == "ncti":  # its terms; the score needs the other models' (``ncti_scores``)
+            terms, note = ncti_terms(features, labels, multilabel)
+            score, note = None, NCTI_NOTE + (f"; {note}" if note else "")
+        elif name == "knn":
+            score, note = (None, NO_VALIDATION_SPLIT) if validation is None else \
+                knn(features, labels, *validation, multilabel)
         elif name in NEED_SOURCE_CLASSIFIER and probabilities is None:
             score, note = None, missing_source
         elif name in NEED_SOURCE_CLASSIFIER:
@@ -395,7 +564,7 @@ def estimate(features, labels, multilabel, source_logits=None, estimators=ESTIMA
         else:
             score, note = FEATURE_ESTIMATORS[name](features, labels, multilabel)
         rows.append({"estimator": name, "score": score, "seconds": round(time.perf_counter() - started, 4),
-                     "note": note})
+                     "note": note, **({"terms": terms} if name == "ncti" else {})})
         log.info("%s: %s (%.3f s)%s", name, score, rows[-1]["seconds"], f" ({note})" if note else "")
     return rows
 
@@ -418,23 +587,50 @@ def source_logits(model_reference, features, features_attrs, features_path):
         return loaded.head(torch.from_numpy(np.asarray(features, np.float32))).double().numpy()
 
 
-def score_features(features_path, model_reference=None, out_path=None, *, estimators=ESTIMATORS):
-    """The estimators on a features file's training split. LEEP and NCE (and scores of one's own that take
-    logits) get the source classifier's logits from the classifier the features file holds (``io.SOURCE_HEAD``,
-    computed in float32 as the network would), or, given ``model_reference`` (the checkpoint or zoo record the
-    features came from), from the network itself. Returns (and optionally writes) the result."""
+def few_label_scores(train, validation, logits, multilabel, *, examples_per_class, seeds, **estimating):
+    """The estimators on seeded subsets of ``examples_per_class`` examples per class of the training split (and of
+    the validation split, for k-NN): the subsets of training-set-size curves (``data.subsets.draw``, nested over
+    sizes). ``[{examples_per_class, seed, n_train, capped_classes, scores}]``; none for multi-label data."""
+    if multilabel or not examples_per_class:
+        return []
+    features, labels = train
+    out = []
+    for shots in examples_per_class:
+        for seed in range(seeds):
+            rows, capped = draw(labels, shots, seed)
+            held_out = None
+            if validation is not None:
+                val_rows, _ = draw(validation[1], shots, seed)
+                held_out = (validation[0][val_rows], validation[1][val_rows], validation[2])
+            scores = estimate(features[rows], labels[rows], False, None if logits is None else logits[rows],
+                              validation=held_out, **estimating)
+            out.append({"examples_per_class": shots, "seed": seed, "n_train": int(len(rows)),
+                        "capped_classes": len(capped), "scores": scores})
+    return out
+
+
+def score_features(features_path, model_reference=None, out_path=None, *, estimators=ESTIMATORS,
+                   examples_per_class=(), seeds=1):
+    """The estimators on a features file's training split, and on its few-label subsets (``few_label_scores``:
+    ``examples_per_class``, ``seeds``). LEEP and NCE (and scores of one's own that take logits) get the source
+    classifier's logits from the classifier the features file holds (``io.SOURCE_HEAD``, computed in float32 as the
+    network would), or, given ``model_reference`` (the checkpoint or zoo record the features came from), from the
+    network itself. Returns (and optionally writes) the result."""
     started = time.perf_counter()
-    splits, attrs = read_split_file(features_path, ("features", "labels"), splits=("train",),
+    names = set(map(estimator_name, estimators))
+    splits, attrs = read_split_file(features_path, ("features", "labels"),
+                                    splits=("train", "val") if "knn" in names else ("train",),
                                     required=SPLIT_FILE_ATTRS)
     features, labels = splits["train"]["features"], splits["train"]["labels"]
     multilabel = bool(attrs["multilabel"])
     check_features(features_path, splits, int(attrs["num_classes"]), multilabel)
+    validation = (splits["val"]["features"], splits["val"]["labels"], attrs["metric"]) if "val" in splits else None
     logits, head_seconds = None, 0.0
     own = {entry["name"]: (entry, *load_function(entry["python"])) for entry in estimators if isinstance(entry, dict)}
     needs_logits = NEED_SOURCE_CLASSIFIER + tuple(name for name, (_, function, _) in own.items()
                                                   if _takes_logits(function))
     missing_source = NO_SOURCE_CLASSIFIER
-    if set(map(estimator_name, estimators)) & set(needs_logits):
+    if names & set(needs_logits):
         if model_reference is not None:
             # Before the clock starts: importing torch and the networks is not LEEP's cost.
             from ..nets import architectures, network, pretrained  # noqa: F401
@@ -450,16 +646,20 @@ def score_features(features_path, model_reference=None, out_path=None, *, estima
                 missing_source = ("not scored: the features file holds no source classifier (extracted before "
                                   "features files held it) and no model was given")
         head_seconds = round(time.perf_counter() - head_started, 4)
-    rows = estimate(features, labels, multilabel, logits, estimators, missing_source=missing_source,
-                    functions={name: function for name, (_, function, _) in own.items()})
+    estimating = {"estimators": estimators, "missing_source": missing_source,
+                  "functions": {name: function for name, (_, function, _) in own.items()}}
+    rows = estimate(features, labels, multilabel, logits, validation=validation, **estimating)
     for row in rows:  # what each would cost alone: LEEP and NCE need the source classifier run on the features
         if row["estimator"] in needs_logits and row["score"] is not None:
             row["seconds"] = round(row["seconds"] + head_seconds, 4)
     result = {
         "model": attrs.get("model"), "dataset": attrs.get("dataset"), "metric": attrs["metric"],
         "multilabel": multilabel, "split": "train", "n_train": int(len(labels)), "feature_dim": int(features.shape[1]),
+        "n_val": None if validation is None else int(len(validation[1])),
         "source_classes": None if logits is None else int(logits.shape[1]),
         "source_classifier_seconds": head_seconds, "scores": rows,
+        "few_labels": few_label_scores((features, labels), validation, logits, multilabel,
+                                       examples_per_class=examples_per_class, seeds=seeds, **estimating),
         "wall_seconds": round(time.perf_counter() - started, 3),
         "features": {"path": str(features_path), "sha256": sha256_file(features_path),
                      "checkpoint_sha256": attrs.get("checkpoint_sha256"), "split_seed": attrs.get("split_seed")},
