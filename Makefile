@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= 2
 PYTHON ?= python3
 
-.PHONY: install study test lock schema network-costs
+.PHONY: install study test lock schema timm-results network-costs
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,16 @@ lock: install
 schema: install
 	$(VENV)/bin/python -m transferstudy schema --out workflow/schemas/config.schema.yaml --readme config/README.md
 
+# Rewrite timm's published results that the workflow looks up (src/transferstudy/nets/sources/
+# timm_imagenet_results.csv) from the results/ folder of a pytorch-image-models checkout:
+# make timm-results TIMM=path/to/pytorch-image-models (then update RESULTS_COMMIT in nets/sources/timm.py).
+timm-results: install
+	$(VENV)/bin/python -c "from transferstudy.nets.sources.timm import write_results_table; \
+		write_results_table('$(TIMM)/results')"
+
 # Recount the networks of the shipped configurations into the cost plan's table (src/transferstudy/nets/
 # network_costs.csv) after adding a network to one of them or changing how networks are counted.
 network-costs: install
 	$(VENV)/bin/python -m transferstudy network-costs --configfile config/config.yaml \
-		--configfile config/kornblith2019.yaml --configfile config/kornblith2019.yaml config/kornblith2019_ablation.yaml
+		--configfile config/kornblith2019.yaml --configfile config/kornblith2019.yaml config/kornblith2019_ablation.yaml \
+		--configfile config/modern.yaml

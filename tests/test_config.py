@@ -14,7 +14,7 @@ from transferstudy.nets.sources import registry
 from transferstudy.cli import STAGES
 from transferstudy.config import ConfigError
 from transferstudy.nets import zoo
-from transferstudy.settings import ESTIMATORS, TRAINING_ARMS
+from transferstudy.settings import ESTIMATORS, SOURCE_PROPERTIES, TRAINING_ARMS
 from transferstudy.study.plan import Study
 
 @pytest.mark.parametrize("change, message", [
@@ -151,6 +151,19 @@ def test_every_source_of_networks_has_a_spec_group():
     assert list(config.MODEL_SPECS) == list(registry.SOURCES)
     ports = next(f for f in dataclasses.fields(config.PretrainedmodelsSpec) if f.name == "pretrainedmodels")
     assert set(ports.metadata["choices"]) == set(pretrainedmodels.PORTS)
+
+
+def test_source_properties_by_hand_are_the_settings_names_and_checked_by_key():
+    given = [f.name for f in dataclasses.fields(config.SourceProperties)]
+    assert ["source_top1", *given[:-1], "params", "flops", given[-1]] == list(SOURCE_PROPERTIES)
+    spec = {"timm": "resnet10t.c3_in1k", "source_properties": {"imagenet_v2_top1": 0.6, "pretraining_data": "in1k"}}
+    assert config.TimmSpec.from_mapping(spec, "models.net").source_properties.imagenet_v2_top1 == 0.6
+    with pytest.raises(ConfigError, match=r"models.net.source_properties.imagenet_v2_top1 = 60 must be at most 1"):
+        config.TimmSpec.from_mapping({**spec, "source_properties": {"imagenet_v2_top1": 60}}, "models.net")
+    with pytest.raises(ConfigError, match=r"models.net.source_properties has unknown key\(s\) \['params'\]; valid: "):
+        config.TimmSpec.from_mapping({**spec, "source_properties": {"params": 5}}, "models.net")
+    with pytest.raises(ConfigError, match=r"models.net has unknown key\(s\) \['source_properties'\]"):
+        config.EmbeddedSpec.from_mapping({"arch": "mini_vgg", "source_properties": {}}, "models.net")
 
 
 def test_the_schema_lists_the_estimators_the_library_has():

@@ -23,7 +23,8 @@ from transferstudy.study.cost import STAGE_MODULES, CostPlan, JobCost, read_cali
 from transferstudy.study.plan import Study
 from transferstudy.train.calibrate import calibrate
 
-SHIPPED = [["config.yaml"], ["kornblith2019.yaml"], ["kornblith2019.yaml", "kornblith2019_ablation.yaml"]]
+SHIPPED = [["config.yaml"], ["kornblith2019.yaml"], ["kornblith2019.yaml", "kornblith2019_ablation.yaml"],
+           ["modern.yaml"]]
 
 
 def _study(*names):

@@ -92,7 +92,7 @@ def test_each_rule_is_rerun_by_edits_to_the_library_modules_its_script_uses(tmp_
     probe_files = {p.relative_to(provenance.PACKAGE).as_posix() for p in provenance.code_files(scripts / "probe.py")}
     assert {"transfer/probe.py", "metrics.py", "config.py"} <= probe_files and "analysis/stats.py" not in probe_files
     zoo_files = {p.name for p in provenance.code_files(scripts / "pretrained_model.py")}
-    assert {"zoo.py", "pretrained.py", "timm_imagenet_top1.csv"} <= zoo_files
+    assert {"zoo.py", "pretrained.py", "timm_imagenet_results.csv"} <= zoo_files
     copy = tmp_path / "transferstudy"
     shutil.copytree(provenance.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     before = {name: provenance.code_hash(scripts / name, copy) for name in ("probe.py", "analysis_tables.py")}

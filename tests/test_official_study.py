@@ -71,6 +71,7 @@ def test_every_paper_dataset_goes_through_its_loader_and_the_extraction_rule(pap
     assert record["source_top1"] == pytest.approx(0.67668) and record["source_top1_from"] == "weights metadata"
     # Its size counted on the network itself: torchvision's MobileNet v3 small has 2,542,856 parameters.
     assert record["params"] == 2_542_856 and record["flops"] > 0 and "counted" in record["flops_from"]
+    assert (record["pretraining_data"], record["pretraining_data_from"]) == ("in1k", "torchvision's weights name")
     for name in COPIES:
         feats, attrs = read_split_file(root / f"run/results/features/{TV_MODEL}/{name}.h5", ("features", "labels"))
         data, _ = read_split_file(root / f"run/results/data/{name}.h5", ("labels",))

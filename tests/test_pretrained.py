@@ -106,6 +106,8 @@ def test_missing_torchvision_weights_name_the_file_and_the_fetch_command(torch_h
 TIMM_FAMILIES = {  # the timm networks of config/kornblith2019.yaml, with an input size they accept
     "inception_v4": 96, "inception_resnet_v2": 96, "nasnetalarge": 96, "mobilenetv1_100": 64,
     "mobilenetv2_140": 64, "inception_v3": 96,
+    # and of config/modern.yaml: a head with a hidden layer, a pooled-and-normalised head
+    "mobilenetv3_large_100": 64, "convnext_tiny": 64,
 }
 
 
@@ -122,7 +124,7 @@ def test_timm_pre_logits_are_the_classifier_input(name):
         head = model.get_classifier()
         model.reset_classifier(0)
         torch.testing.assert_close(model(x), features)
-    assert features.shape == (2, model.num_features)
+    assert features.shape == (2, timm_source.pre_logits_width(model)) == (2, head.in_features)
     torch.testing.assert_close(head(features), logits, rtol=1e-4, atol=1e-5)
 
 
@@ -158,6 +160,15 @@ def test_timm_weights_load_offline_from_the_hugging_face_cache(tmp_path, monkeyp
     # timm's weights carry no top-1: timm's published result at the preprocessing used (224 px, crop 0.875).
     top1, origin = loaded.source_top1()
     assert top1 == pytest.approx(0.57918) and origin.startswith("timm's published results") and "224 px" in origin
+    # And its other source properties, each with where it came from; one given by hand wins over timm's.
+    found = loaded.source_properties()
+    assert list(found) == ["imagenet_real_top1", "imagenet_v2_top1", "imagenet_sketch_top1", "imagenet_r_top1",
+                           "imagenet_a_top1", "pretraining_data"]
+    assert found["imagenet_v2_top1"] == (pytest.approx(0.4484), origin)  # results-imagenetv2-matched-frequency.csv
+    assert found["pretraining_data"] == ("in1k", "timm's pretrained tag")
+    given = pretrained.load({"timm": name, "source_properties": {"imagenet_v2_top1": 0.5, "pretraining_data": "x"}})
+    assert given.source_properties()["imagenet_v2_top1"] == (0.5, "config")
+    assert given.source_properties()["pretraining_data"] == ("x", "config")
     assert loaded.with_new_head(3).eval()(x).shape == (2, 3)
 
 
@@ -183,6 +194,69 @@ def test_timm_published_top1_is_looked_up_at_the_preprocessing_used():
     # No result at another preprocessing, or for weights timm does not publish: no number rather than a guess.
     assert timm_source.published_top1("inception_v3.tf_in1k", 224, 0.875) is None
     assert timm_source.published_top1("inception_v3.my_own_in1k", 299, 0.875) is None
+
+
+def test_timm_results_table_is_written_from_timms_results_folder(tmp_path):
+    # timm's results/ layout: a file per test set, one row per (model, img_size, crop_pct), more columns than read.
+    header = "model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation"
+    rows = {"a.tag_in1k": [("224", "0.875"), ("288", "1.000")], "b.tag_in1k": [("224", "0.900")]}
+    for i, (column, name) in enumerate(timm_source.RESULTS_FILES.items()):
+        lines = [header] + [f"{model},{size},{60 + i}.500,0,0,0,\"1,013.01\",{crop},bicubic"
+                            for model, preprocessings in rows.items() for size, crop in preprocessings
+                            # timm evaluated b on ImageNet-A not at all
+                            if not (model == "b.tag_in1k" and column == "imagenet_a_top1")]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+    out = tmp_path / "results.csv"
+    table = timm_source.write_results_table(tmp_path, out)
+    assert list(table.columns) == ["model", "img_size", "crop_pct", *timm_source.RESULTS_FILES]
+    assert len(table) == 3 and table["crop_pct"].tolist() == ["0.875", "1.000", "0.900"]  # as timm wrote them
+    written = out.read_text().splitlines()
+    assert written[1] == "a.tag_in1k,224,0.875,60.500,61.500,62.500,63.500,64.500,65.500"
+    assert written[3] == "b.tag_in1k,224,0.900,60.500,61.500,62.500,63.500,64.500,"  # no ImageNet-A row: empty
+    duplicated = (tmp_path / "results-sketch.csv").read_text().splitlines()
+    (tmp_path / "results-sketch.csv").write_text("\n".join(duplicated + duplicated[1:2]) + "\n")
+    with pytest.raises(ValueError, match="results-sketch.csv: a \\(model, img_size, crop_pct\\) appears twice"):
+        timm_source.write_results_table(tmp_path, out)
+
+
+def test_timm_other_test_sets_are_looked_up_like_top1():
+    # The shipped table: every test set of a tag at its preprocessing, in fractions; ImageNet-A not published for
+    # torchvision's ResNet-50 weights in timm: absent, not zero.
+    found = timm_source.published_results("inception_v3.tf_in1k", 299, 0.875)
+    assert found == pytest.approx({"top1": 0.77866, "imagenet_real_top1": 0.84136, "imagenet_v2_top1": 0.663,
+                                   "imagenet_sketch_top1": 0.27782, "imagenet_r_top1": 0.39377,
+                                   "imagenet_a_top1": 0.10853})
+    assert set(timm_source.published_results("resnet50.tv_in1k", 224, 0.875)) == {
+        "top1", "imagenet_real_top1", "imagenet_v2_top1", "imagenet_sketch_top1", "imagenet_r_top1"}
+    assert timm_source.published_results("inception_v3.tf_in1k", 224, 0.875) == {}
+
+
+@pytest.mark.parametrize("name, data", [
+    ("resnet50.a1_in1k", "in1k"), ("vit_base_patch16_224.augreg2_in21k_ft_in1k", "in21k+in1k"),
+    ("convnext_base.clip_laion2b_augreg_ft_in12k_in1k", "laion2b+in12k+in1k"),
+    ("eva02_large_patch14_448.mim_m38m_ft_in22k_in1k", "m38m+in22k+in1k"),
+    ("resnext101_32x8d.fb_swsl_ig1b_ft_in1k", "ig1b+in1k"), ("eva_giant_patch14_336.clip_ft_in1k", "clip+in1k"),
+    ("tf_efficientnet_b0.ns_jft_in1k", "jft+in1k"), ("beit_base_patch16_224.in22k_ft_in22k_in1k", "in22k+in1k"),
+    ("inception_v3", "in1k")])
+def test_timm_pretraining_data_is_read_from_the_tag(name, data):
+    assert timm_source.pretraining_data(name) == data
+
+
+def test_every_network_of_the_modern_config_has_every_published_property():
+    import timm
+    import yaml
+
+    from workflow_runs import ROOT
+
+    models = yaml.safe_load((ROOT / "config" / "modern.yaml").read_text())["models"]
+    assert len(models) == 20 and all(set(spec) == {"timm"} for spec in models.values())
+    data = set()
+    for spec in models.values():
+        cfg = timm.models.get_pretrained_cfg(spec["timm"]).to_dict()
+        found = timm_source.published_results(spec["timm"], cfg["input_size"][-1], cfg["crop_pct"])
+        assert list(found) == list(timm_source.RESULTS_FILES), spec
+        data.add(timm_source.pretraining_data(spec["timm"]))
+    assert {"in1k", "in21k+in1k", "in22k+in1k", "swag+in1k", "laion2b+in12k+in1k", "openai+in1k"} <= data
 
 
 def test_every_timm_network_of_the_paper_config_has_a_published_top1():

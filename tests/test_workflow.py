@@ -93,6 +93,29 @@ def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
     assert counts["total"] == 22694 + 1 + pairs + 4 + 1
 
 
+def test_dry_run_of_the_modern_study_plans_the_papers_protocol_over_twenty_networks(tmp_path):
+    (tmp_path / "config").mkdir()
+    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    result = run_snakemake("-n", "--quiet", "rules", "--replace-workflow-config", workdir=tmp_path,
+                           configfile=ROOT / "config" / "modern.yaml")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    pairs = 20 * 12
+    assert counts["pretrained_model"] == 20 and counts["dataset"] == 12 and "pretrain" not in counts
+    assert counts["extract_features"] == counts["probe"] == counts["transferability"] == pairs
+    # From random initialisation once per architecture: 17 (DeiT III, ConvNeXt-B and the CLIP ViT-B twice each).
+    assert counts["train_grid_point"] == pairs * 7 * 8 + 17 * 12 * 7 * 8
+    assert counts["train_refit"] == counts["select_hyperparameters"] == pairs + 17 * 12
+    assert counts["figure"] == len(figures.FIGURES) - 4  # all but the ablation's and the subsets' figures
+
+
+def test_the_modern_study_is_the_papers_protocol_over_another_zoo():
+    modern, paper = (yaml.safe_load((ROOT / "config" / name).read_text()) for name in ("modern.yaml",
+                                                                                        "kornblith2019.yaml"))
+    assert modern.pop("models").keys().isdisjoint(paper.pop("models")) and "imagenet_val" in paper.pop("source")
+    assert modern == paper
+
+
 def test_a_missing_dataset_root_stops_a_run_before_any_job_but_not_a_dry_run(tmp_path):
     missing = tmp_path / "no such dir"
     args = ("results/data/cifar10.h5", "--config", f"datasets={{cifar10: {{root: '{missing}'}}}}")

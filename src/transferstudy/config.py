@@ -18,6 +18,7 @@ Each group is a frozen dataclass whose fields are the keys of one section of the
 | ``SubsetOptions`` | ``subsets`` | ``data.subsets``, ``analysis.subsets`` |
 | ``SourceOptions`` | ``source`` | the study |
 | ``EmbeddedSpec``, ``TorchvisionSpec``, ... | ``models.<name>``, one per source (``MODEL_SPECS``) | ``nets.sources`` |
+| ``SourceProperties`` | ``models.<name>.source_properties`` | ``nets.network``, the zoo record |
 
 A value of the wrong type or out of range is refused when the group is made, with an error naming the key,
 the value and what would be valid. The commands' flags are made from the same fields (``add_arguments``), so
@@ -96,6 +97,15 @@ def _checked(key, value, kind, metadata):
     return value
 
 
+def _nested(key, value, kind):
+    """A mapping given for a field whose kind is a settings group: that group (its errors name the keys); None
+    for any other field or value."""
+    kind = value_kind(kind)
+    if isinstance(kind, type) and issubclass(kind, Group) and isinstance(value, dict):
+        return kind.from_mapping(value, key)
+    return None
+
+
 class Group:
     """Base of the settings groups: made from a config section (``from_mapping``) or from a command's flags
     (``add_arguments`` / ``from_arguments``); ``as_dict`` gives the section back with every default filled."""
@@ -110,7 +120,8 @@ class Group:
     def _validated(cls, values, key):
         kinds = typing.get_type_hints(cls)
         prefix = f"{key}." if key else ""
-        checked = {f.name: _checked(prefix + f.name, values[f.name], kinds[f.name], f.metadata)
+        checked = {f.name: _nested(prefix + f.name, values[f.name], kinds[f.name]) or
+                   _checked(prefix + f.name, values[f.name], kinds[f.name], f.metadata)
                    for f in fields(cls) if f.name in values}
         cls._check_together(checked, prefix)
         return checked
@@ -641,6 +652,30 @@ def _top1_option(help="ImageNet top-1 as a fraction"):
     return option(None, minimum=0, maximum=1, help=help)
 
 
+@dataclass(frozen=True)
+class SourceProperties(Group):
+    """A network's source properties given by hand (``settings.SOURCE_PROPERTIES``): they override what its source
+    publishes (timm's results per tag, torchvision's weights name); its parameters and FLOPs are always counted."""
+
+    KEY: ClassVar[str] = "models.<name>.source_properties"
+
+    imagenet_real_top1: Optional[float] = _top1_option("top-1 on ImageNet-ReaL (the validation images, reassessed "
+                                                       "labels) as a fraction")
+    imagenet_v2_top1: Optional[float] = _top1_option("top-1 on ImageNetV2 matched frequency as a fraction")
+    imagenet_sketch_top1: Optional[float] = _top1_option("top-1 on ImageNet-Sketch as a fraction")
+    imagenet_r_top1: Optional[float] = _top1_option("top-1 on ImageNet-R (200 classes) as a fraction")
+    imagenet_a_top1: Optional[float] = _top1_option("top-1 on ImageNet-A (200 classes) as a fraction")
+    pretraining_data: Optional[str] = option(None, help="the data the network was pretrained on, in timm's tag "
+                                                        "words joined by '+', ImageNet-1k last (in21k+in1k, "
+                                                        "laion2b+in12k+in1k; in1k alone)")
+
+
+def _source_properties_option():
+    return option(None, help="source properties by hand (imagenet_real_top1, imagenet_v2_top1, imagenet_sketch_top1, "
+                             "imagenet_r_top1, imagenet_a_top1, pretraining_data): override what the source "
+                             "publishes")
+
+
 def _key_map_option():
     return option(None, schema={"$ref": "#/$defs/key_map"},
                   help="how the weights file's parameter names map to the architecture's")
@@ -666,6 +701,7 @@ class TorchvisionSpec(Group):
     torchvision: str = option(help="torchvision model name, e.g. resnet50")
     weights: str = option("DEFAULT", help="weights enum member, e.g. IMAGENET1K_V1")
     source_top1: Optional[float] = _top1_option("ImageNet top-1 as a fraction; overrides the weights' metadata")
+    source_properties: Optional[SourceProperties] = _source_properties_option()
     check_hash: bool = option(True, help="check the file against the hash in its published name")
 
 
@@ -679,6 +715,7 @@ class TimmSpec(Group):
     weights_file: Optional[str] = option(None, help="a local weights file instead of the Hugging Face cache")
     key_map: Optional[object] = _key_map_option()
     source_top1: Optional[float] = _top1_option()
+    source_properties: Optional[SourceProperties] = _source_properties_option()
 
 
 @dataclass(frozen=True)
@@ -690,6 +727,7 @@ class PretrainedmodelsSpec(Group):
     pretrainedmodels: str = option(choices=("bninception", "nasnetamobile"),
                                    help="a port of Cadene's pretrainedmodels")
     source_top1: Optional[float] = _top1_option()
+    source_properties: Optional[SourceProperties] = _source_properties_option()
     check_hash: bool = option(True, help="check the file against the hash in its published name")
 
 
@@ -704,6 +742,7 @@ class PythonSpec(Group):
     weights_file: Optional[str] = option(None, help="weights loaded into the built network")
     key_map: Optional[object] = _key_map_option()
     source_top1: Optional[float] = _top1_option()
+    source_properties: Optional[SourceProperties] = _source_properties_option()
 
 
 # The spec group of each source, by the key that names it (``nets.sources.registry`` holds the same keys).

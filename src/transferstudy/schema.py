@@ -16,8 +16,8 @@ import yaml
 
 from .config import (BOUNDS, KEY_MAP_SCHEMA, MODEL_SPECS, AblationOptions, AnalysisOptions, ArmRecipe, ArmSearch,
                      ConfigError, CostOptions, DatasetDeclaration, FeatureOptions, Group, PretrainRecipe, ProbeSolver,
-                     SourceOptions, SplitOptions, StudyOptions, SubsetOptions, TrainingArm, TransferabilityOptions,
-                     TsneOptions, value_kind)
+                     SourceOptions, SourceProperties, SplitOptions, StudyOptions, SubsetOptions, TrainingArm,
+                     TransferabilityOptions, TsneOptions, value_kind)
 from .errors import cause
 
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", dict: "object"}
@@ -171,7 +171,8 @@ def _default(f):
 
 # Each documented section: the key prefix and its group, in the order of config/config.yaml.
 SECTIONS = ((StudyOptions, ""), (SourceOptions, "source."), (PretrainRecipe, "pretrain."),
-            *((spec, "models.<name>.") for spec in MODEL_SPECS.values()), (DatasetDeclaration, "datasets.<name>."),
+            *((spec, "models.<name>.") for spec in MODEL_SPECS.values()),
+            (SourceProperties, "models.<name>.source_properties."), (DatasetDeclaration, "datasets.<name>."),
             (SplitOptions, "split."), (FeatureOptions, "features."), (ProbeSolver, "probe."),
             (AnalysisOptions, "analysis."), (TransferabilityOptions, "transferability."), (SubsetOptions, "subsets."),
             (AblationOptions, "ablation."), (TsneOptions, "ablation.tsne."), (TrainingArm, "<arm>."),

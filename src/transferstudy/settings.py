@@ -27,3 +27,14 @@ ESTIMATORS = ("logme", "leep", "nce", "hscore", "sfda", "transrate", "gbc", "nct
 # parameters and forward FLOPs counted where a network is loaded), and k-NN accuracy on the target.
 SOURCE_BASELINES = ("source_top1", "params", "flops")
 BASELINES = (*SOURCE_BASELINES, "knn")
+
+# What the study records of each source network besides its ImageNet top-1 (``source_top1``): its top-1 on
+# ImageNet's other test sets (ReaL labels, ImageNetV2 matched frequency, Sketch, -R, -A; timm publishes them per
+# tag, ``nets.sources.timm``), its size (parameters and forward FLOPs at its input size, counted where the network
+# is loaded, ``nets.costs.size_record``) and the data it was pretrained on. The zoo record holds each with where it
+# came from (``<property>_from``); the accuracy table holds each as a column.
+SOURCE_ACCURACIES = ("imagenet_real_top1", "imagenet_v2_top1", "imagenet_sketch_top1", "imagenet_r_top1",
+                     "imagenet_a_top1")
+SOURCE_SIZES = ("params", "flops")
+PRETRAINING_DATA = "pretraining_data"
+SOURCE_PROPERTIES = ("source_top1", *SOURCE_ACCURACIES, *SOURCE_SIZES, PRETRAINING_DATA)

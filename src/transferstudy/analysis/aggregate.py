@@ -1,9 +1,10 @@
 """Collect per-job result JSONs into the tidy accuracy table.
 
-One row per (model, dataset, setting): the test metric's ``value``, the model's source properties
-(``source_top1``; ``params`` and ``flops``, its parameters and forward FLOPs per image at its input size, where its
-pretrain JSON or zoo record counted them), and the fields that trace the number back (checkpoint hash, split seed, split sizes, chosen hyper-parameters,
-non-converged fits).
+One row per (model, dataset, setting): the test metric's ``value``, the model's source properties as its pretrain
+JSON or zoo record gives them (``settings.SOURCE_PROPERTIES``: ``source_top1``; top-1 on ImageNet's other test
+sets where published or given; ``params`` and ``flops``, its parameters and forward FLOPs per image at its input
+size; ``pretraining_data``; empty where the record has none), and the fields that trace the number back
+(checkpoint hash, split seed, split sizes, chosen hyper-parameters, non-converged fits).
 
     python -m transferstudy aggregate results/logistic_regression/*/*.json --pretrain results/models/*/pretrain.json \
         --out accuracy.csv
@@ -20,12 +21,11 @@ from ..errors import InputError
 from ..io import read_json, read_predictions
 from ..results import TransferResult
 from ..switches import switches_label
+from ..settings import SOURCE_PROPERTIES
 from .table_checks import check_accuracy_table
 
-COLUMNS = ["model", "dataset", "setting", "metric", "value", "source_top1", "params", "flops", "arch", "switches", "checkpoint_sha256",
-           "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
-
-SIZE_PROPERTIES = ("params", "flops")  # counted where the network is loaded (``nets.costs.size_record``)
+COLUMNS = ["model", "dataset", "setting", "metric", "value", *SOURCE_PROPERTIES, "arch", "switches",
+           "checkpoint_sha256", "split_seed", "n_train", "n_val", "n_test", "hyperparameters", "not_converged"]
 
 
 def _row(result, path):
@@ -52,7 +52,7 @@ def _switches(pretrain_metrics):
 
 
 def accuracy_table(result_paths, pretrain_paths):
-    """Rows of result JSONs (probes and fine-tune/scratch refits) joined with their model's source top-1
+    """Rows of result JSONs (probes and fine-tune/scratch refits) joined with their model's source properties
     (from the pretrain JSONs); settings and datasets in the order of ``result_paths``."""
     source, where = {}, {}
     for path in pretrain_paths:
@@ -69,8 +69,8 @@ def accuracy_table(result_paths, pretrain_paths):
         if result.model not in source:
             raise InputError(f"{path}: no pretrain metrics for model {result.model!r} (have: {sorted(source)})")
         metrics = source[result.model]
-        rows.append({**_row(result, path), "source_top1": metrics["source_top1"],
-                     **{key: metrics.get(key, pd.NA) for key in SIZE_PROPERTIES}, "switches": _switches(metrics)})
+        rows.append({**_row(result, path), **{key: metrics.get(key, pd.NA) for key in SOURCE_PROPERTIES},
+                     "switches": _switches(metrics)})
     table = pd.DataFrame(rows, columns=COLUMNS)
     check_accuracy_table(table)  # duplicates, NaN, values outside [0, 1]: refused here, not only by the analysis
     # Datasets and settings keep the order the results came in (the workflow's: the config's, which for the

@@ -129,10 +129,12 @@ CAPTIONS = {
         "transferability_few_labels_evaluation.csv gives every dataset's value with its interval over seeds."),
     "fig11_source_properties": (
         "Which property of a source model predicts its transfer, a panel per setting: the Pearson correlation of "
-        "each property the accuracy table holds (source top-1 as log odds; the parameters and forward FLOPs, "
-        "counted by the workflow, as logs) with transfer accuracy (log odds) on each dataset (a colour each), "
-        "and with each model's mean log-odds transfer over datasets (black, with a 95% bootstrap interval over "
-        "models). source_properties.csv gives each property's difference from top-1's r with a paired bootstrap "
+        "each property the accuracy table holds (source top-1, and top-1 on ImageNet-ReaL, -V2, -Sketch, -R and -A "
+        "where known, as log odds; the parameters and forward FLOPs, counted by the workflow, as logs; pretraining "
+        "data beyond ImageNet-1k as 0/1; a property no model has, or the same for all, is not drawn) with transfer "
+        "accuracy (log odds) on each dataset (a colour each), and with each model's mean log-odds transfer over "
+        "datasets (black, with a 95% bootstrap interval over models). source_properties.csv gives each property's "
+        "difference from top-1's r with a paired bootstrap "
         "interval; source_properties_mixed.csv what a property adds to top-1 in a mixed-effects model with a "
         "random intercept per dataset."),
 }

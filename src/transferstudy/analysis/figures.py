@@ -522,7 +522,10 @@ def fig10_few_label_selection(transferability_few_labels_evaluation):
     return fig
 
 
-PROPERTY_LABELS = {"source_top1": "source top-1", "params": "parameters", "flops": "FLOPs"}
+PROPERTY_LABELS = {"source_top1": "source top-1", "imagenet_real_top1": "ReaL top-1", "imagenet_v2_top1": "V2 top-1",
+                   "imagenet_sketch_top1": "Sketch top-1", "imagenet_r_top1": "ImageNet-R top-1",
+                   "imagenet_a_top1": "ImageNet-A top-1", "params": "parameters", "flops": "FLOPs",
+                   "pretraining_data": "more pretraining data"}
 
 
 def fig11_source_properties(source_properties):
@@ -533,7 +536,9 @@ def fig11_source_properties(source_properties):
     settings = [s for s in SETTING_TITLES if s in set(table["setting"])]
     if not settings:
         return message_figure("no setting in the source-property table")
-    properties = list(pd.unique(table["property"]))
+    # A property with no correlation anywhere (no model has it, or it is constant) is named in the table, not drawn.
+    drawn = table.groupby("property", sort=False)["pearson_r"].apply(lambda r: r.notna().any())
+    properties = list(drawn.index[drawn])
     datasets = [d for d in pd.unique(table["dataset"]) if d != stats.MEAN_OVER_DATASETS]
     colors = dataset_colors(datasets)
     with matplotlib.rc_context(STYLE):

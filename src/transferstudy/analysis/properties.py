@@ -1,8 +1,11 @@
 """Which property of a source model best predicts its transfer: the paper asked it of ImageNet top-1 alone; here
 every source property the accuracy table carries is compared with top-1 on the same models.
 
-The properties (``PROPERTIES``) are columns of the accuracy table, each on the scale the paper's analysis puts
-accuracies on: accuracies as log odds, counts (parameters, forward FLOPs) as logs.
+The properties (``PROPERTIES``) are columns of the accuracy table (``settings.SOURCE_PROPERTIES``), each on the
+scale the paper's analysis puts accuracies on: accuracies (ImageNet top-1, and top-1 on ImageNet-ReaL, -V2, -Sketch,
+-R, -A) as log odds, counts (parameters, forward FLOPs) as logs, the pretraining data as 1 where it names more than
+one dataset (``in21k+in1k``: pretrained on more than the data of its classifier; a point-biserial correlation), else
+0.
 
 ``source_properties.csv`` has a row per (setting, dataset, property), the datasets' rows and the mean over datasets
 (``stats.MEAN_OVER_DATASETS``: each model's mean log-odds transfer over the setting's complete matrix):
@@ -31,14 +34,17 @@ import pandas as pd
 from statsmodels.regression.mixed_linear_model import MixedLM
 
 from ..config import AnalysisOptions
+from ..settings import PRETRAINING_DATA, SOURCE_ACCURACIES, SOURCE_SIZES
 from . import stats
 from .table_checks import SHOWN, TableError, check_accuracy_table, transfer_logit
 
 log = logging.getLogger(__name__)
 
 TOP1 = "source_top1"
+MORE_DATA = "more than one dataset (0/1)"
 # Property -> the scale it is correlated on.
-PROPERTIES = {TOP1: "log odds", "params": "log", "flops": "log"}
+PROPERTIES = {TOP1: "log odds", **dict.fromkeys(SOURCE_ACCURACIES, "log odds"), **dict.fromkeys(SOURCE_SIZES, "log"),
+              PRETRAINING_DATA: MORE_DATA}
 PROPERTY_COLUMNS = ["setting", "dataset", "property", "scale", "n_models", "pearson_r", "pearson_low",
                     "pearson_high", "r_minus_top1", "difference_low", "difference_high", "verdict",
                     "bootstrap_degenerate", "note", "models"]
@@ -48,9 +54,16 @@ MIXED_PROPERTY_COLUMNS = ["setting", "property", "n_models", "n_datasets", "n_ce
 
 
 def scaled(values, name):
-    """A property's values on its scale (``PROPERTIES``); NaN stays NaN. A count that is not positive, or an
+    """A property's values on its scale (``PROPERTIES``); missing stays NaN. A count that is not positive, or an
     accuracy outside (0, 1), is refused, named."""
-    values = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(float)
+    if PROPERTIES[name] == MORE_DATA:
+        values = pd.Series(values, dtype=object)
+        return np.where(values.isna(), np.nan, values.astype(str).str.contains("+", regex=False)).astype(float)
+    given = pd.Series(values)
+    numbers = pd.to_numeric(given, errors="coerce")
+    if (numbers.isna() & given.notna()).any():
+        raise TableError(f"accuracy table: {name} of {given[numbers.isna() & given.notna()].iloc[0]!r}: not a number")
+    values = numbers.to_numpy(float)
     present = values[np.isfinite(values)]
     if PROPERTIES[name] == "log odds":
         if ((present <= 0) | (present >= 1)).any():
@@ -135,6 +148,9 @@ def mixed_property_table(table, level=stats.CONFIDENCE, incomplete="error"):
                    "n_datasets": kept["dataset"].nunique(), "n_cells": len(kept)}
             if row["n_models"] < stats.MIN_MODELS + 1 or row["n_datasets"] < 2:
                 row["note"] = f"needs at least {stats.MIN_MODELS + 1} models with {name} and 2 datasets"
+            elif np.ptp(data["property"]) == 0:
+                row["note"] = f"{name} is the same for every model: nothing to fit"
+            if "note" in row:
                 rows.append(row)
                 continue
             with warnings.catch_warnings(record=True) as caught:

@@ -12,12 +12,15 @@ from torch import nn
 
 from ..data.preprocessing import PretrainedCfg
 from ..errors import InputError
+from ..settings import PRETRAINING_DATA, SOURCE_PROPERTIES
 
 
 @dataclass(frozen=True)
 class NetworkInfo:
-    """What a source's loader knows of a network: the provenance of its features and results, and the source
-    top-1 its weights' metadata or published results give (``top1``, a fraction, with ``top1_from``)."""
+    """What a source's loader knows of a network: the provenance of its features and results, the source top-1
+    its weights' metadata or published results give (``top1``, a fraction, with ``top1_from``), and what they give of
+    its other source properties (``published``: accuracies on ImageNet's other test sets, ``settings.
+    SOURCE_ACCURACIES``, with ``published_from``; ``pretraining_data``, with ``pretraining_data_from``)."""
 
     spec: dict
     arch: str
@@ -29,6 +32,10 @@ class NetworkInfo:
     recipe: str | None = None  # torchvision's weights' training recipe
     top1: float | None = None
     top1_from: str | None = None
+    published: dict | None = None
+    published_from: str | None = None
+    pretraining_data: str | None = None
+    pretraining_data_from: str | None = None
     model_options: dict | None = None  # the workflow's own checkpoints: the architecture's switches
     switches: dict | None = None
     builder_file: str | None = None  # a network of one's own: its builder's file and hash,
@@ -76,6 +83,16 @@ class Pretrained:
         if self.info.spec.get("source_top1") is not None:
             return float(self.info.spec["source_top1"]), "config"
         return self.info.top1, self.info.top1_from
+
+    def source_properties(self):
+        """The source properties other than top-1 and size that the spec (``source_properties``) or the loader
+        know: {property: (value, where it came from)}, in ``settings.SOURCE_PROPERTIES`` order; the spec's win."""
+        known = {name: (value, self.info.published_from) for name, value in (self.info.published or {}).items()}
+        if self.info.pretraining_data is not None:
+            known[PRETRAINING_DATA] = (self.info.pretraining_data, self.info.pretraining_data_from)
+        known.update({name: (value, "config") for name, value in (self.info.spec.get("source_properties") or {}).items()
+                      if value is not None})
+        return {name: known[name] for name in SOURCE_PROPERTIES if name in known}
 
 
 def split_at_head(model, path):

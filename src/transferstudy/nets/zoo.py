@@ -102,7 +102,10 @@ def describe(spec, out_path, *, model_name=None, imagenet_val=None, batch_size=F
     record = {
         "model": model_name or info.arch, "spec": info.spec, "arch": info.arch, "weights": info.weights,
         "weights_file": info.weights_file, "checkpoint_sha256": info.sha256, "source_dataset": info.source_dataset,
-        "source_top1": top1, "source_top1_from": origin, "pretrained_cfg": loaded.pretrained_cfg.as_dict(),
+        "source_top1": top1, "source_top1_from": origin,
+        **{key: value for name, (value, where) in loaded.source_properties().items()
+           for key, value in ((name, value), (f"{name}_from", where))},
+        "pretrained_cfg": loaded.pretrained_cfg.as_dict(),
         "layer": info.layer, "num_features": loaded.num_features, "recipe": info.recipe,
         **size_record(loaded.network(), loaded.pretrained_cfg.image_size),
         "versions": library_versions(),

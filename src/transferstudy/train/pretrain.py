@@ -95,7 +95,9 @@ def pretrain(arch, source_path, checkpoint_path, metrics_path, *, recipe=None, s
     save_torch(checkpoint, checkpoint_path)
     metrics = {
         "arch": arch, "source_dataset": attrs["dataset"], "source_top1": run["source_top1"],
-        "source_val_size": run["val_size"], **size_record(model, run["cfg"].image_size), "recipe": recipe.as_dict(), "switches": switches, "seed": seed,
+        "source_val_size": run["val_size"], **size_record(model, run["cfg"].image_size),
+        "pretraining_data": attrs["dataset"], "pretraining_data_from": "the workflow's own pretraining",
+        "recipe": recipe.as_dict(), "switches": switches, "seed": seed,
         "checkpoint_sha256": sha256_file(checkpoint_path), "wall_seconds": round(time.time() - started, 2),
         "resumed_from_step": run["loop"].resumed_from, "history": run["loop"].history,
         "versions": library_versions(),

@@ -94,7 +94,8 @@ class PretrainedmodelsSource(Source):
             body=model.eval(), head=head.eval(), num_features=head.in_features, pretrained_cfg=port_cfg(settings),
             info=NetworkInfo(spec=spec, arch=name, weights_file=str(path), sha256=sha256,
                              layer=f"input to {head_path} (the final classifier)", top1=published,
-                             top1_from=TOP1_SOURCE),
+                             top1_from=TOP1_SOURCE, pretraining_data="in1k",
+                             pretraining_data_from="pretrainedmodels' README (ImageNet-1k weights)"),
             _fresh=build,
             _attach_head=linear_head_at(path_in_model, head.in_features),
         )

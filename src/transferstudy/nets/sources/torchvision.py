@@ -163,7 +163,11 @@ class TorchvisionSource(Source):
             info=NetworkInfo(spec=spec, arch=name, weights=str(weights), weights_file=str(path), sha256=sha256,
                              layer=f"input to {head_path} (the final classifier)", recipe=weights.meta.get("recipe"),
                              top1=None if top1 is None else top1 / 100.0,
-                             top1_from=None if top1 is None else "weights metadata"),
+                             top1_from=None if top1 is None else "weights metadata",
+                             # SWAG weights: pretrained on Instagram's 3.6B images, then on ImageNet-1k (in timm's
+                             # words, ``timm.pretraining_data``)
+                             pretraining_data="swag+in1k" if "SWAG" in str(weights) else "in1k",
+                             pretraining_data_from="torchvision's weights name"),
             _fresh=lambda n: torchvision.models.get_model(name, weights=None, num_classes=n, **builder_options(name)),
             _attach_head=linear_head_at(head_path, head.in_features),
         )
