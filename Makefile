@@ -4,7 +4,7 @@ VENV ?= .venv
 CORES ?= 2
 PYTHON ?= python3
 
-.PHONY: install study test lock schema timm-results network-costs
+.PHONY: install study test lock schema gpu-wheels timm-results network-costs
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,16 @@ lock: install
 # (src/transferstudy/config.py).
 schema: install
 	$(VENV)/bin/python -m transferstudy schema --out workflow/schemas/config.schema.yaml --readme config/README.md
+
+# The packages a lent GPU machine lacks (its image has torch, timm, scikit-learn, statsmodels, h5py), as wheels in
+# .whl/ (ignored) for benchmarks/gpu_check.py: carried with the run and installed there into /tmp/site.
+GPU_PY ?= 3.12
+gpu-wheels: install
+	rm -rf .whl && mkdir -p .whl
+	$(VENV)/bin/python -m pip download --quiet --no-deps --only-binary=:all: --python-version $(GPU_PY) \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+		$$(grep -E '^(jsonschema|jsonschema-specifications|referencing|rpds-py|munch)==' constraints.txt)
+	$(VENV)/bin/python -m pip wheel --quiet --no-deps -w .whl $$(grep -E '^pretrainedmodels==' constraints.txt)
 
 # Rewrite timm's published results that the workflow looks up (src/transferstudy/nets/sources/
 # timm_imagenet_results.csv) from the results/ folder of a pytorch-image-models checkout:

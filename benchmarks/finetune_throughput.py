@@ -27,12 +27,13 @@ from transferstudy.train import pretrain
 from transferstudy.transfer import finetune
 
 
-def pure_loop(arch, num_classes, batch_size, size, steps, device):
-    """Training steps on synthetic tensors of the real run's shape: the ceiling a real run can reach."""
+def pure_loop(model, num_classes, batch_size, size, steps, device):
+    """Training steps of ``model`` on synthetic tensors of the real run's shape: the ceiling a real run can
+    reach."""
     torch.manual_seed(0)
     device = torch.device(device)
     amp_dtype = precision(device, None)
-    model = models.create_model(arch, num_classes=num_classes).train().to(device, memory_format=MEMORY_FORMAT)
+    model = model.train().to(device, memory_format=MEMORY_FORMAT)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     x = torch.randn(batch_size, 3, size, size, device=device).contiguous(memory_format=MEMORY_FORMAT)
     y = torch.randint(0, num_classes, (batch_size,), device=device)
@@ -77,7 +78,9 @@ def main(argv=None):
                                 recipe=ArmRecipe(steps=args.steps, batch_size=args.batch_size, eval_every=args.steps,
                                                  checkpoint_every=args.steps))
         result = finetune.train(run, threads=args.threads)
-    reference = pure_loop(args.arch, 18, args.batch_size, 32, args.steps, args.device)
+    torch.manual_seed(0)
+    reference = pure_loop(models.create_model(args.arch, num_classes=18), 18, args.batch_size, 32, args.steps,
+                          args.device)
     real = result["images_per_second"]
     print(f"{args.arch}, batch {args.batch_size}, {args.steps} steps, {args.threads} thread(s), "
           f"{result['device']}, precision {result['amp'] or 'float32'}")

@@ -9,6 +9,7 @@ from transferstudy.nets import network, pretrained, zoo
 from transferstudy.nets.sources.base import WeightsNotFound
 from transferstudy.nets.sources import timm as timm_source
 from transferstudy.nets.sources import torchvision as tv_source
+from transferstudy.settings import SOURCE_ACCURACIES
 
 # The smallest member of each torchvision family, with an input size it accepts.
 TORCHVISION_FAMILIES = {
@@ -222,6 +223,7 @@ def test_timm_results_table_is_written_from_timms_results_folder(tmp_path):
 def test_timm_other_test_sets_are_looked_up_like_top1():
     # The shipped table: every test set of a tag at its preprocessing, in fractions; ImageNet-A not published for
     # torchvision's ResNet-50 weights in timm: absent, not zero.
+    assert list(timm_source.RESULTS_FILES) == ["top1", *SOURCE_ACCURACIES]
     found = timm_source.published_results("inception_v3.tf_in1k", 299, 0.875)
     assert found == pytest.approx({"top1": 0.77866, "imagenet_real_top1": 0.84136, "imagenet_v2_top1": 0.663,
                                    "imagenet_sketch_top1": 0.27782, "imagenet_r_top1": 0.39377,

@@ -85,8 +85,11 @@ def test_every_recorded_property_is_compared_on_its_scale(sized):
     assert list(mixed.index) == ["imagenet_v2_top1", "params", "flops", "pretraining_data"]
     assert mixed.loc["pretraining_data", "coefficient_low"] > 0  # the bigger models' data: more transfer
     # The same pretraining data for every model: compared nowhere, said so.
-    same = properties.mixed_property_table(sized.assign(pretraining_data="in1k")).set_index("property")
-    assert same.loc["pretraining_data", "note"] == "pretraining_data is the same for every model: nothing to fit"
+    same = sized.assign(pretraining_data="in1k")
+    mixed = properties.mixed_property_table(same).set_index("property")
+    assert mixed.loc["pretraining_data", "note"] == "pretraining_data is the same for every model: nothing to fit"
+    rows = properties.property_table(same).query("property == 'pretraining_data'")
+    assert set(rows["note"]) == {"pretraining_data is the same for every model: no correlation"}
 
 
 def test_missing_and_impossible_properties_are_named(sized, caplog):

@@ -124,8 +124,10 @@ def property_table(table, *, seed=AnalysisOptions.seed, incomplete="error"):
                     row["note"] = f"left out, without {name}: {', '.join(sorted(models[~have])[:SHOWN])}"
                 if have.sum() < stats.MIN_MODELS:
                     row["note"] = f"fewer than {stats.MIN_MODELS} models with {name}: no correlation"
-                elif np.ptp(x[have]) == 0 or np.ptp(transfer[have]) == 0:
-                    row["note"] = "constant property or transfer accuracy: no correlation"
+                elif np.ptp(x[have]) == 0:
+                    row["note"] = f"{name} is the same for every model: no correlation"
+                elif np.ptp(transfer[have]) == 0:
+                    row["note"] = "the same transfer accuracy for every model: no correlation"
                 else:
                     row.update(_compare(x[have], top1[have], transfer[have], is_top1=name == TOP1, seed=seed))
                 rows.append(row)
