@@ -11,9 +11,9 @@ non-zero):
   penalty, test metric), a short fine-tuning run on both (final loss and validation metric), and the device run
   twice (equal or not: cuDNN's non-deterministic kernels);
 - ``probe``: our solver on the device against scikit-learn's float32 lbfgs sweep on all CPU cores, on the
-  synthetic features of ``probe_vs_sklearn.py`` at each ``--probe-dims``; both on the same ``--probe-penalties``
-  of the protocol's 45 (the full sweep would not fit the lease at 4,032 dimensions): wall times, their ratio, test
-  accuracies and their difference;
+  synthetic features of ``probe_vs_sklearn.py`` at 2,048 and 4,032 dimensions, both on the protocol's 45
+  penalties (the quick mode: 3 of them, the grid's ends and middle): wall times, their ratio, test accuracies and
+  their difference;
 - ``extraction``: JPEGs of ``--image-size`` through a torchvision network (random weights: the rate does not
   depend on them) with the workflow's loading (``penultimate_features``, workers as many as the cores) against
   the forward-only rate on tensors already on the device; and ``torchvision.io.decode_jpeg`` on the device as
@@ -63,7 +63,7 @@ log = logging.getLogger("gpu_check")
 
 # Sizes of each mode: the GPU machine's full run, and the CPU test's seconds.
 FULL = {"probe": {"train": 20_000, "val": 5_000, "test": 10_000, "classes": 100}, "probe_dims": [2048, 4032],
-        "probe_penalties": 3, "images": 2_000, "image_size": (500, 375), "network": "resnet50", "batch": 256,
+        "probe_penalties": 45, "images": 2_000, "image_size": (500, 375), "network": "resnet50", "batch": 256,
         "finetune_steps": 60, "correct_images": 64, "correct_batch": 32, "correct_steps": 10,
         "calibration_config": "config/kornblith2019.yaml", "calibration_repeats": 3}
 QUICK = {"probe": {"train": 300, "val": 100, "test": 100, "classes": 5}, "probe_dims": [32],
