@@ -76,7 +76,8 @@ GOALS = {"probe_speedup": 100.0, "probe_accuracy_points": 0.3, "extraction_ratio
 
 def network(name="resnet18"):
     """A torchvision network of random weights, seeded (the same on every call): a ``python:`` model of the
-    workflow's, so that zoo records, extraction and fine-tuning load it as they load any network."""
+    workflow's, so that zoo records, extraction and fine-tuning load it as they load any network. Which network:
+    $GPU_CHECK_NETWORK (set by the section that times it; a ``python:`` reference passes no arguments)."""
     import torchvision
 
     torch.manual_seed(0)
@@ -106,7 +107,7 @@ def environment(device, sizes, work):
     return info
 
 
-def _loaded(work):
+def _loaded():
     """The check's network through the workflow's python source (a zoo record and its load)."""
     spec = {"python": f"{Path(__file__).resolve()}:network", "source_top1": 0.001}  # random weights: chance
     return spec, pretrained.load(spec)
@@ -121,7 +122,7 @@ def _jpeg_dataset(work, count, size, cfg):
 
 def correctness(device, sizes, work):
     result = {}
-    spec, loaded = _loaded(work)
+    spec, loaded = _loaded()
     _, dataset = _jpeg_dataset(work, sizes["correct_images"], sizes["image_size"], loaded.pretrained_cfg)
     reference, _ = penultimate_features(loaded, dataset, batch_size=sizes["correct_batch"], device="cpu")
     loaded.body.to(device, memory_format=MEMORY_FORMAT)
@@ -231,7 +232,7 @@ def extraction(device, sizes, work):
 
 def finetune_speed(device, sizes, work):
     os.environ["GPU_CHECK_NETWORK"] = sizes["network"]
-    spec, loaded = _loaded(work)
+    spec, loaded = _loaded()
     record = work / "speed_network.json"
     zoo.describe(spec, record, model_name="speed_network")
     target = work / "speed_target.h5"

@@ -188,13 +188,16 @@ def test_timm_weights_from_a_local_file(tmp_path):
 
 
 def test_timm_published_top1_is_looked_up_at_the_preprocessing_used():
-    assert timm_source.published_top1("inception_v3.tf_in1k", 299, 0.875) == pytest.approx(0.77866)
+    def published_top1(name, img_size, crop_pct):
+        return timm_source.published_results(name, img_size, crop_pct).get("top1")
+
+    assert published_top1("inception_v3.tf_in1k", 299, 0.875) == pytest.approx(0.77866)
     # Published at two resolutions: each is the number of its own preprocessing.
-    assert timm_source.published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 224, 0.875) == pytest.approx(0.75388)
-    assert timm_source.published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 256, 0.95) == pytest.approx(0.76088)
+    assert published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 224, 0.875) == pytest.approx(0.75388)
+    assert published_top1("mobilenetv1_100.ra4_e3600_r224_in1k", 256, 0.95) == pytest.approx(0.76088)
     # No result at another preprocessing, or for weights timm does not publish: no number rather than a guess.
-    assert timm_source.published_top1("inception_v3.tf_in1k", 224, 0.875) is None
-    assert timm_source.published_top1("inception_v3.my_own_in1k", 299, 0.875) is None
+    assert published_top1("inception_v3.tf_in1k", 224, 0.875) is None
+    assert published_top1("inception_v3.my_own_in1k", 299, 0.875) is None
 
 
 def test_timm_results_table_is_written_from_timms_results_folder(tmp_path):
@@ -272,7 +275,8 @@ def test_every_timm_network_of_the_paper_config_has_a_published_top1():
     assert len(names) == 6
     for name in names:
         cfg = timm.models.get_pretrained_cfg(name).to_dict()
-        assert 0.7 < timm_source.published_top1(name, cfg["input_size"][-1], cfg["crop_pct"]) < 0.85, name
+        top1 = timm_source.published_results(name, cfg["input_size"][-1], cfg["crop_pct"]).get("top1")
+        assert 0.7 < top1 < 0.85, name
 
 
 def test_a_spec_names_exactly_one_source():

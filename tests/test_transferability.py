@@ -198,10 +198,16 @@ def test_estimate_records_what_it_cannot_score():
         tr.estimate(rng.normal(size=(12, 3)), np.arange(12) % 3, False, estimators=["logme", "magic"])
 
 
+def _random_splits(rng, sizes, dim, classes):
+    """Standard-normal float32 features of ``dim`` columns and cyclic labels of ``classes``, per split of
+    ``sizes``."""
+    return {split: {"features": rng.normal(size=(n, dim)).astype(np.float32), "labels": np.arange(n) % classes}
+            for split, n in sizes.items()}
+
+
 def test_score_features_reads_the_training_split(tmp_path):
     rng = np.random.default_rng(5)
-    splits = {split: {"features": rng.normal(size=(n, 4)).astype(np.float32), "labels": np.arange(n) % 2}
-              for split, n in (("train", 10), ("val", 4), ("test", 6))}
+    splits = _random_splits(rng, {"train": 10, "val": 4, "test": 6}, dim=4, classes=2)
     path = tmp_path / "features.h5"
     write_split_file(path, splits, {"model": "m", "dataset": "d", "metric": "top1", "num_classes": 2,
                                     "multilabel": False, "checkpoint_sha256": "0" * 64, "split_seed": 0})
@@ -585,8 +591,7 @@ def test_the_jobs_score_the_few_label_subsets_the_training_set_size_curves_draw(
     from transferstudy.data.subsets import draw
 
     rng = np.random.default_rng(13)
-    splits = {split: {"features": rng.normal(size=(n, 5)).astype(np.float32), "labels": np.arange(n) % 3}
-              for split, n in (("train", 30), ("val", 15), ("test", 12))}
+    splits = _random_splits(rng, {"train": 30, "val": 15, "test": 12}, dim=5, classes=3)
     path = tmp_path / "features.h5"
     write_split_file(path, splits, {"model": "m", "dataset": "d", "metric": "top1", "num_classes": 3,
                                     "multilabel": False})

@@ -73,16 +73,21 @@ def test_the_ablation_is_switched_on_by_one_key(tmp_path):
     assert counts["ablation_tables"] == counts["tsne_table"] == 1
 
 
-def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
-    # 16 networks x 12 datasets; grids of 7 x 8 for both training arms. No weights or data needed to plan.
-    # As documented, from a directory holding the default config/config.yaml: --replace-workflow-config
-    # keeps Snakemake from merging the mini-study's models and datasets into the paper's.
-    (tmp_path / "config").mkdir()
-    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
-    result = run_snakemake("-n", "--quiet", "rules", "--replace-workflow-config", workdir=tmp_path,
-                           configfile=ROOT / "config" / "kornblith2019.yaml")
+def _dry_run_of_a_full_study(configfile, workdir):
+    """The job counts of a dry-run of a shipped full-scale config, as documented: from a directory holding the
+    default config/config.yaml, with --replace-workflow-config keeping Snakemake from merging the mini-study's
+    models and datasets into it. No weights or data needed to plan."""
+    (workdir / "config").mkdir()
+    shutil.copy(ROOT / "config" / "config.yaml", workdir / "config" / "config.yaml")
+    result = run_snakemake("-n", "--quiet", "rules", "--replace-workflow-config", workdir=workdir,
+                           configfile=ROOT / "config" / configfile)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    counts = job_counts(result.stdout + result.stderr)
+    return job_counts(result.stdout + result.stderr)
+
+
+def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
+    # 16 networks x 12 datasets; grids of 7 x 8 for both training arms.
+    counts = _dry_run_of_a_full_study("kornblith2019.yaml", tmp_path)
     pairs = 16 * 12
     assert counts["pretrained_model"] == 16 and counts["dataset"] == 12 and "pretrain" not in counts
     assert counts["extract_features"] == counts["probe"] == counts["transferability"] == pairs
@@ -94,12 +99,7 @@ def test_dry_run_of_the_paper_study_plans_every_job(tmp_path):
 
 
 def test_dry_run_of_the_modern_study_plans_the_papers_protocol_over_twenty_networks(tmp_path):
-    (tmp_path / "config").mkdir()
-    shutil.copy(ROOT / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
-    result = run_snakemake("-n", "--quiet", "rules", "--replace-workflow-config", workdir=tmp_path,
-                           configfile=ROOT / "config" / "modern.yaml")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    counts = job_counts(result.stdout + result.stderr)
+    counts = _dry_run_of_a_full_study("modern.yaml", tmp_path)
     pairs = 20 * 12
     assert counts["pretrained_model"] == 20 and counts["dataset"] == 12 and "pretrain" not in counts
     assert counts["extract_features"] == counts["probe"] == counts["transferability"] == pairs

@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from . import stats
-from .plotting import (SETTING_TITLES, STYLE, dataset_colors, figure, fit_with_band, logit_ticks, message_figure,
-                       model_colors, point_and_range, square_limits, subplots)
+from .plotting import (SETTING_TITLES, STYLE, dataset_colors, dataset_legend, figure, fit_with_band, logit_ticks,
+                       message_figure, model_colors, point_and_range, rows_per_dataset, square_limits, subplots)
 from .subsets import ALL, size_order, t_interval
 from .transferability import MEAN_OVER_DATASETS as MEAN_OVER_ESTIMATOR_DATASETS
 from ..settings import BASELINES
@@ -353,35 +353,16 @@ def fig7_transferability(transferability_evaluation):
     with matplotlib.rc_context(STYLE):
         fig, axes = subplots(1, len(settings), figsize=(2.6 * len(settings) + 1.3, 0.45 * len(estimators) + 1.0),
                               squeeze=False, sharey=True, layout="constrained")
+        baselines = sum(estimator in BASELINES for estimator in estimators)
         for ax, setting in zip(axes[0], settings):
-            part = table[table["setting"] == setting]
-            ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
-            baselines = sum(estimator in BASELINES for estimator in estimators)
+            rows_per_dataset(ax, table[table["setting"] == setting], "estimator", estimators, ESTIMATOR_LABELS,
+                             datasets, colors, mean_dataset=MEAN_OVER_ESTIMATOR_DATASETS,
+                             columns=("weighted_tau", "tau_low", "tau_high"),
+                             xlabel="Weighted Kendall tau with accuracy")
             if 0 < baselines < len(estimators):  # the baselines above, the scores below
                 ax.axhline(baselines - 0.5, color="0.5", lw=0.6, ls=":", zorder=0)
-            for i, estimator in enumerate(estimators):
-                rows = part[part["estimator"] == estimator]
-                for j, dataset in enumerate(datasets):
-                    row = rows[rows["dataset"] == dataset]
-                    if row.empty or pd.isna(row["weighted_tau"].iloc[0]):
-                        continue
-                    offset = 0.12 + 0.25 * j / max(len(datasets) - 1, 1)  # datasets side by side, below the mean
-                    ax.plot(row["weighted_tau"].iloc[0], i + offset, "o", ms=3, color=colors[dataset],
-                            label=dataset if i == 0 else None, zorder=2)
-                mean = rows[rows["dataset"] == MEAN_OVER_ESTIMATOR_DATASETS]
-                if not mean.empty and not pd.isna(mean["weighted_tau"].iloc[0]):
-                    tau, low, high = mean[["weighted_tau", "tau_low", "tau_high"]].iloc[0]
-                    if not pd.isna(low):  # a percentile interval, which need not contain the mean: a range
-                        ax.hlines(i, low, high, color="black", lw=0.9, zorder=3)
-                    ax.plot(tau, i, "D", ms=4, color="black", zorder=3)
-            ax.set_yticks(range(len(estimators)), [ESTIMATOR_LABELS.get(e, e) for e in estimators])
-            ax.set_ylim(len(estimators) - 0.4, -0.6)
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_xlabel("Weighted Kendall tau with accuracy")
             ax.set_title(SETTING_TITLES[setting])
-        handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, label=d) for d, c in colors.items()]
-        handles.append(Line2D([], [], ls="", marker="D", ms=4, color="black", label="mean (95% CI)"))
-        fig.legend(handles=handles, loc="outside right center", frameon=False)
+        dataset_legend(fig, colors, "mean (95% CI)")
     return fig
 
 
@@ -545,30 +526,12 @@ def fig11_source_properties(source_properties):
         fig, axes = subplots(1, len(settings), figsize=(2.6 * len(settings) + 1.3, 0.55 * len(properties) + 1.2),
                               squeeze=False, sharey=True, layout="constrained")
         for ax, setting in zip(axes[0], settings):
-            part = table[table["setting"] == setting]
-            ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
-            for i, name in enumerate(properties):
-                rows = part[part["property"] == name]
-                for j, dataset in enumerate(datasets):
-                    row = rows[rows["dataset"] == dataset]
-                    if row.empty or pd.isna(row["pearson_r"].iloc[0]):
-                        continue
-                    offset = 0.12 + 0.25 * j / max(len(datasets) - 1, 1)
-                    ax.plot(row["pearson_r"].iloc[0], i + offset, "o", ms=3, color=colors[dataset], zorder=2)
-                mean = rows[rows["dataset"] == stats.MEAN_OVER_DATASETS]
-                if not mean.empty and not pd.isna(mean["pearson_r"].iloc[0]):
-                    r, low, high = mean[["pearson_r", "pearson_low", "pearson_high"]].iloc[0]
-                    if not pd.isna(low):
-                        ax.hlines(i, low, high, color="black", lw=0.9, zorder=3)
-                    ax.plot(r, i, "D", ms=4, color="black", zorder=3)
-            ax.set_yticks(range(len(properties)), [PROPERTY_LABELS.get(p, p) for p in properties])
-            ax.set_ylim(len(properties) - 0.4, -0.6)
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_xlabel("Pearson r with transfer (log odds)")
+            rows_per_dataset(ax, table[table["setting"] == setting], "property", properties, PROPERTY_LABELS,
+                             datasets, colors, mean_dataset=stats.MEAN_OVER_DATASETS,
+                             columns=("pearson_r", "pearson_low", "pearson_high"),
+                             xlabel="Pearson r with transfer (log odds)")
             ax.set_title(SETTING_TITLES[setting])
-        handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, label=d) for d, c in colors.items()]
-        handles.append(Line2D([], [], ls="", marker="D", ms=4, color="black", label="mean over datasets (95% CI)"))
-        fig.legend(handles=handles, loc="outside right center", frameon=False)
+        dataset_legend(fig, colors, "mean over datasets (95% CI)")
     return fig
 
 

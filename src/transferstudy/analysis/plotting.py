@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from . import stats
 from ..io import atomic_path
@@ -139,6 +140,39 @@ def point_and_range(ax, x, y, low, high, *, marker, color, label=None):
     if not (pd.isna(low) or pd.isna(high)):
         ax.vlines(x, low, high, color=color, lw=0.9, zorder=2)
     ax.plot(x, y, marker=marker, ls="", ms=4, color=color, label=label, zorder=3)
+
+
+def rows_per_dataset(ax, part, key, names, labels, datasets, colors, *, mean_dataset, columns, xlabel):
+    """A row per name of ``part[key]`` on a [-1, 1] axis: the statistic ``columns[0]`` on each of ``datasets`` (a
+    dot of its colour, side by side below the row) and on ``mean_dataset`` with its percentile interval
+    (``columns[1:]``: a black diamond and range, which need not contain it); rows labelled by ``labels``."""
+    value, low_column, high_column = columns
+    ax.axvline(0, color="0.5", lw=0.6, ls="--", zorder=0)
+    for i, name in enumerate(names):
+        rows = part[part[key] == name]
+        for j, dataset in enumerate(datasets):
+            row = rows[rows["dataset"] == dataset]
+            if row.empty or pd.isna(row[value].iloc[0]):
+                continue
+            offset = 0.12 + 0.25 * j / max(len(datasets) - 1, 1)
+            ax.plot(row[value].iloc[0], i + offset, "o", ms=3, color=colors[dataset], zorder=2)
+        mean = rows[rows["dataset"] == mean_dataset]
+        if not mean.empty and not pd.isna(mean[value].iloc[0]):
+            estimate, low, high = mean[[value, low_column, high_column]].iloc[0]
+            if not pd.isna(low):
+                ax.hlines(i, low, high, color="black", lw=0.9, zorder=3)
+            ax.plot(estimate, i, "D", ms=4, color="black", zorder=3)
+    ax.set_yticks(range(len(names)), [labels.get(name, name) for name in names])
+    ax.set_ylim(len(names) - 0.4, -0.6)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_xlabel(xlabel)
+
+
+def dataset_legend(fig, colors, mean_label):
+    """The legend of ``rows_per_dataset``: a dot per dataset, the black diamond for the mean."""
+    handles = [Line2D([], [], ls="", marker="o", ms=4, color=c, label=d) for d, c in colors.items()]
+    handles.append(Line2D([], [], ls="", marker="D", ms=4, color="black", label=mean_label))
+    fig.legend(handles=handles, loc="outside right center", frameon=False)
 
 
 def message_figure(message):

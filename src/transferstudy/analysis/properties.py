@@ -27,11 +27,9 @@ does the property add anything once top-1 is known (its coefficient with a 95% i
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import pandas as pd
-from statsmodels.regression.mixed_linear_model import MixedLM
 
 from ..config import AnalysisOptions
 from ..settings import PRETRAINING_DATA, SOURCE_ACCURACIES, SOURCE_SIZES
@@ -155,12 +153,7 @@ def mixed_property_table(table, level=stats.CONFIDENCE, incomplete="error"):
             if "note" in row:
                 rows.append(row)
                 continue
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                fit = MixedLM.from_formula("transfer ~ top1 + property", data, groups=data["dataset"]).fit(reml=True)
-            messages = sorted({str(w.message).splitlines()[0] for w in caught})
-            for message in messages:
-                log.warning("mixed-effects fit (%s, %s): %s", setting, name, message)
+            fit, messages = stats.fit_mixed("transfer ~ top1 + property", data, f"{setting}, {name}")
             low, high = fit.conf_int(alpha=1 - level).loc["property"]
             row.update({"coefficient": fit.params["property"], "coefficient_low": low, "coefficient_high": high,
                         "coefficient_p": fit.pvalues["property"], "top1_coefficient": fit.params["top1"],

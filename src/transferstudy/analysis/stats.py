@@ -258,6 +258,18 @@ MIXED_COLUMNS = ["setting", "n_models", "n_datasets", "n_cells", "slope", "slope
                  "intercept", "dataset_variance", "converged", "warnings", "note", "models", "datasets"]
 
 
+def fit_mixed(formula, data, where):
+    """statsmodels MixedLM of ``formula`` on ``data`` with a random intercept per ``data["dataset"]`` (REML): the
+    fit, and its warnings' first lines, logged with ``where`` (recorded in the tables, not hidden)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = MixedLM.from_formula(formula, data, groups=data["dataset"]).fit(reml=True)
+    messages = sorted({str(w.message).splitlines()[0] for w in caught})
+    for message in messages:
+        log.warning("mixed-effects fit (%s): %s", where, message)
+    return fit, messages
+
+
 def mixed_effects_table(table, level=CONFIDENCE, incomplete="error"):
     """Per setting: logit transfer accuracy ~ logit source top-1 with a random intercept per dataset
     (statsmodels MixedLM), a summary across datasets that does not let one dataset's difficulty dominate.
@@ -274,12 +286,7 @@ def mixed_effects_table(table, level=CONFIDENCE, incomplete="error"):
             row["note"] = f"needs at least {MIN_MODELS} models and 2 datasets"
             rows.append(row)
             continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fit = MixedLM.from_formula("transfer ~ source", data, groups=data["dataset"]).fit(reml=True)
-        messages = sorted({str(w.message).splitlines()[0] for w in caught})
-        for message in messages:
-            log.warning("mixed-effects fit (%s): %s", setting, message)
+        fit, messages = fit_mixed("transfer ~ source", data, setting)
         low, high = fit.conf_int(alpha=1 - level).loc["source"]
         row.update({"slope": fit.params["source"], "slope_low": low, "slope_high": high,
                     "slope_p": fit.pvalues["source"], "intercept": fit.params["Intercept"],

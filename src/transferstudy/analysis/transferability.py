@@ -64,7 +64,8 @@ PAIR_BUDGET = 4_000_000  # model pairs held at once by the vectorised weighted t
 TABLE_COLUMNS = ["model", "dataset", "estimator", "score", "seconds", "probe_seconds", "note", "n_train",
                  "feature_dim", "source_classes", "checkpoint_sha256", "split_seed"]
 EVALUATION_COLUMNS = ["setting", "dataset", "estimator", "n_models", "n_datasets", "weighted_tau", "tau_low",
-                      "tau_high", "kendall_tau", "kendall_low", "kendall_high", "pearson_r", "pearson_low", "pearson_high", "beats_top1", "relative_top1",
+                      "tau_high", "kendall_tau", "kendall_low", "kendall_high", "pearson_r", "pearson_low",
+                      "pearson_high", "beats_top1", "relative_top1",
                       "best_in_top3", "seconds", "probe_seconds", "bootstrap_degenerate", "note", "models"]
 FEW_LABELS_COLUMNS = ["model", "dataset", "examples_per_class", "seed", "estimator", "score", "seconds", "note",
                       "n_train", "capped_classes"]
@@ -140,8 +141,8 @@ def check_transferability_table(table, accuracy=None):
                          "(and seconds, probe_seconds where known)")
     reserved = sorted(set(SOURCE_BASELINES) & set(table["estimator"]))
     if reserved:
-        raise InputError(f"transferability table: estimator {reserved[0]!r} is the baseline the evaluation adds from the "
-                         f"accuracy table's {reserved[0]} column; rename it")
+        raise InputError(f"transferability table: estimator {reserved[0]!r} is the baseline the evaluation adds "
+                         f"from the accuracy table's {reserved[0]} column; rename it")
     scores = pd.to_numeric(table["score"], errors="coerce")
     text = table[scores.isna() & table["score"].notna()]
     if len(text):
@@ -584,8 +585,8 @@ def few_labels_evaluation(accuracy, few_labels, evaluation, *, seed=AnalysisOpti
         for (shots, estimator), group in frame.groupby(["examples_per_class", "estimator"], sort=False):
             values = group["weighted_tau"].dropna().to_numpy(float)
             row = {"setting": setting, "dataset": MEAN_OVER_DATASETS, "examples_per_class": shots,
-                   "estimator": estimator, "n_seeds": int(group["n_seeds"].max()), "n_models": int(group["n_models"].max()),
-                   "n_datasets": len(values)}
+                   "estimator": estimator, "n_seeds": int(group["n_seeds"].max()),
+                   "n_models": int(group["n_models"].max()), "n_datasets": len(values)}
             if len(values):
                 row.update(weighted_tau=float(values.mean()),
                            relative_top1=float(group["relative_top1"].dropna().mean()))

@@ -72,11 +72,6 @@ def published_results(name, img_size, crop_pct):
     return _results_rows().get((name, int(img_size), round(float(crop_pct), 3)), {})
 
 
-def published_top1(name, img_size, crop_pct):
-    """timm's published ImageNet top-1 (a fraction) at that preprocessing (``published_results``), or None."""
-    return published_results(name, img_size, crop_pct).get("top1")
-
-
 def pretraining_data(name):
     """The data timm's tag says the weights ``name`` (``model.tag``) were pretrained on, in the tag's words and
     order, each once, ImageNet-1k last (``in21k+in1k``, ``laion2b+in12k+in1k``); ``in1k`` alone when the tag names
